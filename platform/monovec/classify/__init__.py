@@ -1,0 +1,1 @@
+"""Text classification: normalise, rules, prototypes, confidence gate, heads and LLM escalation."""

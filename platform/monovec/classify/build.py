@@ -1,0 +1,149 @@
+"""Build a classifier version: load data -> normalise -> embed once (Ray tasks) -> fit -> evaluate -> save.
+
+Every head is fitted from the same cached embeddings, so adding a head costs one small fit, not
+another pass of the encoder. The returned directory is self-contained; `register` puts it in MLflow.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from monovec.classify.config import ClassifierConfig, HeadConfig
+from monovec.classify.data import Examples, load_examples
+from monovec.classify.evaluate import evaluate_model, headline, normalise_examples
+from monovec.classify.harm import HarmScorer
+from monovec.classify.head import Head
+from monovec.classify.linear import LinearHead
+from monovec.classify.model import ClassifierModel
+from monovec.classify.normalize import KoreanNormalizer
+from monovec.classify.pipeline import ClassifierPipeline
+from monovec.classify.prototypes import PrototypeSet
+from monovec.classify.rules import RuleEngine
+from monovec.config import StrictModel
+from monovec.embed.cache import embed_texts
+from monovec.embed.text import build_encoder
+from monovec.paths import state_dir
+from monovec.tracking.mlflow_store import TrackingConfig
+
+log = logging.getLogger(__name__)
+
+
+class RayConfig(StrictModel):
+    address: str | None = Field(None, description="Ray address; None starts (or joins via RAY_ADDRESS) a local Ray")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs for a locally started Ray (None = all)")
+    embed_shards: int = Field(2, ge=1, description="parallel Ray tasks embedding the corpus (1 CPU each)")
+
+
+class BuildConfig(StrictModel):
+    """`jobs/build_classifier.py` / `monovec classifier build` configuration."""
+
+    classifier: ClassifierConfig
+    out_dir: str = Field(".monovec/models/classifier", description="versions are written under out_dir/<version>")
+    evaluate: bool = Field(True, description="evaluate every head on its dev sources and store the report")
+    reference_sample: int = Field(2000, ge=0, description="training embeddings kept as the drift reference")
+    cache_dir: str | None = Field(None, description="embedding cache (None = <state>/cache)")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+
+@dataclass
+class BuildResult:
+    model_dir: Path
+    version: str
+    metrics: dict[str, float]
+    report: dict[str, Any]
+    registered: dict[str, Any] | None
+
+
+def _fit_head(name: str, cfg: HeadConfig, ex: Examples, norms: list[str], x: np.ndarray, extra: tuple[list[str], np.ndarray, np.ndarray] | None, seed: int) -> Head:
+    index = {label: i for i, label in enumerate(cfg.labels)}
+    y = ex.primary(index)
+    protos = PrototypeSet.fit(x, y, cfg.labels, cfg.prototypes)
+    linear = LinearHead.fit(x, y, cfg.labels, cfg.linear, seed=seed)
+    harm = None
+    if cfg.harm is not None:
+        safe = set(cfg.harm.safe_labels)
+        harmful = np.array([any(label not in safe for label in ls) for ls in ex.labels])
+        texts, xs = list(norms), x
+        if extra is not None:
+            texts, xs, harmful = texts + extra[0], np.concatenate([x, extra[1]]), np.concatenate([harmful, extra[2]])
+        harm = HarmScorer.fit(texts, xs, harmful, cfg.harm.lexical, seed=seed)
+    return Head(name, cfg, protos, linear, harm)
+
+
+def build_classifier(config: BuildConfig, progress: Callable[[str], None] = print) -> BuildResult:
+    t_start = time.perf_counter()
+    cfg = config.classifier
+    cache = Path(config.cache_dir) if config.cache_dir else state_dir() / "cache"
+    normalizer = KoreanNormalizer(cfg.normalize)
+    shards = config.ray.embed_shards
+
+    def embed(texts: list[str], what: str = "") -> np.ndarray:
+        return embed_texts(texts, cfg.encoder, cache, num_shards=shards, progress=what)
+
+    heads: dict[str, Head] = {}
+    counts: dict[str, Any] = {}
+    reference: list[np.ndarray] = []
+    for name, hcfg in cfg.heads.items():
+        ex, norms = normalise_examples(normalizer, load_examples(hcfg.train, hcfg.labels, hcfg.max_per_class, cfg.seed))
+        if len(ex) == 0:
+            raise ValueError(f"head {name!r}: no training examples were loaded from {[s.path for s in hcfg.train]}")
+        progress(f"[{name}] {len(ex)} training texts ({', '.join(f'{k}={ex.langs.count(k)}' for k in sorted(set(ex.langs)))}), {len(ex.errors)} rows skipped")
+        t0 = time.perf_counter()
+        x = embed(norms, f"{name} train")
+        progress(f"[{name}] embedded in {time.perf_counter() - t0:.1f}s (cached: {cache})")
+        extra = None
+        if hcfg.harm is not None and hcfg.harm.extra_train:
+            ex2, n2 = normalise_examples(normalizer, load_examples(hcfg.harm.extra_train, ["harmful", "safe"], None, cfg.seed))
+            extra = (n2, embed(n2, f"{name} harm extra"), np.array([ls[0] == "harmful" for ls in ex2.labels]))
+            progress(f"[{name}] +{len(n2)} extra harm texts")
+        t0 = time.perf_counter()
+        heads[name] = _fit_head(name, hcfg, ex, norms, x, extra, cfg.seed)
+        progress(f"[{name}] fitted prototypes {heads[name].prototypes.counts()} + linear head in {time.perf_counter() - t0:.1f}s")
+        counts[name] = {"train": len(ex), "skipped_rows": len(ex.errors)}
+        reference.append(x)
+    rng = np.random.default_rng(cfg.seed)
+    ref = np.concatenate(reference)
+    ref = ref[rng.choice(len(ref), size=min(config.reference_sample, len(ref)), replace=False)] if config.reference_sample else None
+    version = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    encoder = build_encoder(cfg.encoder.model_copy(update={"threads": 1}))
+    manifest = {
+        "version": version,
+        "encoder": {"name": encoder.name, "dim": encoder.dim},
+        "normalizer": KoreanNormalizer.VERSION,
+        "rules": RuleEngine(cfg.rules).version,
+        "data": counts,
+    }
+    model = ClassifierModel(cfg, heads, manifest, ref)
+    out = Path(config.out_dir) / version
+    report: dict[str, Any] = {}
+    flat: dict[str, float] = {}
+    if config.evaluate:
+        pipe = ClassifierPipeline(model, encoder=encoder)
+        report = evaluate_model(pipe, lambda texts: embed(texts, "dev"), out_dir=out)
+        flat = headline(report)
+        for key in sorted(k for k in flat if ".all.pipeline.macro_f1" in k or k.endswith("harm.f1") or ".pipeline.macro_f1" in k):
+            progress(f"  {key} = {flat[key]:.4f}")
+    model.manifest["metrics"] = flat
+    model.manifest["build_seconds"] = round(time.perf_counter() - t_start, 1)
+    model.save(out)
+    if report:
+        import json
+
+        (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    progress(f"saved {out}")
+    registered = None
+    if config.tracking.enabled:
+        from monovec.tracking.mlflow_store import log_and_register
+
+        registered = log_and_register(out, config, flat, config.tracking)
+        progress(f"registered {registered['name']} version {registered['version']} (run {registered['run_id']}) in {registered['tracking_uri']}")
+    return BuildResult(out, version, flat, report, registered)

@@ -1,0 +1,218 @@
+"""The unified pipeline: normalise -> rules -> ONE embedding -> every head -> decision -> escalation.
+
+One forward pass of the encoder serves every head (and the vector memory): that is the point of
+the design, and what `bench/classifier_unified_vs_separate.py` measures.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from monovec.classify.escalation import EscalationRequest, Escalator, build_escalator
+from monovec.classify.head import HeadOutput
+from monovec.classify.model import ClassifierModel
+from monovec.classify.normalize import KoreanNormalizer
+from monovec.classify.rules import RuleEngine
+from monovec.embed.text import TextEncoder, build_encoder, l2_normalise
+
+
+class InputError(ValueError):
+    """Bad input from a caller: the message names the problem; `code` is machine-readable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": str(self)}}
+
+
+class ClassifierPipeline:
+    def __init__(
+        self,
+        model: ClassifierModel,
+        encoder: TextEncoder | None = None,
+        escalator: Escalator | None = None,
+    ) -> None:
+        cfg = model.config
+        self.model = model
+        self.encoder = encoder or build_encoder(cfg.encoder)
+        expected = model.manifest.get("encoder", {}).get("name")
+        if expected and expected != self.encoder.name:
+            raise ValueError(f"model was built with encoder {expected!r}, got {self.encoder.name!r}")
+        self.normalizer = KoreanNormalizer(cfg.normalize)
+        self.rules = RuleEngine(cfg.rules)
+        self._escalator = escalator
+        self._sessions: OrderedDict[str, deque[np.ndarray]] = OrderedDict()
+
+    @property
+    def escalator(self) -> Escalator:
+        if self._escalator is None:  # lazy: evaluation never escalates and should not create a queue file
+            self._escalator = build_escalator(self.model.config.escalation)
+        return self._escalator
+
+    def validate(self, text: object) -> str:
+        """Normalised text, or InputError naming what is wrong with it."""
+        if not isinstance(text, str):
+            raise InputError("invalid_type", f"text must be a string, got {type(text).__name__}")
+        limit = self.model.config.max_text_chars
+        if len(text) > limit:
+            raise InputError("text_too_long", f"text has {len(text)} characters; the limit is {limit}")
+        norm = self.normalizer(text)
+        if not norm:
+            raise InputError("empty_text", "text is empty or only whitespace")
+        return norm
+
+    def classify(self, text: str, session_id: str | None = None, request_id: str | None = None, escalate: bool = True) -> dict[str, Any]:
+        result = self.classify_batch([text], [session_id], [request_id], escalate=escalate)[0]
+        if "error" in result:
+            raise InputError(result["error"]["code"], result["error"]["message"])
+        return result
+
+    def classify_batch(
+        self,
+        texts: Sequence[object],
+        session_ids: Sequence[str | None] | None = None,
+        request_ids: Sequence[str | None] | None = None,
+        escalate: bool = True,
+        with_embeddings: bool = False,
+    ) -> list[dict[str, Any]]:
+        """One answer per input, in order; a bad input gets an error entry and the rest are classified.
+
+        `with_embeddings` adds each text's vector under "embedding" (for Chroma / drift), so the
+        caller never re-encodes.
+        """
+        t0 = time.perf_counter()
+        n = len(texts)
+        session_ids = list(session_ids or [None] * n)
+        request_ids = list(request_ids or [None] * n)
+        results: list[dict[str, Any] | None] = [None] * n
+        good: list[int] = []
+        norms: list[str] = []
+        for i, text in enumerate(texts):
+            try:
+                norms.append(self.validate(text))
+                good.append(i)
+            except InputError as exc:
+                results[i] = exc.as_dict()
+        if good:
+            x = self.encoder.encode(norms)
+            x = self._with_context(x, [session_ids[i] for i in good])
+            decided = self.decide(x, norms, [request_ids[i] for i in good], escalate=escalate, texts=[texts[i] for i in good])
+            for row, (i, r) in enumerate(zip(good, decided, strict=True)):
+                if with_embeddings:
+                    r["embedding"] = x[row]
+                results[i] = r
+        latency = (time.perf_counter() - t0) * 1000.0
+        for r in results:
+            if r is not None and "error" not in r:
+                r["latency_ms"] = round(latency, 3)
+        return [r for r in results if r is not None]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The one vector per text the heads see (also what goes to Chroma and the drift monitor)."""
+        return self.encoder.encode([self.validate(t) for t in texts])
+
+    def _with_context(self, x: np.ndarray, session_ids: list[str | None]) -> np.ndarray:
+        ctx = self.model.config.context
+        if ctx.k == 0:
+            return x
+        out = x.copy()
+        for row, sid in enumerate(session_ids):
+            if sid is None:
+                continue
+            hist = self._sessions.get(sid)
+            if hist:
+                mean = np.mean(np.stack(hist), axis=0)
+                out[row] = l2_normalise(ctx.alpha * x[row] + (1.0 - ctx.alpha) * mean)
+            else:
+                hist = deque(maxlen=ctx.k)
+            hist.append(x[row])
+            self._sessions[sid] = hist
+            self._sessions.move_to_end(sid)
+            while len(self._sessions) > ctx.max_sessions:
+                self._sessions.popitem(last=False)
+        return out
+
+    def decide(
+        self,
+        x: np.ndarray,
+        norms: Sequence[str],
+        request_ids: Sequence[str | None] | None = None,
+        escalate: bool = True,
+        texts: Sequence[object] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Everything after the embedding; Tune and evaluation call this on cached vectors."""
+        heads = {name: head.predict(x, list(norms)) for name, head in self.model.heads.items()}
+        out = []
+        for i, norm in enumerate(norms):
+            rid = (request_ids[i] if request_ids else None) or uuid.uuid4().hex
+            per_head = {name: outs[i] for name, outs in heads.items()}
+            out.append(self._decide_one(rid, norm, per_head, escalate, str(texts[i]) if texts else norm))
+        return out
+
+    def _decide_one(self, rid: str, norm: str, heads: dict[str, HeadOutput], escalate: bool, raw: str) -> dict[str, Any]:
+        reasons: list[str] = []
+        decision, stage = "allow", "prototype"
+        if any(h.source == "linear_head" for h in heads.values()):
+            stage = "linear_head"
+        to_escalate = False
+        rule = self.rules.check(norm)
+        if rule is not None:
+            decision, stage = rule.action, "rules"
+            reasons.append(f"rule {rule.rule_id} ({rule.category}): {rule.reason}")
+            to_escalate = rule.action == "escalate"
+        else:
+            for name, h in heads.items():
+                harm = self.model.heads[name].config.harm
+                if harm is not None and h.harm_score is not None:
+                    if h.harm_score >= harm.block_threshold:
+                        decision = "block"
+                        reasons.append(f"{name}: P(harmful)={h.harm_score:.2f} >= {harm.block_threshold}")
+                    elif h.harm_score >= harm.escalate_threshold:
+                        to_escalate = True
+                        reasons.append(f"{name}: ambiguous high risk, P(harmful)={h.harm_score:.2f}")
+            if decision != "block":
+                for name, h in heads.items():
+                    if not h.resolved and self.model.heads[name].config.escalate_uncertain:
+                        to_escalate = True
+                        reasons.append(f"{name}: {h.status}, linear head p={h.confidence:.2f}")
+            if to_escalate and decision != "block":
+                decision, stage = "escalate", "llm"
+        if to_escalate and escalate:
+            decision, stage = self._escalate(rid, raw, heads, reasons, decision, stage)
+        if not reasons:
+            reasons.append("all heads confident" if stage == "prototype" else "linear head confident")
+        return {
+            "request_id": rid,
+            "model_version": self.model.version,
+            "decision": decision,
+            "stage": stage,
+            "reason": "; ".join(reasons),
+            "heads": {name: h.public() for name, h in heads.items()},
+        }
+
+    def _escalate(self, rid: str, raw: str, heads: dict[str, HeadOutput], reasons: list[str], decision: str, stage: str) -> tuple[str, str]:
+        req = EscalationRequest(
+            request_id=rid,
+            text=raw,
+            reason="; ".join(reasons),
+            heads={name: self.model.heads[name].labels for name in heads},
+            candidates={name: h.scores for name, h in heads.items()},
+            model_version=self.model.version,
+        )
+        res = self.escalator.escalate(req)
+        if res.status == "answered":
+            for name, label in res.labels.items():
+                if name in heads:
+                    heads[name].label, heads[name].source, heads[name].resolved = label, "llm", True
+            reasons.append(f"answered by {res.backend}")
+            return (res.decision or "allow") if decision != "block" else decision, "llm" if stage != "rules" else stage
+        reasons.append(f"queued for review #{res.queue_id}" + (f" ({res.error})" if res.error else ""))
+        return decision if decision == "block" else "escalate", stage

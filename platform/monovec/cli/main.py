@@ -1,0 +1,53 @@
+"""The `monovec` root command and its sub-apps."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import typer
+
+from monovec.cli.classifier import app as classifier_app
+from monovec.cli.common import fail
+from monovec.cli.review import app as review_app
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+app = typer.Typer(help="monovec: train, tune and serve embedding models on Ray.", no_args_is_help=True, add_completion=False)
+app.add_typer(classifier_app, name="classifier")
+app.add_typer(review_app, name="review")
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging")) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command("classify")
+def classify(
+    text: str = typer.Argument(..., help="the text to classify"),
+    model: str = typer.Option(None, "--model", "-m", help="model dir, models:/name/version or models:/name@alias (default: newest local build)"),
+    session: str = typer.Option(None, "--session", help="session id (context from earlier texts of the session)"),
+    as_json: bool = typer.Option(False, "--json", help="print the full JSON answer"),
+    no_escalate: bool = typer.Option(False, "--no-escalate", help="do not send uncertain items to the review queue"),
+) -> None:
+    """Classify one text and print the decision."""
+    from monovec.classify.pipeline import InputError
+    from monovec.classify.service import load_pipeline
+
+    try:
+        pipe = load_pipeline(model, threads=2)
+        result = pipe.classify(text, session_id=session, escalate=not no_escalate)
+    except (InputError, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"decision: {result['decision']}  (stage: {result['stage']}, model {result['model_version']}, {result['latency_ms']:.1f} ms)")
+    typer.echo(f"reason:   {result['reason']}")
+    for name, head in result["heads"].items():
+        extra = f"  labels={head['labels']}" if len(head["labels"]) > 1 else ""
+        harm = f"  P(harmful)={head['harm_score']:.2f}" if "harm_score" in head else ""
+        typer.echo(f"{name:>9}: {head['label']:<10} score={head['score']:.2f} status={head['status']} via {head['source']}{harm}{extra}")

@@ -1,0 +1,1 @@
+"""MLflow (runs, registry, aliases) and Chroma (vector memory) helpers."""

@@ -1,0 +1,136 @@
+"""MLflow: one run per build, the model directory as its artefact, a registry version per build.
+
+Default store is sqlite under the state dir (the file store is deprecated in MLflow 3); set
+`MLFLOW_TRACKING_URI` (or `tracking.uri`) to use a server. The registered version's source is the
+run's `model/` artefact folder, so `models:/name/3` or `models:/name@champion` resolve to a plain
+monovec model directory any process can load.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from monovec.config import StrictModel
+from monovec.paths import state_dir
+
+log = logging.getLogger(__name__)
+
+
+class TrackingConfig(StrictModel):
+    enabled: bool = Field(True, description="log the build to MLflow and register a model version")
+    uri: str | None = Field(None, description="tracking URI; None = $MLFLOW_TRACKING_URI or sqlite under the state dir")
+    experiment: str = Field("monovec-classifier", description="MLflow experiment name")
+    registered_model: str | None = Field(None, description="registry name (None = the classifier's name)")
+    alias: str | None = Field(None, description="alias set on the new version (e.g. 'candidate'); None sets none")
+
+
+def tracking_uri(uri: str | None = None) -> str:
+    if uri:
+        return uri
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{state_dir() / 'mlflow.db'}"
+
+
+def _client(uri: str | None):
+    import mlflow
+
+    resolved = tracking_uri(uri)
+    mlflow.set_tracking_uri(resolved)
+    mlflow.set_registry_uri(resolved)
+    return mlflow, mlflow.MlflowClient(tracking_uri=resolved, registry_uri=resolved), resolved
+
+
+def _artifact_location(uri: str) -> str | None:
+    """Artefacts next to a sqlite store (MLflow would otherwise use ./mlruns in the cwd); servers choose their own."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri[len("sqlite:///") :]).parent / "mlartifacts").as_uri()
+
+
+def _sanitise(key: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-/ " else "_" for c in key)
+
+
+def log_and_register(model_dir: Path, config: BaseModel, metrics: dict[str, float], tracking: TrackingConfig) -> dict[str, Any]:
+    mlflow, client, uri = _client(tracking.uri)
+    exp = client.get_experiment_by_name(tracking.experiment)
+    exp_id = exp.experiment_id if exp else client.create_experiment(tracking.experiment, artifact_location=_artifact_location(uri))
+    name = tracking.registered_model or getattr(getattr(config, "classifier", None), "name", None) or "monovec-model"
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"build-{model_dir.name}") as run:
+        flat = _flatten(config.model_dump(mode="json"))
+        mlflow.log_params({k[:250]: str(v)[:500] for k, v in list(flat.items())[:400]})
+        mlflow.log_metrics({_sanitise(k): float(v) for k, v in metrics.items()})
+        mlflow.log_artifacts(str(model_dir), artifact_path="model")
+        run_id = run.info.run_id
+        source = f"{run.info.artifact_uri}/model"
+    try:
+        client.create_registered_model(name, description="monovec unified classifier (one embedding, several heads)")
+    except Exception as exc:  # already exists
+        if "already exists" not in str(exc).lower() and "RESOURCE_ALREADY_EXISTS" not in str(exc):
+            raise
+    mv = client.create_model_version(name, source=source, run_id=run_id, tags={"monovec_version": model_dir.name})
+    if tracking.alias:
+        client.set_registered_model_alias(name, tracking.alias, mv.version)
+    return {"name": name, "version": str(mv.version), "run_id": run_id, "tracking_uri": uri, "source": source}
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def resolve_model(ref: str, uri: str | None = None, dst: str | Path | None = None) -> Path:
+    """A local model directory for `ref`: a directory path, `models:/name/3` or `models:/name@alias`."""
+    if not ref.startswith("models:/"):
+        path = Path(ref)
+        if not path.is_dir():
+            raise FileNotFoundError(f"model directory not found: {ref} (or use models:/name/version or models:/name@alias)")
+        return path
+    mlflow, client, _ = _client(uri)
+    body = ref[len("models:/") :]
+    if "@" in body:
+        name, alias = body.split("@", 1)
+        mv = client.get_model_version_by_alias(name, alias)
+    elif "/" in body:
+        name, version = body.rsplit("/", 1)
+        mv = client.get_model_version(name, version)
+    else:
+        raise ValueError(f"bad model reference {ref!r}: use models:/name/version or models:/name@alias")
+    target = Path(dst) if dst else state_dir() / "registry-cache" / mv.name / str(mv.version)
+    if (target / "model.json").is_file():
+        return target
+    tmp = target.parent / f".{target.name}.download"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(tmp)))
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.move(str(local), str(target))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def set_alias(name: str, alias: str, version: str, uri: str | None = None) -> None:
+    _, client, _ = _client(uri)
+    client.set_registered_model_alias(name, alias, version)
+
+
+def get_alias(name: str, alias: str, uri: str | None = None) -> str | None:
+    _, client, _ = _client(uri)
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except Exception:
+        return None

@@ -1,0 +1,61 @@
+"""Shared test set-up: private state dir, offline HF, the real shared data, one tiny real model.
+
+Nothing a test writes lands in the repo's .monovec: MONOVEC_HOME points at a session temp dir.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("RAY_ADDRESS", None)
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def monovec_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("monovec_home")
+    os.environ["MONOVEC_HOME"] = str(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (DATA / "goemotions" / "train.jsonl").is_file():
+        pytest.skip(f"shared data not found at {DATA}")
+    return DATA
+
+
+def tiny_build_overrides(out_dir: Path, cache_dir: Path, rows: int = 700) -> list[str]:
+    """A real-data build small enough for seconds: first `rows` rows of each training file."""
+    return [
+        f"out_dir={out_dir}",
+        f"cache_dir={cache_dir}",
+        "tracking.enabled=false",
+        "ray.embed_shards=1",
+        "reference_sample=200",
+        f"classifier.heads.emotion.train.0.max_rows={rows}",
+        "classifier.heads.emotion.dev.0.max_rows=300",
+        f"classifier.heads.ethics.train.0.max_rows={rows}",
+        "classifier.heads.ethics.dev.0.max_rows=300",
+        "classifier.encoder.threads=1",
+    ]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real classifier built without Ray on ~2k real texts (shared by unit and CLI tests)."""
+    from monovec.classify.build import BuildConfig, build_classifier
+    from monovec.config import load_config
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    cfg = load_config(BuildConfig, REPO / "jobs" / "configs" / "classifier.yaml", tiny_build_overrides(root / "models", root / "cache"))
+    return build_classifier(cfg, progress=lambda _m: None).model_dir

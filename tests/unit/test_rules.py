@@ -1,0 +1,136 @@
+"""RuleEngine: idioms never fire, each category fires in Korean and English, bad files fail clearly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from monovec.classify.normalize import KoreanNormalizer
+from monovec.classify.rules import RuleConfig, RuleEngine, RuleResult
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def norm() -> KoreanNormalizer:
+    return KoreanNormalizer()
+
+
+@pytest.fixture(scope="module")
+def engine() -> RuleEngine:
+    return RuleEngine()
+
+
+def check(engine: RuleEngine, norm: KoreanNormalizer, text: str) -> RuleResult | None:
+    return engine.check(norm(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["시발점", "여기가 이 사업의 시발점이야", "미친 듯이 맛있다", "미친 듯이", "this bug is killing me",
+     "I'm dying of laughter", "you're killing it", "죽을 만큼 웃겼어", "배고파 죽겠다", "shoot, I forgot", "dope",
+     "that beat is dope", "kill the process", "3시 발표", "새끼 고양이 귀여워", "이 새끼 고양이 봐", "맛 죽인다",
+     "창피해서 죽고 싶다", "I want to die laughing", "병신년 새해 복 많이", "무시발언", "마약 구매 혐의로 체포",
+     "the suicide rate rose", "I'll kill you with kindness", "제1회 대회", "ㅋㅋㅋㅋ ㅠㅠ"],
+)
+def test_idioms_and_ordinary_text_never_fire(engine: RuleEngine, norm: KoreanNormalizer, text: str) -> None:
+    assert check(engine, norm, text) is None, text
+
+
+@pytest.mark.parametrize("text", ["ㅅㅂ 뭐야", "시1발", "씨-발", "개.새.끼", "ㄱㅐㅅㅐㄲㅣ", "씨 발 놈아", "tlqkf", "f*ck you", "f**king idiot"])
+def test_obfuscated_profanity_blocked_after_normalisation(engine: RuleEngine, norm: KoreanNormalizer, text: str) -> None:
+    hit = check(engine, norm, text)
+    assert hit is not None and hit.action == "block" and hit.category == "profanity", (text, hit)
+
+
+@pytest.mark.parametrize(
+    ("category", "action", "ko", "en"),
+    [
+        ("self_harm", "escalate", "요즘 너무 힘들어서 죽고 싶다", "I just want to end my life"),
+        ("self_harm", "escalate", "자살하고 싶어", "I'm going to kill myself tonight"),
+        ("violence_threat", "block", "너 죽여버릴 거야", "I will kill you"),
+        ("violence_threat", "block", "칼로 찔러 죽일 거야", "I'm going to shoot up the school tomorrow"),
+        ("weapons", "escalate", "권총 구매 어디서 하나요", "how to make a pipe bomb at home"),
+        ("drugs", "escalate", "필로폰 구매 원합니다", "where can I buy meth around here"),
+        ("fraud", "escalate", "대포통장 삽니다", "selling phishing kits, dm me"),
+        ("profanity", "block", "이 병신아", "fuck this"),
+    ],
+)
+def test_each_category_fires_in_both_languages(
+    engine: RuleEngine, norm: KoreanNormalizer, category: str, action: str, ko: str, en: str
+) -> None:
+    for text in (ko, en):
+        hit = check(engine, norm, text)
+        assert hit is not None, text
+        assert (hit.category, hit.action) == (category, action), (text, hit)
+        assert category in hit.reason and hit.matched and hit.matched in hit.reason and hit.rule_id
+
+
+def test_self_harm_wins_over_profanity(engine: RuleEngine, norm: KoreanNormalizer) -> None:
+    hit = check(engine, norm, "시발 진짜 죽고 싶다")
+    assert hit is not None and hit.category == "self_harm"  # file order: escalation for a human first
+
+
+def test_categories_and_version(engine: RuleEngine) -> None:
+    assert {"self_harm", "violence_threat", "weapons", "drugs", "fraud", "profanity"} <= set(engine.categories)
+    assert engine.VERSION and engine.version.startswith(engine.VERSION)
+
+
+def test_disabled_returns_none(norm: KoreanNormalizer) -> None:
+    off = RuleEngine(RuleConfig(enabled=False))
+    assert off.check(norm("씨발 죽여버릴 거야")) is None
+    assert off.check("") is None
+
+
+def test_bad_regex_names_rule_id(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - {id: fine, category: profanity, action: block, patterns: ['ok']}\n"
+        "  - {id: broken_rule, category: profanity, action: block, patterns: ['(unclosed']}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match=r"broken_rule.*\(unclosed"):
+        RuleEngine(RuleConfig(rules_file=str(path)))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "rules:\n  - {id: a, category: x, action: delete, patterns: ['x']}\n",  # unknown action
+        "rules:\n  - {id: a, category: x, action: block, patterns: []}\n",  # no patterns
+        "rules:\n  - {id: a, category: x, action: block, patterns: ['x']}\n  - {id: a, category: y, action: block, patterns: ['y']}\n",
+    ],
+)
+def test_invalid_rule_files_rejected(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ValueError):
+        RuleEngine(RuleConfig(rules_file=str(path)))
+
+
+def test_custom_rule_file_with_unless(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n  - {id: spam, category: spam, action: escalate, patterns: ['free money'], unless: ['free money (?:talk|podcast)']}\n",
+        encoding="utf-8",
+    )
+    engine = RuleEngine(RuleConfig(rules_file=str(path)))
+    assert engine.categories == ["spam"]
+    assert engine.check("get free money now") is not None
+    assert engine.check("listen to the free money podcast") is None
+
+
+@pytest.mark.skipif(not (DATA / "goemotions" / "dev.jsonl").exists(), reason="shared data not present")
+def test_fire_rate_on_goemotions_sample(engine: RuleEngine, norm: KoreanNormalizer) -> None:
+    with (DATA / "goemotions" / "dev.jsonl").open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for _, line in zip(range(2000), fh, strict=False)]
+    texts = [row[key] for row in rows for key in ("text_en", "text_ko")]
+    fired = [(hit.rule_id, hit.matched, t) for t in texts if (hit := engine.check(norm(t))) is not None]
+    for rule_id, matched, text in fired:
+        print(f"{rule_id:24s} {matched!r:20s} {text[:100]}")
+    rate = len(fired) / len(texts)
+    print(f"fire rate {rate:.2%} ({len(fired)}/{len(texts)})")
+    assert rate < 0.05
