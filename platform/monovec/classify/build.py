@@ -46,7 +46,7 @@ class BuildConfig(StrictModel):
     """`jobs/build_classifier.py` / `monovec classifier build` configuration."""
 
     classifier: ClassifierConfig
-    out_dir: str = Field(".monovec/models/classifier", description="versions are written under out_dir/<version>")
+    out_dir: str | None = Field(None, description="versions are written under out_dir/<version>; None = <state dir>/models/<classifier name>")
     evaluate: bool = Field(True, description="evaluate every head on its dev sources and store the report")
     reference_sample: int = Field(2000, ge=0, description="training embeddings kept as the drift reference")
     cache_dir: str | None = Field(None, description="embedding cache (None = <state>/cache)")
@@ -123,7 +123,7 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
         "data": counts,
     }
     model = ClassifierModel(cfg, heads, manifest, ref)
-    out = Path(config.out_dir) / version
+    out = Path(config.out_dir or state_dir() / "models" / cfg.name) / version
     report: dict[str, Any] = {}
     flat: dict[str, float] = {}
     if config.evaluate:

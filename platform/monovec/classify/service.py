@@ -12,11 +12,13 @@ from monovec.classify.escalation import Escalator
 from monovec.classify.model import ClassifierModel
 from monovec.classify.pipeline import ClassifierPipeline
 from monovec.embed.text import TextEncoder
+from monovec.paths import state_dir
 
-DEFAULT_MODELS_DIR = Path(".monovec/models/classifier")
 
 
-def latest_local_model(root: Path = DEFAULT_MODELS_DIR) -> Path:
+def latest_local_model(root: Path | None = None) -> Path:
+    """Newest build under <state dir>/models/monovec-classifier (what `classifier build` writes by default)."""
+    root = root or state_dir() / "models" / "monovec-classifier"
     candidates = sorted(p for p in root.glob("*") if (p / "model.json").is_file()) if root.is_dir() else []
     if not candidates:
         raise FileNotFoundError(

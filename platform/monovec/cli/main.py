@@ -9,6 +9,8 @@ import os
 import typer
 
 from monovec.cli.classifier import app as classifier_app
+from monovec.cli.cluster import app as cluster_app
+from monovec.cli.cluster import submit
 from monovec.cli.common import fail
 from monovec.cli.review import app as review_app
 
@@ -18,6 +20,8 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 app = typer.Typer(help="monovec: train, tune and serve embedding models on Ray.", no_args_is_help=True, add_completion=False)
 app.add_typer(classifier_app, name="classifier")
 app.add_typer(review_app, name="review")
+app.add_typer(cluster_app, name="cluster")
+app.command("submit")(submit)
 
 
 @app.callback()

@@ -1,0 +1,388 @@
+"""Persistent experiment state: split, per-request records, feedback and the decision log, in sqlite.
+
+Why sqlite (WAL) and not an actor's memory: nothing counted may be lost when a router or
+replica restarts or the app is redeployed, and several replicas (threads and processes) write
+at once. Every call opens a short connection with a busy timeout and writes in one
+``BEGIN IMMEDIATE`` transaction, so writers queue instead of failing and readers see a
+consistent snapshot. ``synchronous=NORMAL`` in WAL mode survives process crashes and restarts;
+only an OS crash or power cut can drop the last few commits.
+
+Aggregates are computed from the rows on demand (no separate counters that could disagree with
+them). Latency percentiles use the newest ``latency_window`` requests of the arm, so they
+describe current behaviour and cost the same however long the experiment runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from monovec.metrics import latency_summary
+from monovec.paths import state_dir
+from monovec.serving.assignment import arm_order, normalize_weights
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY,
+    ts REAL NOT NULL,
+    arm TEXT NOT NULL,
+    model_version TEXT,
+    latency_ms REAL NOT NULL,
+    decision TEXT,
+    stage TEXT,
+    unknown INTEGER NOT NULL DEFAULT 0,
+    low_confidence INTEGER NOT NULL DEFAULT 0,
+    error INTEGER NOT NULL DEFAULT 0,
+    labels TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS requests_by_arm ON requests(arm);
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id TEXT PRIMARY KEY REFERENCES requests(request_id),
+    ts REAL NOT NULL,
+    correct TEXT,
+    satisfied INTEGER
+);
+CREATE TABLE IF NOT EXISTS feedback_heads (
+    request_id TEXT NOT NULL REFERENCES requests(request_id),
+    head TEXT NOT NULL,
+    correct INTEGER NOT NULL,
+    PRIMARY KEY (request_id, head)
+);
+CREATE TABLE IF NOT EXISTS decision_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    weights TEXT,
+    details TEXT
+);
+"""
+
+
+def default_store_path() -> Path:
+    """``<state dir>/experiment.sqlite``: shared by the Serve app and the ``monovec experiment`` CLI."""
+    return state_dir() / "experiment.sqlite"
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One served request as the experiment counts it; ``labels`` are the served label per head."""
+
+    request_id: str
+    arm: str
+    model_version: str | None
+    latency_ms: float
+    decision: str | None
+    stage: str | None
+    unknown: bool = False
+    low_confidence: bool = False
+    error: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    ts: float | None = None
+
+    def row(self) -> tuple[Any, ...]:
+        if not self.request_id or not self.arm:
+            raise ValueError("request_id and arm must be non-empty")
+        if not math.isfinite(self.latency_ms) or self.latency_ms < 0:
+            raise ValueError(f"latency_ms must be a finite number >= 0, got {self.latency_ms}")
+        return (
+            self.request_id,
+            self.ts if self.ts is not None else time.time(),
+            self.arm,
+            self.model_version,
+            float(self.latency_ms),
+            self.decision,
+            self.stage,
+            int(bool(self.unknown)),
+            int(bool(self.low_confidence)),
+            int(bool(self.error)),
+            json.dumps(dict(self.labels), sort_keys=True),
+        )
+
+
+def _rate(num: int, den: int) -> float:
+    return num / den if den else 0.0
+
+
+class ExperimentStore:
+    """The experiment's durable memory; safe to use from many threads and processes at once."""
+
+    def __init__(self, path: str | Path | None = None, latency_window: int = 10_000) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.latency_window = latency_window
+        with self._connect() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction: IMMEDIATE for writes (take the lock up front, no upgrade deadlocks)."""
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- split and decision log -------------------------------------------------------------
+
+    def get_split(self) -> dict[str, float] | None:
+        """The current normalised weights, or None if no split was ever set."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT weights FROM decision_log WHERE weights IS NOT NULL ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _append(
+        self, conn: sqlite3.Connection, action: str, reason: str, weights: dict | None, details: dict | None
+    ) -> int:
+        cur = conn.execute(
+            "INSERT INTO decision_log (ts, action, reason, weights, details) VALUES (?, ?, ?, ?, ?)",
+            (
+                time.time(),
+                action,
+                reason,
+                json.dumps(weights) if weights is not None else None,
+                json.dumps(details, default=str) if details is not None else None,
+            ),
+        )
+        return int(cur.lastrowid)
+
+    def set_split(
+        self,
+        weights: Mapping[str, float],
+        reason: str,
+        action: str = "set_split",
+        details: Mapping[str, Any] | None = None,
+    ) -> dict[str, float]:
+        """Validate, normalise and store new weights, appending the change to the decision log."""
+        norm = normalize_weights(weights)
+        with self._transaction(write=True) as conn:
+            self._append(conn, action, reason, norm, dict(details) if details else None)
+        return norm
+
+    def ensure_split(self, weights: Mapping[str, float], reason: str = "initial split from config") -> dict:
+        """Set ``weights`` only if no split exists yet (atomically); return the split in force.
+
+        Why: on a restart or redeploy the persisted split (perhaps after a rollback) must win
+        over the config's initial one.
+        """
+        norm = normalize_weights(weights)
+        with self._transaction(write=True) as conn:
+            row = conn.execute(
+                "SELECT weights FROM decision_log WHERE weights IS NOT NULL ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            if row:
+                return json.loads(row[0])
+            self._append(conn, "initial_split", reason, norm, None)
+        return norm
+
+    def log_decision(self, action: str, reason: str, details: Mapping[str, Any] | None = None) -> int:
+        """Append a decision that does not change the split (e.g. ``continue_experiment``)."""
+        with self._transaction(write=True) as conn:
+            return self._append(conn, action, reason, None, dict(details) if details else None)
+
+    def decision_log(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Log entries oldest first (the newest ``limit`` when given), with ISO-8601 UTC times."""
+        sql = "SELECT id, ts, action, reason, weights, details FROM decision_log ORDER BY id DESC"
+        with self._connect() as conn:
+            rows = conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
+        return [
+            {
+                "id": i,
+                "ts": ts,
+                "time": datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(),
+                "action": action,
+                "reason": reason,
+                "weights": json.loads(w) if w else None,
+                "details": json.loads(d) if d else None,
+            }
+            for i, ts, action, reason, w, d in reversed(rows)
+        ]
+
+    # -- requests and feedback --------------------------------------------------------------
+
+    def record_requests(self, rows: Iterable[RequestRecord | Mapping[str, Any]]) -> int:
+        """Insert many requests in one transaction (the fast path); returns how many were new.
+
+        A repeated ``request_id`` is ignored, so a retried write never double-counts.
+        """
+        values = [(r if isinstance(r, RequestRecord) else RequestRecord(**r)).row() for r in rows]
+        if not values:
+            return 0
+        with self._transaction(write=True) as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO requests (request_id, ts, arm, model_version, latency_ms, decision,"
+                " stage, unknown, low_confidence, error, labels) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                values,
+            )
+            return conn.total_changes - before
+
+    def record_request(
+        self,
+        request_id: str,
+        arm: str,
+        model_version: str | None,
+        latency_ms: float,
+        decision: str | None,
+        stage: str | None,
+        unknown: bool = False,
+        low_confidence: bool = False,
+        error: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Record one request; True if it was new. See :meth:`record_requests` for batches."""
+        rec = RequestRecord(
+            request_id, arm, model_version, latency_ms, decision, stage, unknown, low_confidence, error,
+            dict(labels or {}),
+        )  # fmt: skip
+        return self.record_requests([rec]) == 1
+
+    def record_feedback(
+        self, request_id: str, correct: Mapping[str, str] | None = None, satisfied: bool | None = None
+    ) -> dict[str, Any]:
+        """Attach feedback to a served request; raises KeyError for an unknown ``request_id``.
+
+        ``correct`` maps head -> true label; each head is judged against the label that was
+        served (heads the request did not serve are ignored and listed). Repeated feedback
+        for a request updates it instead of counting twice; a field left None keeps its value.
+        Returns ``{"request_id", "arm", "heads": {head: bool}, "ignored_heads"}``.
+        """
+        if correct is None and satisfied is None:
+            raise ValueError("feedback needs `correct`, `satisfied` or both")
+        if correct is not None and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in dict(correct).items()
+        ):
+            raise ValueError("`correct` must map head names to label strings")
+        with self._transaction(write=True) as conn:
+            row = conn.execute("SELECT arm, labels FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"unknown request_id {request_id!r}: no request with this id was recorded")
+            arm, labels = row[0], json.loads(row[1])
+            judged = {h: labels[h] == v for h, v in (correct or {}).items() if h in labels}
+            conn.executemany(
+                "INSERT OR REPLACE INTO feedback_heads (request_id, head, correct) VALUES (?, ?, ?)",
+                [(request_id, h, int(ok)) for h, ok in judged.items()],
+            )
+            old = conn.execute(
+                "SELECT correct, satisfied FROM feedback WHERE request_id = ?", (request_id,)
+            ).fetchone()
+            merged = {**(json.loads(old[0]) if old and old[0] else {}), **dict(correct or {})}
+            sat = int(satisfied) if satisfied is not None else (old[1] if old else None)
+            conn.execute(
+                "INSERT OR REPLACE INTO feedback (request_id, ts, correct, satisfied) VALUES (?, ?, ?, ?)",
+                (request_id, time.time(), json.dumps(merged, sort_keys=True) if merged else None, sat),
+            )
+        ignored = sorted(set(correct or {}) - set(judged))
+        return {"request_id": request_id, "arm": arm, "heads": judged, "ignored_heads": ignored}
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def all_arms(self) -> list[str]:
+        """Arms in the split or with recorded requests, in assignment layout order."""
+        with self._connect() as conn:
+            seen = {r[0] for r in conn.execute("SELECT DISTINCT arm FROM requests")}
+        return arm_order(dict.fromkeys(seen | set(self.get_split() or {}), 0.0))
+
+    def arm_stats(self, arm: str, model_version: str | None = None) -> dict[str, Any]:
+        """Counts, rates, latency percentiles and feedback quality of one arm (JSON-ready).
+
+        ``accuracy`` pools every judged head (micro average) and is None with no judged head;
+        ``satisfaction`` likewise with no ``satisfied`` answer. ``model_version`` restricts
+        the numbers to one version (e.g. after a promotion changed what the arm serves).
+        """
+        where, args = "r.arm = ?", [arm]
+        if model_version is not None:
+            where, args = where + " AND r.model_version = ?", [arm, model_version]
+        with self._transaction(write=False) as conn:
+            n, errors, unknown, low, esc = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(error), 0), COALESCE(SUM(unknown), 0),"
+                " COALESCE(SUM(low_confidence), 0), COALESCE(SUM(decision = 'escalate'), 0)"
+                f" FROM requests r WHERE {where}",
+                args,
+            ).fetchone()
+            decisions = dict(
+                conn.execute(
+                    f"SELECT COALESCE(decision, 'none'), COUNT(*) FROM requests r WHERE {where} GROUP BY 1",
+                    args,
+                ).fetchall()
+            )
+            versions = dict(
+                conn.execute(
+                    f"SELECT COALESCE(model_version, 'none'), COUNT(*) FROM requests r WHERE {where} GROUP BY 1",
+                    args,
+                ).fetchall()
+            )
+            latencies = [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT latency_ms FROM requests r WHERE {where} ORDER BY r.rowid DESC LIMIT ?",
+                    [*args, self.latency_window],
+                )
+            ]
+            fb_n, sat_n, sat_yes = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(f.satisfied IS NOT NULL), 0), COALESCE(SUM(f.satisfied = 1), 0)"
+                f" FROM feedback f JOIN requests r USING (request_id) WHERE {where}",
+                args,
+            ).fetchone()
+            heads = conn.execute(
+                "SELECT h.head, COUNT(*), SUM(h.correct) FROM feedback_heads h"
+                f" JOIN requests r USING (request_id) WHERE {where} GROUP BY h.head ORDER BY h.head",
+                args,
+            ).fetchall()
+        lat = latency_summary(latencies)
+        acc_n = sum(h[1] for h in heads)
+        acc_ok = sum(h[2] for h in heads)
+        return {
+            "arm": arm,
+            "n": n,
+            "errors": errors,
+            "error_rate": _rate(errors, n),
+            "latency_window": lat["n"],
+            "latency_mean_ms": lat["mean"],
+            "latency_p50_ms": lat["p50"],
+            "latency_p95_ms": lat["p95"],
+            "latency_p99_ms": lat["p99"],
+            "decisions": decisions,
+            "decision_mix": {k: _rate(v, n) for k, v in decisions.items()},
+            "model_versions": versions,
+            "unknown_rate": _rate(unknown, n),
+            "low_confidence_rate": _rate(low, n),
+            "escalation_rate": _rate(esc, n),
+            "feedback_n": fb_n,
+            "accuracy_n": acc_n,
+            "accuracy_correct": acc_ok,
+            "accuracy": acc_ok / acc_n if acc_n else None,
+            "accuracy_per_head": {h: {"n": c, "correct": k, "accuracy": k / c} for h, c, k in heads},
+            "satisfaction_n": sat_n,
+            "satisfied": sat_yes,
+            "satisfaction": sat_yes / sat_n if sat_n else None,
+        }
+
+
+def record_to_dict(record: RequestRecord) -> dict[str, Any]:
+    """A RequestRecord as a plain dict (e.g. to ship it between Ray actors)."""
+    return asdict(record)
