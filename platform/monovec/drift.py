@@ -211,12 +211,18 @@ def mmd_permutation(
 class DriftConfig(StrictModel):
     """Thresholds and sizes of the drift monitor (defaults from the seed's monitoring table)."""
 
-    psi_threshold: float = Field(default=0.2, gt=0, description="Max-over-projections PSI above which drift is flagged.")
+    psi_threshold: float = Field(
+        default=0.2, gt=0, description="Max-over-projections PSI above which drift is flagged."
+    )
     psi_bins: int = Field(default=10, ge=2, description="Quantile bins of the reference per projection.")
-    ks_alpha: float = Field(default=0.05, gt=0, lt=1, description="Family-wise alpha of the Bonferroni KS test.")
+    ks_alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="Family-wise alpha of the Bonferroni KS test."
+    )
     mmd_alpha: float = Field(default=0.05, gt=0, lt=1, description="Alpha of the MMD permutation test.")
     mmd_permutations: int = Field(default=200, ge=1, description="Permutations for the MMD p-value.")
-    mmd_max_samples: int = Field(default=500, ge=2, description="Per-side subsample cap for MMD (O(n²) kernel).")
+    mmd_max_samples: int = Field(
+        default=500, ge=2, description="Per-side subsample cap for MMD (O(n²) kernel)."
+    )
     min_samples: int = Field(default=50, ge=2, description="Window size below which no detector runs.")
     n_projections: int = Field(default=16, ge=1, description="Random unit directions for PSI and KS.")
     reservoir_size: int = Field(default=1000, ge=2, description="Recent embeddings kept (uniform reservoir).")
@@ -286,7 +292,15 @@ class DriftMonitor:
         cur = self.window()
         out: dict = {"n": int(cur.shape[0]), "seen": self._seen, "n_reference": int(self.reference.shape[0])}
         if cur.shape[0] < cfg.min_samples:
-            return {**out, "ready": False, "psi": None, "ks": None, "mmd": None, "drift": False, "reasons": []}
+            return {
+                **out,
+                "ready": False,
+                "psi": None,
+                "ks": None,
+                "mmd": None,
+                "drift": False,
+                "reasons": [],
+            }
         p = psi_per_dimension(self.reference, cur, cfg.n_projections, cfg.seed, cfg.psi_bins)
         p["threshold"] = cfg.psi_threshold
         p["drift"] = bool(p["max"] > cfg.psi_threshold)
@@ -295,5 +309,12 @@ class DriftMonitor:
             self.reference, cur, cfg.mmd_permutations, cfg.seed, cfg.mmd_max_samples, cfg.mmd_alpha
         )
         reasons = [name for name, res in (("psi", p), ("ks", ks), ("mmd", mmd)) if res["drift"]]
-        return {**out, "ready": True, "psi": p, "ks": ks, "mmd": mmd, "drift": bool(reasons), "reasons": reasons}
-
+        return {
+            **out,
+            "ready": True,
+            "psi": p,
+            "ks": ks,
+            "mmd": mmd,
+            "drift": bool(reasons),
+            "reasons": reasons,
+        }

@@ -15,7 +15,6 @@ from monovec.embed.text import TextEncoder
 from monovec.paths import state_dir
 
 
-
 def latest_local_model(root: Path | None = None) -> Path:
     """Newest build under <state dir>/models/monovec-classifier (what `classifier build` writes by default)."""
     root = root or state_dir() / "models" / "monovec-classifier"

@@ -26,9 +26,14 @@ class GuardrailConfig(StrictModel):
     max_latency_p95_ms: float = Field(default=200.0, gt=0, description="Upper bound on p95 latency (ms).")
     min_accuracy: float = Field(default=0.85, ge=0, le=1, description="Lower bound on feedback accuracy.")
     max_escalation_rate: float = Field(
-        default=0.15, ge=0, le=1, description="Upper bound on the share of requests escalated to the LLM stage."
+        default=0.15,
+        ge=0,
+        le=1,
+        description="Upper bound on the share of requests escalated to the LLM stage.",
     )
-    max_error_rate: float = Field(default=0.02, ge=0, le=1, description="Upper bound on the share of failed requests.")
+    max_error_rate: float = Field(
+        default=0.02, ge=0, le=1, description="Upper bound on the share of failed requests."
+    )
     min_samples: int = Field(
         default=100, ge=1, description="Observations a guardrail needs before it can be breached."
     )
@@ -79,7 +84,9 @@ def _evaluate(
     return GuardrailState(name, "breached" if bad else "ok", value, threshold, direction, samples, msg)
 
 
-def guardrail_states(arm_stats: Mapping[str, Any], cfg: GuardrailConfig | None = None) -> list[GuardrailState]:
+def guardrail_states(
+    arm_stats: Mapping[str, Any], cfg: GuardrailConfig | None = None
+) -> list[GuardrailState]:
     """Every guardrail's state for one arm, in a fixed order (latency, accuracy, escalation, errors).
 
     ``arm_stats`` holds ``n``, ``latency_p95_ms``, ``accuracy`` (None without feedback),

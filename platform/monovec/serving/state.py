@@ -20,8 +20,8 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +213,7 @@ class ExperimentStore:
             {
                 "id": i,
                 "ts": ts,
-                "time": datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(),
+                "time": datetime.fromtimestamp(ts, tz=UTC).isoformat(),
                 "action": action,
                 "reason": reason,
                 "weights": json.loads(w) if w else None,
@@ -256,9 +256,17 @@ class ExperimentStore:
     ) -> bool:
         """Record one request; True if it was new. See :meth:`record_requests` for batches."""
         rec = RequestRecord(
-            request_id, arm, model_version, latency_ms, decision, stage, unknown, low_confidence, error,
-            dict(labels or {}),
-        )  # fmt: skip
+            request_id=request_id,
+            arm=arm,
+            model_version=model_version,
+            latency_ms=latency_ms,
+            decision=decision,
+            stage=stage,
+            unknown=unknown,
+            low_confidence=low_confidence,
+            error=error,
+            labels=dict(labels or {}),
+        )
         return self.record_requests([rec]) == 1
 
     def record_feedback(
@@ -278,7 +286,9 @@ class ExperimentStore:
         ):
             raise ValueError("`correct` must map head names to label strings")
         with self._transaction(write=True) as conn:
-            row = conn.execute("SELECT arm, labels FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+            row = conn.execute(
+                "SELECT arm, labels FROM requests WHERE request_id = ?", (request_id,)
+            ).fetchone()
             if row is None:
                 raise KeyError(f"unknown request_id {request_id!r}: no request with this id was recorded")
             arm, labels = row[0], json.loads(row[1])
@@ -381,8 +391,3 @@ class ExperimentStore:
             "satisfied": sat_yes,
             "satisfaction": sat_yes / sat_n if sat_n else None,
         }
-
-
-def record_to_dict(record: RequestRecord) -> dict[str, Any]:
-    """A RequestRecord as a plain dict (e.g. to ship it between Ray actors)."""
-    return asdict(record)

@@ -195,9 +195,7 @@ class Decision:
         return asdict(self)
 
 
-def decide(
-    control: ArmCounts, treatment: ArmCounts, cfg: ExperimentDecisionConfig | None = None
-) -> Decision:
+def decide(control: ArmCounts, treatment: ArmCounts, cfg: ExperimentDecisionConfig | None = None) -> Decision:
     """Promote if significant (sequential rule) and lift > +min_relative_lift; roll back if
     significant and lift < -min_relative_lift; otherwise continue.
 
