@@ -15,6 +15,9 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("RAY_ADDRESS", None)
+# Serve replicas inherit the environment Ray was started with: the admin token must exist before ray.init
+ADMIN_TOKEN = "test-admin-token"
+os.environ["MONOVEC_ADMIN_TOKEN"] = ADMIN_TOKEN
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"

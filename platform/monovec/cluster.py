@@ -83,6 +83,8 @@ def head_env(cfg: LocalHeadConfig) -> dict[str, str]:
     env.setdefault("MLFLOW_TRACKING_URI", tracking_uri())
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    repo = str(Path(__file__).resolve().parents[2])  # so `serve deploy` can import serve_apps.*
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, env.get("PYTHONPATH", "")) if p)
     return env
 
 

@@ -1,4 +1,10 @@
-"""One local Ray for the whole integration tier (ray.init costs ~5 s; never start it twice)."""
+"""One local Ray for the whole integration tier (ray.init costs ~5 s; never start it twice).
+
+`ray_session` is module-scoped but cheap: it starts the shared local Ray only when none is
+initialised, so a module that needs its own cluster (test_multinode.py shuts the shared Ray down
+and starts a multi-node one) can run in any position. The session-scoped owner shuts Ray down once
+at the very end.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,17 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
+def _ray_owner() -> Iterator[None]:
+    yield
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
-    try:
-        yield
-    finally:
+    if ray.is_initialized():
         ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_session(_ray_owner: None) -> None:
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)

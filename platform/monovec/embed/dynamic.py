@@ -109,6 +109,31 @@ def project_text_encoder(encoder: TextEncoder, dim: int, seed: int = 0) -> Token
     return encode
 
 
+class _RandomRows:
+    """Seeded N(0, scale^2) rows drawn in blocks: one torch call per block, not per token. A plain object, so
+    the per-token counter update skips nn.Module.__setattr__ (which alone would cost ~3 us a token)."""
+
+    def __init__(self, dim: int, scale: float, seed: int) -> None:
+        self.dim, self.scale = dim, scale
+        self.gen = torch.Generator().manual_seed(seed)
+        self.block = np.zeros((0, dim), dtype=np.float32)
+        self.pos = 0
+
+    def next(self) -> np.ndarray:
+        if self.pos >= len(self.block):
+            rows = max(1, min(256, 65536 // self.dim))
+            self.block, self.pos = (torch.randn(rows, self.dim, generator=self.gen) * self.scale).numpy(), 0
+        self.pos += 1
+        return self.block[self.pos - 1]
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"rng": self.gen.get_state(), "rand_rows": torch.from_numpy(self.block[self.pos :].copy())}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.gen.set_state(state["rng"])
+        self.block, self.pos = state["rand_rows"].numpy().copy(), 0
+
+
 class DynamicEmbedding(nn.Module):
     """Growing token table usable inside a model: `lookup(tokens) -> ids`, then `forward(ids) -> rows`."""
 
@@ -126,7 +151,6 @@ class DynamicEmbedding(nn.Module):
         self._encoder = encoder
         self._clock = clock
         self._lock = threading.RLock()
-        self._gen = torch.Generator().manual_seed(cfg.seed)
         self.weight = nn.Parameter(torch.zeros(cfg.initial_capacity, cfg.dim), requires_grad=cfg.trainable)
         self._id_to_token: list[str | None] = [None]  # index = id; None: the OOV row or a free (evicted) id
         self._token_to_id: dict[str, int] = {}
@@ -134,11 +158,14 @@ class DynamicEmbedding(nn.Module):
         self._first_seen: dict[str, float] = {}
         self._last_used: OrderedDict[int, float] = OrderedDict()  # LRU order; kept only when evicting
         self._free: list[int] = []  # min-heap of evicted ids, reused before new ids
-        self._optimizers: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()
-        self._sum: torch.Tensor | None = None  # cached sum of live rows for init="mean"
+        self._optimizers: list[weakref.ref[torch.optim.Optimizer]] = []
+        self._sum: np.ndarray | None = None  # cached sum of live rows for init="mean"
         self._sum_version = -1
+        self._random = _RandomRows(cfg.dim, cfg.init_scale, cfg.seed)
+        self._rows_np: np.ndarray | None = None  # numpy view of the CPU weight: a row write costs ~0.5 us
+        self._rows_ptr = -1
         self.reallocations = 0
-        self.weight.data[OOV_ID] = self._random_row()
+        self._write_row(OOV_ID, self._random.next())
 
     # ---- vocabulary -------------------------------------------------------------------------------
     @property
@@ -148,7 +175,7 @@ class DynamicEmbedding(nn.Module):
 
     @property
     def capacity(self) -> int:
-        return int(self.weight.shape[0])
+        return int(self._parameters["weight"].shape[0])  # type: ignore[union-attr]
 
     @property
     def num_rows(self) -> int:
@@ -171,7 +198,7 @@ class DynamicEmbedding(nn.Module):
             self._evict_stale(now)
             step = self._observe if add_missing else self._peek
             ids = [step(token, now) for token in tokens]
-        return torch.tensor(ids, dtype=torch.long)
+        return torch.tensor(ids, dtype=torch.long, device=self._parameters["weight"].device)
 
     def add(self, token: str) -> int:
         """One sighting of one token (the streaming path); returns its id, OOV_ID while below min_count."""
@@ -223,7 +250,14 @@ class DynamicEmbedding(nn.Module):
 
     def attach_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
         """Keep `optimizer`'s state in step with growth (padding) and recycled rows (zeroing). Held weakly."""
-        self._optimizers.add(optimizer)
+        if all(ref() is not optimizer for ref in self._optimizers):
+            self._optimizers.append(weakref.ref(optimizer))
+
+    def _live_optimizers(self) -> list[torch.optim.Optimizer]:
+        live = [opt for ref in self._optimizers if (opt := ref()) is not None]
+        if len(live) != len(self._optimizers):
+            self._optimizers = [weakref.ref(opt) for opt in live]
+        return live
 
     # ---- internals (caller holds the lock) --------------------------------------------------------
     def _observe(self, token: str, now: float) -> int:
@@ -260,35 +294,46 @@ class DynamicEmbedding(nn.Module):
                 self._grow(tid + 1)
             self._id_to_token.append(token)
         self._token_to_id[token] = tid
-        # via .data: leaves the version counter alone, so the "mean" cache stays valid
-        self.weight.data[tid] = row
+        self._write_row(tid, row)
         if self._sum is not None:
             self._sum += row
         self._zero_optimizer_rows(tid)
         return tid
 
-    def _init_row(self, token: str) -> torch.Tensor:
+    def _init_row(self, token: str) -> np.ndarray:
         if self.config.init == "encoder":
             assert self._encoder is not None
-            vec = torch.as_tensor(np.asarray(self._encoder(token), dtype=np.float32)).reshape(-1)
-            if vec.numel() != self.config.dim:
+            value = self._encoder(token)
+            if isinstance(value, torch.Tensor):
+                value = value.detach().cpu().numpy()
+            vec = np.asarray(value, dtype=np.float32).reshape(-1)
+            if vec.size != self.config.dim:
                 raise ValueError(
-                    f"encoder gave {vec.numel()} floats for {token!r}, table dim is {self.config.dim}"
+                    f"encoder gave {vec.size} floats for {token!r}, table dim is {self.config.dim}"
                 )
             return vec
         if self.config.init == "mean" and self._token_to_id:
             return self._live_sum() / len(self._token_to_id)
-        return self._random_row()
+        return self._random.next()
 
-    def _random_row(self) -> torch.Tensor:
-        return torch.randn(self.config.dim, generator=self._gen) * self.config.init_scale
+    def _write_row(self, tid: int, row: np.ndarray) -> None:
+        """Copy one row in without touching the version counter (so the "mean" cache stays valid) and, on
+        CPU float32, through a cached numpy view: a torch indexing op per token would cost ~5x more."""
+        param = self._parameters["weight"]
+        assert param is not None
+        if param.device.type != "cpu" or param.dtype != torch.float32:
+            param.data[tid] = torch.from_numpy(row).to(param.device, param.dtype)
+            return
+        if self._rows_ptr != param.data_ptr() or self._rows_np is None:  # grown, loaded or moved since
+            self._rows_np, self._rows_ptr = param.detach().numpy(), param.data_ptr()
+        self._rows_np[tid] = row
 
-    def _live_sum(self) -> torch.Tensor:
+    def _live_sum(self) -> np.ndarray:
         """Sum of rows 1..num_rows-1 (free rows are zero). Recomputed only when something else (an optimizer
         step) changed the weights, detected by the Parameter's version counter: amortised O(D) per token."""
         version = self.weight._version
         if self._sum is None or self._sum_version != version:
-            self._sum = self.weight.data[1 : len(self._id_to_token)].sum(0)
+            self._sum = self.weight.detach()[1 : len(self._id_to_token)].sum(0).cpu().numpy()
             self._sum_version = version
         return self._sum
 
@@ -297,17 +342,20 @@ class DynamicEmbedding(nn.Module):
         rows = max(min_rows, math.ceil(old.shape[0] * self.config.growth_factor))
         new = old.new_zeros((rows, old.shape[1]))
         new[: old.shape[0]] = old
+        self._rows_np = None  # drop the view so the old matrix is freed with `old`
         self.weight.data = new  # same Parameter object: optimizers and module references stay valid
         if self.weight.grad is not None:
             grad = self.weight.grad
             self.weight.grad = torch.cat([grad, grad.new_zeros((rows - grad.shape[0], grad.shape[1]))])
-        for optimizer in list(self._optimizers):
+        for optimizer in self._live_optimizers():
             grow_optimizer_state(optimizer, self.weight)
         self._sum = None
         self.reallocations += 1
 
     def _zero_optimizer_rows(self, tid: int) -> None:
-        for optimizer in list(self._optimizers):
+        if not self._optimizers:
+            return
+        for optimizer in self._live_optimizers():
             for value in optimizer.state.get(self.weight, {}).values():
                 if _is_row_state(value, self.weight) and tid < value.shape[0]:
                     value[tid].zero_()
@@ -344,7 +392,7 @@ class DynamicEmbedding(nn.Module):
                 "first_seen": dict(self._first_seen),
                 "last_used": [[tid, t] for tid, t in self._last_used.items()],
                 "free": sorted(self._free),
-                "rng": self._gen.get_state(),
+                **self._random.state(),
             }
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
@@ -360,8 +408,8 @@ class DynamicEmbedding(nn.Module):
             self._last_used = OrderedDict((int(tid), float(t)) for tid, t in state["last_used"])
             self._free = list(state["free"])
             heapq.heapify(self._free)
-            self._gen.set_state(state["rng"])
-            self._sum = None
+            self._random.load(state)
+            self._sum, self._rows_np = None, None
 
     def _load_from_state_dict(
         self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
@@ -369,6 +417,7 @@ class DynamicEmbedding(nn.Module):
         # The saved table may have a different capacity: resize first so the strict shape check passes.
         saved = state_dict.get(prefix + "weight")
         if isinstance(saved, torch.Tensor) and saved.dim() == 2 and saved.shape != self.weight.shape:
+            self._rows_np = None
             self.weight.data = self.weight.data.new_zeros(saved.shape)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 

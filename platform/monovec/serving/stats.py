@@ -170,7 +170,7 @@ class ExperimentDecisionConfig(StrictModel):
         default=0.05, ge=0, description="Promote above +this relative lift, roll back below -this."
     )
     max_samples_per_arm: int = Field(
-        default=10_000, ge=2, description="Planned size: the information fraction reaches 1 here."
+        default=2_000, ge=2, description="Planned size: the information fraction reaches 1 here."
     )
 
     @model_validator(mode="after")

@@ -79,6 +79,10 @@ def log_and_register(model_dir: Path, config: BaseModel, metrics: dict[str, floa
     mv = client.create_model_version(name, source=source, run_id=run_id, tags={"monovec_version": model_dir.name})
     if tracking.alias:
         client.set_registered_model_alias(name, tracking.alias, mv.version)
+    try:  # the first version of a model becomes its champion, so `@champion` always resolves
+        client.get_model_version_by_alias(name, "champion")
+    except Exception:
+        client.set_registered_model_alias(name, "champion", mv.version)
     return {"name": name, "version": str(mv.version), "run_id": run_id, "tracking_uri": uri, "source": source}
 
 
@@ -133,4 +137,27 @@ def get_alias(name: str, alias: str, uri: str | None = None) -> str | None:
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
     except Exception:
+        return None
+
+
+def registry_entry(ref: str, monovec_version: str, name: str | None = None, uri: str | None = None) -> dict[str, str] | None:
+    """The registry (name, version) behind a model reference, or None if it was never registered.
+
+    `models:/` references say it directly; a plain directory is matched by the `monovec_version`
+    tag every build puts on its registry version.
+    """
+    try:
+        _, client, _ = _client(uri)
+        if ref.startswith("models:/"):
+            body = ref[len("models:/") :]
+            if "@" in body:
+                n, alias = body.split("@", 1)
+                return {"name": n, "version": str(client.get_model_version_by_alias(n, alias).version)}
+            n, v = body.rsplit("/", 1)
+            return {"name": n, "version": v}
+        query = f"tags.monovec_version = '{monovec_version}'" + (f" and name = '{name}'" if name else "")
+        found = client.search_model_versions(query)
+        return {"name": found[0].name, "version": str(found[0].version)} if found else None
+    except Exception as exc:  # registry unreachable: serving must not fail because of it
+        log.warning("registry lookup for %s failed: %s", ref, exc)
         return None

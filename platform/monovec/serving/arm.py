@@ -1,0 +1,96 @@
+"""One experiment arm: a classifier version behind `@serve.batch`, with its own drift monitor.
+
+The model loader is injected (`loader(ref, threads) -> ClassifierPipeline`) so tests and other
+stores can supply their own; the default resolves a directory or an MLflow `models:/` reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from ray import serve
+
+from monovec.classify.pipeline import ClassifierPipeline
+from monovec.drift import DriftConfig, DriftMonitor
+
+Loader = Callable[[str, int], ClassifierPipeline]
+
+
+def default_loader(ref: str, threads: int) -> ClassifierPipeline:
+    from monovec.classify.service import load_pipeline
+
+    return load_pipeline(ref, threads=threads)
+
+
+def apply_overrides(pipe: ClassifierPipeline, overrides: dict[str, Any]) -> ClassifierPipeline:
+    """A treatment may be the same learned model with other thresholds: re-validate and swap config."""
+    if not overrides:
+        return pipe
+    from monovec.classify.config import ClassifierConfig
+    from monovec.config import apply_overrides as apply_dotted
+
+    data = pipe.model.config.model_dump(mode="json")
+    apply_dotted(data, [f"{k}={json.dumps(v)}" for k, v in overrides.items()])
+    model = pipe.model.with_thresholds(ClassifierConfig.model_validate(data))
+    tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:6]
+    model.manifest = {**model.manifest, "version": f"{pipe.model.version}+{tag}"}
+    return ClassifierPipeline(model, encoder=pipe.encoder, escalator=pipe._escalator)
+
+
+@serve.deployment(name="ClassifierArm", max_ongoing_requests=64, health_check_period_s=5)
+class ClassifierArm:
+    def __init__(
+        self,
+        arm: str,
+        model_ref: str,
+        overrides: dict[str, Any] | None = None,
+        threads: int = 1,
+        max_batch_size: int = 32,
+        batch_wait_timeout_s: float = 0.002,
+        drift: dict[str, Any] | None = None,
+        loader: Loader | None = None,
+    ) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        self.arm = arm
+        self.model_ref = model_ref
+        self.pipe = apply_overrides((loader or default_loader)(model_ref, threads), overrides or {})
+        self.classify.set_max_batch_size(max_batch_size)
+        self.classify.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        ref = self.pipe.model.reference
+        self.monitor = DriftMonitor(ref, DriftConfig.model_validate(drift or {})) if ref is not None else None
+        self.pipe.classify_batch(["warm up"], escalate=False)  # first call pays tokenizer/weights set-up, not a user
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
+    async def classify(self, texts: list[Any], session_ids: list[str | None], request_ids: list[str | None]) -> list[dict[str, Any]]:
+        """Called as `classify.remote(text, session_id, request_id)`; Serve hands us one list per argument."""
+        results = self.pipe.classify_batch(texts, session_ids, request_ids, with_embeddings=True)
+        vectors = [r.pop("embedding") for r in results if "embedding" in r]
+        if self.monitor is not None and vectors:
+            self.monitor.update(np.stack(vectors))
+        return results
+
+    async def classify_many(self, texts: list[Any], session_id: str | None = None) -> list[dict[str, Any]]:
+        """A client batch (POST /v1/classify/batch) is already a batch: one pass, no queueing."""
+        results = self.pipe.classify_batch(texts, [session_id] * len(texts), with_embeddings=True)
+        vectors = [r.pop("embedding") for r in results if "embedding" in r]
+        if self.monitor is not None and vectors:
+            self.monitor.update(np.stack(vectors))
+        return results
+
+    def info(self) -> dict[str, Any]:
+        m = self.pipe.model
+        return {"arm": self.arm, "model": self.model_ref, "model_version": m.version, "name": m.config.name, "manifest_version": m.manifest.get("version")}
+
+    def monitor_report(self) -> dict[str, Any]:
+        if self.monitor is None:
+            return {"available": False, "reason": "model has no reference sample"}
+        return {"available": True, **self.monitor.report()}
+
+    def check_health(self) -> None:
+        if self.pipe is None:
+            raise RuntimeError("model not loaded")

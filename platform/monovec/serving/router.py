@@ -1,0 +1,260 @@
+"""The `classifier` app's ingress: HTTP API (DESIGN.md), A/B assignment, recording, admin actions.
+
+Ingress and router are one deployment on purpose: every extra Serve hop costs ~1 ms on a small
+CPU box and the router's overhead budget is 2 ms at p50. The arms are separate deployments with
+their own replicas, batching and autoscaling.
+
+(No `from __future__ import annotations` here: FastAPI must see the request models as real types.)
+"""
+
+
+import asyncio
+import hmac
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from ray.serve.metrics import Counter, Histogram
+
+from monovec.serving.config import ClassifierAppArgs
+from monovec.serving.experiment import Experiment
+from monovec.serving.state import ExperimentStore, RequestRecord
+
+log = logging.getLogger(__name__)
+api = FastAPI(title="monovec classifier", version="1")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+
+
+@api.exception_handler(ApiError)
+async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    return _error(exc.status, exc.code, exc.message)
+
+
+@api.exception_handler(RequestValidationError)
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", []) if p != "body") or "body"
+    if first.get("type") == "json_invalid":
+        return _error(400, "malformed_json", "request body is not valid JSON")
+    return _error(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
+
+
+@api.exception_handler(Exception)
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error")
+    return _error(500, "internal_error", f"{type(exc).__name__}: the request could not be served")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ClassifyBody(Strict):
+    text: str
+    user_id: str | None = None
+    session_id: str | None = None
+
+
+class BatchBody(Strict):
+    texts: list[str] = Field(min_length=1)
+    user_id: str | None = None
+    session_id: str | None = None
+
+
+class FeedbackBody(Strict):
+    request_id: str = Field(min_length=1)
+    correct: dict[str, str] | None = None
+    satisfied: bool | None = None
+
+
+@serve.deployment(name="ExperimentRouter", max_ongoing_requests=256)
+@serve.ingress(api)
+class ExperimentRouter:
+    def __init__(self, args: dict[str, Any], arms: dict[str, DeploymentHandle]) -> None:
+        self.args = ClassifierAppArgs.model_validate(args)
+        self.arms = arms
+        state = Path(self.args.state_dir) if self.args.state_dir else None
+        from monovec.paths import state_dir
+
+        path = (state or state_dir()) / "experiments" / f"{self.args.experiment}.sqlite"
+        self.info: dict[str, dict[str, Any]] = {}
+        self.experiment = Experiment(self.args, ExperimentStore(path))
+        self._requests = Counter("monovec_requests", description="classify requests", tag_keys=("arm", "model_version", "decision"))
+        self._errors = Counter("monovec_errors", description="failed classify requests", tag_keys=("arm",))
+        self._latency = Histogram("monovec_latency_ms", description="router latency", boundaries=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], tag_keys=("arm",))
+
+    async def _arm_info(self, arm: str) -> dict[str, Any]:
+        if arm not in self.info:
+            self.info[arm] = await self.arms[arm].info.remote()
+            if arm in ("control", "treatment"):
+                from monovec.tracking.mlflow_store import registry_entry
+
+                spec = self.args.arms()[arm]
+                entry = registry_entry(spec.model, str(self.info[arm].get("manifest_version")), self.info[arm].get("name")) if not spec.overrides else None
+                self.experiment.registry[arm] = entry
+        return self.info[arm]
+
+    def _admin(self, request: Request) -> None:
+        token = os.environ.get(self.args.admin_token_env)
+        if not token:
+            raise ApiError(403, "admin_disabled", f"admin endpoints are disabled: set {self.args.admin_token_env} on the Serve replicas")
+        got = request.headers.get("authorization", "")
+        if not got.startswith("Bearer ") or not hmac.compare_digest(got[7:], token):
+            raise ApiError(401, "unauthorized", "admin endpoints need 'Authorization: Bearer <token>'")
+
+    def _check_text(self, text: str) -> None:
+        if len(text) > self.args.max_text_chars:
+            raise ApiError(413, "text_too_long", f"text has {len(text)} characters; the limit is {self.args.max_text_chars}")
+        if not text.strip():
+            raise ApiError(400, "empty_text", "text is empty or only whitespace")
+
+    def _record(self, arm: str, result: dict[str, Any], latency_ms: float, error: bool = False) -> None:
+        heads = result.get("heads", {})
+        statuses = [h.get("status") for h in heads.values()]
+        self.experiment.record(
+            RequestRecord(
+                request_id=result.get("request_id") or uuid.uuid4().hex,
+                arm=arm,
+                model_version=result.get("model_version"),
+                latency_ms=latency_ms,
+                decision=result.get("decision"),
+                stage=result.get("stage"),
+                unknown="unknown" in statuses,
+                low_confidence="low_confidence" in statuses,
+                error=error,
+                labels={k: v["label"] for k, v in heads.items() if "label" in v},
+            )
+        )
+        self._requests.inc(tags={"arm": arm, "model_version": str(result.get("model_version")), "decision": str(result.get("decision"))})
+        self._latency.observe(latency_ms, tags={"arm": arm})
+
+    async def _shadow(self, text: str, session_id: str | None) -> None:
+        t0 = time.perf_counter()
+        try:
+            result = await self.arms["shadow"].classify.remote(text, session_id, None)
+            self._record("shadow", result, (time.perf_counter() - t0) * 1000, error="error" in result)
+        except Exception:  # the shadow never affects a response
+            log.exception("shadow arm failed")
+
+    @api.post("/v1/classify")
+    async def classify(self, body: ClassifyBody, request: Request) -> JSONResponse:
+        t0 = time.perf_counter()
+        self._check_text(body.text)
+        try:
+            arm = self.experiment.assign(body.user_id, body.session_id, request.headers.get("x-monovec-arm"))
+        except ValueError as exc:
+            raise ApiError(400, "bad_arm", str(exc)) from exc
+        request_id = uuid.uuid4().hex
+        try:
+            result = await self.arms[arm].classify.remote(body.text, body.session_id, request_id)
+        except Exception as exc:
+            self._errors.inc(tags={"arm": arm})
+            self._record(arm, {"request_id": request_id}, (time.perf_counter() - t0) * 1000, error=True)
+            raise ApiError(503, "arm_unavailable", f"arm {arm!r} could not answer: {type(exc).__name__}") from exc
+        if "error" in result:
+            raise ApiError(400, result["error"]["code"], result["error"]["message"])
+        if "shadow" in self.arms:
+            asyncio.get_running_loop().create_task(self._shadow(body.text, body.session_id))
+        latency = (time.perf_counter() - t0) * 1000
+        result.update(arm=arm, latency_ms=round(latency, 3))
+        self._record(arm, result, latency)
+        if self.experiment.maybe_auto_rollback() is not None:
+            log.warning("treatment rolled back automatically")
+        return JSONResponse(result)
+
+    @api.post("/v1/classify/batch")
+    async def classify_batch(self, body: BatchBody, request: Request) -> JSONResponse:
+        t0 = time.perf_counter()
+        if len(body.texts) > self.args.max_batch_items:
+            raise ApiError(413, "batch_too_large", f"{len(body.texts)} texts; the limit is {self.args.max_batch_items}")
+        try:
+            arm = self.experiment.assign(body.user_id, body.session_id, request.headers.get("x-monovec-arm"))
+        except ValueError as exc:
+            raise ApiError(400, "bad_arm", str(exc)) from exc
+        try:
+            results = await self.arms[arm].classify_many.remote(body.texts, body.session_id)
+        except Exception as exc:
+            raise ApiError(503, "arm_unavailable", f"arm {arm!r} could not answer: {type(exc).__name__}") from exc
+        latency = (time.perf_counter() - t0) * 1000
+        for r in results:
+            if "error" not in r:
+                r.update(arm=arm, latency_ms=round(latency, 3))
+                self._record(arm, r, latency)
+        return JSONResponse({"results": results})
+
+    @api.post("/v1/feedback")
+    async def feedback(self, body: FeedbackBody) -> JSONResponse:
+        if body.correct is None and body.satisfied is None:
+            raise ApiError(400, "empty_feedback", "feedback needs `correct`, `satisfied` or both")
+        try:
+            await asyncio.to_thread(self.experiment.feedback, body.request_id, body.correct, body.satisfied)
+        except KeyError as exc:
+            raise ApiError(404, "unknown_request_id", str(exc).strip("'\"")) from exc
+        except ValueError as exc:
+            raise ApiError(400, "invalid_feedback", str(exc)) from exc
+        return JSONResponse({"ok": True})
+
+    @api.get("/v1/experiment")
+    async def experiment(self) -> JSONResponse:
+        for arm in self.args.arms():
+            await self._arm_info(arm)
+        status = await asyncio.to_thread(self.experiment.status)
+        status["drift"] = {arm: {"drift": r.get("drift")} for arm, r in (await self._monitor()).items()}
+        return JSONResponse(status)
+
+    async def _monitor(self) -> dict[str, Any]:
+        out = {}
+        for arm, handle in self.arms.items():
+            try:
+                out[arm] = await handle.monitor_report.remote()
+            except Exception as exc:
+                out[arm] = {"available": False, "reason": f"{type(exc).__name__}"}
+        return out
+
+    @api.get("/v1/monitor")
+    async def monitor(self) -> JSONResponse:
+        return JSONResponse(await self._monitor())
+
+    @api.post("/v1/experiment/{action}")
+    async def admin(self, action: str, request: Request) -> JSONResponse:
+        self._admin(request)
+        for arm in self.args.arms():
+            await self._arm_info(arm)
+        if action == "evaluate":
+            out = await asyncio.to_thread(self.experiment.evaluate)
+        elif action == "promote":
+            out = await asyncio.to_thread(self.experiment.promote, "manual promote via API")
+        elif action == "rollback":
+            out = await asyncio.to_thread(self.experiment.rollback, "manual rollback via API")
+        else:
+            raise ApiError(404, "unknown_action", f"unknown action {action!r}: use evaluate, promote or rollback")
+        return JSONResponse(out)
+
+    @api.get("/healthz")
+    async def healthz(self) -> JSONResponse:
+        models = {arm: await self._arm_info(arm) for arm in self.arms}
+        return JSONResponse({"status": "ok", "models": models, "split": self.experiment.weights})
+
+    def __del__(self) -> None:
+        try:
+            self.experiment.flush()
+        except Exception:
+            pass
