@@ -10,7 +10,9 @@ Time: both arms run in this process, 1 torch thread each, on the same token stre
 quadratic; if adding all tokens would exceed --concat-budget seconds, it is measured for real on the first
 N tokens (as many as fit the budget) and the rest is ESTIMATED - this is printed - by timing 20 real adds on
 concat tables pre-filled to sizes across the remaining range and integrating that measured per-token cost
-(trapezoid). --full measures every token instead (tens of minutes on a laptop core).
+(trapezoid). --full measures every token instead: on our 2 shared cores that took 456 s (7.6 min; mostly
+page faults from allocating a fresh V x D matrix per token), while estimates ranged 200-525 s - noisy, and
+low more often than high, so the estimated speedup is the conservative one.
 
 Memory: accounting of tensor allocations - during a growth the old and the new matrix are alive together,
 so the table's peak is max(old + new) bytes over growth events, compared with the final live table

@@ -38,6 +38,8 @@ import pytest
 pytestmark = pytest.mark.integration
 
 NODE_ARGS: dict[str, Any] = {"node_ip_address": "127.0.0.1", "include_dashboard": False}
+# Ray's single-host mode (its default on macOS): every "what is my IP" answer is 127.0.0.1.
+SINGLE_HOST_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 @dataclass
@@ -64,13 +66,19 @@ class Loopback:
 @pytest.fixture(scope="module")
 def loopback() -> Iterator[Loopback]:
     import ray
+    from ray._private import ray_constants
     from ray.cluster_utils import Cluster
 
     if ray.is_initialized():
         ray.shutdown()  # the tier's shared local Ray; ray_session restarts it for later modules
     tmp = tempfile.mkdtemp(prefix="mvmn", dir="/tmp")  # short: Unix socket paths live under it
-    saved = {k: os.environ.get(k) for k in ("RAY_TMPDIR", "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S")}
-    os.environ["RAY_TMPDIR"] = tmp
+    saved = {k: os.environ.get(k) for k in (SINGLE_HOST_ENV, "RAY_TMPDIR", "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S")}
+    os.environ.update({SINGLE_HOST_ENV: "0", "RAY_TMPDIR": tmp})
+    # ray.init(address="127.0.0.1:port") rewrites a loopback address to the machine's outward IP
+    # unless Ray runs in its single-host mode; the env var above covers Ray's child processes, this
+    # covers the driver, whose ray_constants were read at import time.
+    saved_single_host = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, **NODE_ARGS})
     try:
         lb = Loopback(cluster=cluster, worker=None)
@@ -80,6 +88,7 @@ def loopback() -> Iterator[Loopback]:
     finally:
         ray.shutdown()
         cluster.shutdown()
+        ray_constants.ENABLE_RAY_CLUSTER = saved_single_host
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

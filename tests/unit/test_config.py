@@ -52,3 +52,30 @@ def test_every_job_config_validates_and_names_its_command(path: Path) -> None:
     assert first.startswith("# ") and ("python jobs/" in first or "make " in first), f"{path.name}: first line must be the command"
     assert path.name in JOB_CONFIGS, f"{path.name}: add its config class to JOB_CONFIGS"
     load_config(JOB_CONFIGS[path.name], path)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "serve_apps").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_serve_config_validates(path: Path) -> None:
+    """The Serve config file is what `serve deploy` reads: check its shape and the app args, no Ray."""
+    from monovec.serving.config import ClassifierAppArgs
+
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    assert first.startswith("# serve deploy ")
+    cfg = yaml.safe_load(path.read_text())
+    assert cfg["http_options"]["host"] == "127.0.0.1"
+    for app in cfg["applications"]:
+        module, _, attr = app["import_path"].partition(":")
+        assert (REPO / (module.replace(".", "/") + ".py")).is_file() and attr == "build_app"
+        args = ClassifierAppArgs.model_validate(app["args"])
+        assert abs(sum(args.weights().values()) - 1.0) < 1e-9
+
+
+def test_serve_args_reject_bad_weights() -> None:
+    from pydantic import ValidationError
+
+    from monovec.serving.config import ClassifierAppArgs
+
+    with pytest.raises(ValidationError, match="weight"):
+        ClassifierAppArgs.model_validate({"control": {"model": "x", "weight": 0}, "treatment": {"model": "y", "weight": 0}})
+    with pytest.raises(ValidationError, match="ramp"):
+        ClassifierAppArgs.model_validate({"control": {"model": "x", "weight": 1}, "ramp": [0.5, 0.2]})

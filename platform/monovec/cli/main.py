@@ -13,6 +13,7 @@ from monovec.cli.cluster import app as cluster_app
 from monovec.cli.cluster import submit
 from monovec.cli.common import fail
 from monovec.cli.review import app as review_app
+from monovec.cli.serve import experiment_app, serve_app
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -22,6 +23,8 @@ app.add_typer(classifier_app, name="classifier")
 app.add_typer(review_app, name="review")
 app.add_typer(cluster_app, name="cluster")
 app.command("submit")(submit)
+app.add_typer(serve_app, name="serve")
+app.add_typer(experiment_app, name="experiment")
 
 
 @app.callback()

@@ -1,5 +1,13 @@
 """Text encoders behind one protocol (and, later, the dynamic embedding table)."""
 
+from monovec.embed.dynamic import DynamicEmbedding, DynamicEmbeddingConfig, grow_optimizer_state
 from monovec.embed.text import EncoderConfig, TextEncoder, build_encoder
 
-__all__ = ["EncoderConfig", "TextEncoder", "build_encoder"]
+__all__ = [
+    "DynamicEmbedding",
+    "DynamicEmbeddingConfig",
+    "EncoderConfig",
+    "TextEncoder",
+    "build_encoder",
+    "grow_optimizer_state",
+]

@@ -1,0 +1,162 @@
+"""Latency and throughput of the `classifier` A/B app over HTTP vs a direct deployment vs in-process.
+
+    python bench/serve_latency.py [--model DIR|models:/…] [--requests 600] [--clients 8]
+
+Same run, same machine, same model, same short texts (English + Korean GoEmotions dev):
+  in-process   ClassifierPipeline.classify_batch: single texts (p50/p95) and batches of 32 (texts/s)
+  direct       one Serve deployment (FastAPI ingress + @serve.batch) answering POST /v1/classify
+  A/B app      serve_apps/classifier.py: ExperimentRouter -> ClassifierArm (control/treatment)
+Clients: `--clients` threads with keep-alive connections, each request timed end to end.
+Targets: router overhead (A/B p50 - direct p50) <= 2 ms; A/B throughput with batching >= 0.6x in-process batched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MONOVEC_ADMIN_TOKEN", "bench")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def texts_for_bench(n: int) -> list[str]:
+    from monovec.paths import data_dir
+
+    out: list[str] = []
+    with (data_dir() / "goemotions" / "dev.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            out += [rec["text_en"][:120], rec["text_ko"][:120]]
+            if len(out) >= n:
+                break
+    return out[:n]
+
+
+def load(url: str, path: str, bodies: list[dict], clients: int, headers: dict | None = None) -> dict:
+    import httpx
+
+    def worker(chunk: list[dict]) -> list[tuple[float, int]]:
+        out = []
+        with httpx.Client(base_url=url, timeout=60) as c:
+            for b in chunk:
+                t = time.perf_counter()
+                r = c.post(path, json=b, headers=headers or {})
+                out.append(((time.perf_counter() - t) * 1000, r.status_code))
+        return out
+
+    chunks = [bodies[i::clients] for i in range(clients)]
+    t0 = time.perf_counter()
+    with cf.ThreadPoolExecutor(clients) as pool:
+        results = [x for part in pool.map(worker, chunks) for x in part]
+    wall = time.perf_counter() - t0
+    lat = np.array([r[0] for r in results])
+    return {"p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)), "rps": len(results) / wall, "errors": sum(r[1] != 200 for r in results)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--port", type=int, default=8471)
+    args = parser.parse_args()
+
+    import ray
+    from fastapi import FastAPI
+    from ray import serve
+    from serve_apps.classifier import build_app
+
+    from monovec.classify.model import ClassifierModel
+    from monovec.classify.pipeline import ClassifierPipeline
+    from monovec.classify.service import resolve_model_ref
+    from monovec.embed.text import EncoderConfig, build_encoder
+
+    try:
+        model_dir = str(resolve_model_ref(args.model))
+    except FileNotFoundError as exc:
+        print(f"error: {exc}\n(run `make quickstart` first)", file=sys.stderr)
+        return 2
+    texts = texts_for_bench(args.requests)
+
+    # in-process baseline (1 thread: a replica gets one core here)
+    pipe = ClassifierPipeline(ClassifierModel.load(model_dir), encoder=build_encoder(EncoderConfig(threads=1)))
+    pipe.classify_batch(texts[:16], escalate=False)
+    single = []
+    for t in texts[:200]:
+        s = time.perf_counter()
+        pipe.classify_batch([t], escalate=False)
+        single.append((time.perf_counter() - s) * 1000)
+    s = time.perf_counter()
+    for i in range(0, len(texts), 32):
+        pipe.classify_batch(texts[i : i + 32], escalate=False)
+    inproc_tps = len(texts) / (time.perf_counter() - s)
+
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    serve.start(http_options={"host": "127.0.0.1", "port": args.port})
+    url = f"http://127.0.0.1:{args.port}"
+
+    direct_api = FastAPI()
+
+    @serve.deployment(ray_actor_options={"num_cpus": 1})
+    @serve.ingress(direct_api)
+    class Direct:
+        def __init__(self, ref: str) -> None:
+            from monovec.classify.service import load_pipeline
+
+            self.pipe = load_pipeline(ref, threads=1)
+
+        @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
+        async def _classify(self, texts: list[str]) -> list[dict]:
+            return self.pipe.classify_batch(texts, escalate=False)
+
+        @direct_api.post("/v1/classify")
+        async def classify(self, body: dict) -> dict:
+            return await self._classify(body["text"])
+
+    serve.run(Direct.bind(model_dir), name="direct", route_prefix="/direct")
+    bodies = [{"text": t, "user_id": f"u{i % 97}"} for i, t in enumerate(texts)]
+    load(url, "/direct/v1/classify", bodies[:50], args.clients)  # warm-up
+    direct = load(url, "/direct/v1/classify", bodies, args.clients)
+    serve.delete("direct")
+
+    app_args = {
+        "experiment": "bench", "state_dir": f"/tmp/monovec-bench-{os.getpid()}",
+        "control": {"model": model_dir, "weight": 0.9, "num_cpus": 0.5},
+        "treatment": {"model": model_dir, "weight": 0.1, "num_cpus": 0.5, "overrides": {"heads.emotion.linear.threshold": 0.4}},
+        "guardrails": {"min_samples": 10**9},
+    }  # fmt: skip
+    serve.run(build_app(app_args), name="classifier", route_prefix="/ab")
+    load(url, "/ab/v1/classify", bodies[:50], args.clients)
+    ab = load(url, "/ab/v1/classify", bodies, args.clients)
+    batch_bodies = [{"texts": texts[i : i + 32], "user_id": f"b{i}"} for i in range(0, len(texts), 32)]
+    ab_batch = load(url, "/ab/v1/classify/batch", batch_bodies, min(args.clients, len(batch_bodies)))
+    ab_batch["texts_per_s"] = ab_batch["rps"] * 32
+    serve.shutdown()
+    ray.shutdown()
+
+    print(f"model {model_dir}; {len(texts)} short texts; {args.clients} concurrent clients; 2 CPUs")
+    print(f"{'path':<34} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8} {'errors':>7}")
+    print(f"{'in-process, single text':<34} {np.percentile(single, 50):>8.2f} {np.percentile(single, 95):>8.2f} {'':>8} {'':>7}")
+    print(f"{'in-process, batches of 32':<34} {'':>8} {'':>8} {inproc_tps:>8.0f} {'':>7}")
+    for name, r in (("HTTP direct deployment", direct), ("HTTP A/B app (router + arms)", ab)):
+        print(f"{name:<34} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['rps']:>8.0f} {r['errors']:>7}")
+    print(f"{'HTTP A/B app, /batch of 32':<34} {ab_batch['p50_ms']:>8.2f} {ab_batch['p95_ms']:>8.2f} {ab_batch['texts_per_s']:>8.0f} {ab_batch['errors']:>7}  (texts/s)")
+    overhead = ab["p50_ms"] - direct["p50_ms"]
+    ratio_single = ab["rps"] / inproc_tps
+    ratio_batch = ab_batch["texts_per_s"] / inproc_tps
+    print(f"router overhead at p50: {overhead:+.2f} ms (target <= 2 ms: {'PASS' if overhead <= 2 else 'FAIL'})")
+    print(f"A/B throughput / in-process batched: {ratio_single:.2f}x per-request with server batching, {ratio_batch:.2f}x with client batches "
+          f"(target >= 0.6x: {'PASS' if max(ratio_single, ratio_batch) >= 0.6 else 'FAIL'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""`monovec serve up|down` and `monovec experiment status|evaluate|promote|rollback`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from monovec.cli.common import fail
+
+serve_app = typer.Typer(help="Run the classifier A/B app on Ray Serve.", no_args_is_help=True)
+experiment_app = typer.Typer(help="Inspect and steer the running A/B experiment.", no_args_is_help=True)
+
+
+@serve_app.command("up")
+def up(
+    config: Path = typer.Option(Path("serve_apps/classifier.yaml"), "--config", "-c", help="Serve config YAML"),
+    timeout_s: float = typer.Option(300, "--timeout", help="seconds to wait for /healthz"),
+) -> None:
+    """Deploy the app (starting a local Ray if none is reachable); returns once /healthz answers."""
+    from monovec.serving.deploy import serve_up
+
+    try:
+        info = serve_up(config, timeout_s=timeout_s, echo=typer.echo)
+    except (RuntimeError, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(f"classifier app healthy at {info['url']} (split {info['split']})")
+
+
+@serve_app.command("down")
+def down() -> None:
+    """Remove the app, and stop the local Ray if `serve up` started it."""
+    from monovec.serving.deploy import serve_down
+
+    typer.echo(serve_down())
+
+
+def _client(url: str | None):
+    from monovec.serving.client import ServeClient
+
+    return ServeClient(url)
+
+
+@experiment_app.command("status")
+def status(url: str = typer.Option(None, "--url", help="app URL (default $MONOVEC_SERVE_URL or http://127.0.0.1:8000)"), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Split, per-arm metrics, test statistic, guardrails, recommended action."""
+    from monovec.serving.client import format_experiment
+
+    try:
+        exp = _client(url).experiment()
+    except Exception as exc:
+        fail(f"could not read the experiment: {exc}")
+    typer.echo(json.dumps(exp, indent=2) if as_json else format_experiment(exp))
+
+
+def _admin(action: str, url: str | None) -> None:
+    try:
+        out = _client(url).admin(action)
+    except Exception as exc:
+        fail(str(exc))
+    typer.echo(json.dumps(out, indent=2))
+
+
+@experiment_app.command("evaluate")
+def evaluate(url: str = typer.Option(None, "--url")) -> None:
+    """Apply guardrails and the sequential test now (admin token from MONOVEC_ADMIN_TOKEN)."""
+    _admin("evaluate", url)
+
+
+@experiment_app.command("promote")
+def promote(url: str = typer.Option(None, "--url")) -> None:
+    """Move the treatment to the next ramp step / 100% and the MLflow champion alias."""
+    _admin("promote", url)
+
+
+@experiment_app.command("rollback")
+def rollback(url: str = typer.Option(None, "--url")) -> None:
+    """Treatment weight to 0 (MLflow alias unchanged)."""
+    _admin("rollback", url)

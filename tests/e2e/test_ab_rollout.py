@@ -1,0 +1,114 @@
+"""The rollout story end to end, over HTTP, with two registered MLflow versions.
+
+1. A deliberately degraded treatment (thresholds that escalate nearly everything) is rolled back
+   automatically by its escalation-rate guardrail; the MLflow champion alias does not move.
+2. A better treatment, judged by simulated user feedback, is promoted by `evaluate`, and the
+   champion alias moves to its registry version.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_TOKEN
+
+pytestmark = pytest.mark.e2e
+PORT = 8443
+URL = f"http://127.0.0.1:{PORT}"
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+EMOTIONS = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]
+
+
+@pytest.fixture(scope="module")
+def registry(ray_session: None, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Register the tiny real model twice (v1 = champion, v2 = candidate) in the default store."""
+    import mlflow
+
+    from monovec.classify.build import BuildConfig
+    from monovec.config import load_config
+    from monovec.tracking.mlflow_store import TrackingConfig, get_alias, log_and_register, tracking_uri
+    from tests.conftest import REPO
+
+    cfg = load_config(BuildConfig, REPO / "jobs/configs/classifier.yaml")
+    name = "e2e-classifier"
+    for _ in range(2):
+        log_and_register(tiny_model_dir, cfg, {"dummy": 1.0}, TrackingConfig(experiment="e2e", registered_model=name))
+    assert get_alias(name, "champion") == "1"
+    mlflow.set_tracking_uri(tracking_uri())
+    return name
+
+
+@pytest.fixture(scope="module")
+def serve_http(registry: str):
+    from ray import serve
+
+    serve.start(http_options={"host": "127.0.0.1", "port": PORT})
+    with httpx.Client(base_url=URL, timeout=30) as client:
+        yield client
+    serve.shutdown()
+
+
+def _deploy(name: str, args: dict) -> None:
+    from ray import serve
+    from serve_apps.classifier import build_app
+
+    serve.run(build_app(args), name=name, route_prefix=f"/{name}")
+
+
+def test_degraded_treatment_is_rolled_back_by_its_guardrail(serve_http: httpx.Client, registry: str, monovec_home: Path) -> None:
+    from monovec.tracking.mlflow_store import get_alias
+
+    _deploy("degraded", {
+        "experiment": "e2e-degraded",
+        "control": {"model": f"models:/{registry}/1", "weight": 0.5, "num_cpus": 0.25},
+        "treatment": {"model": f"models:/{registry}/2", "weight": 0.5, "num_cpus": 0.25,
+                      "overrides": {"heads.emotion.linear.threshold": 1.0, "heads.emotion.escalate_uncertain": True}},
+        "guardrails": {"min_samples": 60, "max_escalation_rate": 0.15},
+        "guardrail_check_every": 20,
+        "state_dir": str(monovec_home / "e2e-degraded"),
+    })  # fmt: skip
+    for i in range(120):
+        r = serve_http.post("/degraded/v1/classify", json={"text": f"what a day number {i}", "user_id": f"u{i}"}, headers={"X-Monovec-Arm": "treatment"})
+        assert r.status_code == 200, r.text
+    exp = serve_http.get("/degraded/v1/experiment").json()
+    assert exp["split"]["treatment"] == 0.0, exp["split"]
+    assert exp["arms"]["treatment"]["escalation_rate"] > 0.9
+    rollbacks = [d for d in exp["decision_log"] if d["action"] == "rollback"]
+    assert rollbacks and "escalation_rate" in rollbacks[-1]["reason"]
+    assert get_alias(registry, "champion") == "1"  # rollback never touches the alias
+    # traffic keeps flowing, all of it to control now
+    arms = {serve_http.post("/degraded/v1/classify", json={"text": "hello", "user_id": f"x{i}"}).json()["arm"] for i in range(30)}
+    assert arms == {"control"}
+    from ray import serve
+
+    serve.delete("degraded")  # free its replicas' CPUs for the next experiment
+
+
+def test_better_treatment_is_promoted_and_the_alias_moves(serve_http: httpx.Client, registry: str, monovec_home: Path) -> None:
+    from monovec.tracking.mlflow_store import get_alias
+
+    _deploy("better", {
+        "experiment": "e2e-better",
+        "control": {"model": f"models:/{registry}/1", "weight": 0.5, "num_cpus": 0.25},
+        "treatment": {"model": f"models:/{registry}/2", "weight": 0.5, "num_cpus": 0.25},
+        "guardrails": {"min_samples": 100000},
+        "decision": {"min_samples_per_arm": 150, "max_samples_per_arm": 400, "min_relative_lift": 0.05},
+        "state_dir": str(monovec_home / "e2e-better"),
+    })  # fmt: skip
+    rng = random.Random(0)
+    quality = {"control": 0.6, "treatment": 0.95}  # simulated users: how often the served emotion is right
+    for i in range(400):
+        res = serve_http.post("/better/v1/classify", json={"text": f"message {i}", "user_id": f"user-{i}"}).json()
+        served = res["heads"]["emotion"]["label"]
+        truth = served if rng.random() < quality[res["arm"]] else rng.choice([e for e in EMOTIONS if e != served])
+        assert serve_http.post("/better/v1/feedback", json={"request_id": res["request_id"], "correct": {"emotion": truth}}).status_code == 200
+    status = serve_http.get("/better/v1/experiment").json()
+    assert status["recommended_action"] == "promote_to_production", status["reason"]
+    out = serve_http.post("/better/v1/experiment/evaluate", headers=AUTH).json()
+    assert out["action"] == "promote_to_production" and out["split"]["treatment"] == 1.0
+    assert out["champion"] == {"name": registry, "alias": "champion", "version": "2"}
+    assert get_alias(registry, "champion") == "2"
