@@ -5,7 +5,7 @@ lives where Ray looks for it, `~/.ray/auth_token`, generated if missing and neve
 processes share a private temp dir, which is how `cluster down` stops exactly what `up` started and
 nothing else on the machine. The head's environment carries MONOVEC_HOME / MONOVEC_DATA /
 MLFLOW_TRACKING_URI and the venv's bin dir, so a plain `ray job submit -- python jobs/X.py` finds the
-project's state, data and Python.
+project's state, data and Python. The head's defaults live in `cluster/local/head.yaml` (flags override).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError, model_validator
 
-from monovec.config import StrictModel
-from monovec.paths import data_dir, state_dir
+from monovec.config import ConfigError, StrictModel, load_config
+from monovec.paths import REPO_ROOT, data_dir, state_dir
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,43 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     return True
 
 
+DEFAULT_HEAD_CONFIG = REPO_ROOT / "cluster" / "local" / "head.yaml"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 class LocalHeadConfig(StrictModel):
+    """What `monovec cluster up` starts. Defaults come from `cluster/local/head.yaml` (see `load`)."""
+
     num_cpus: int = Field(2, ge=1, description="CPUs the head offers")
     dashboard_port: int = Field(8265, ge=1024, le=65535, description="dashboard + job server port")
     gcs_port: int = Field(6379, ge=1024, le=65535, description="GCS port (the cluster address)")
     host: str = Field("127.0.0.1", description="every server binds here")
     temp_dir: str | None = Field(None, description="Ray temp dir (short path: Unix socket limit); None = /tmp/monovec-ray-<gcs_port>")
     auth: bool = Field(True, description="token authentication (RAY_AUTH_MODE=token)")
+
+    @model_validator(mode="after")
+    def _no_open_head_without_auth(self) -> LocalHeadConfig:
+        # Without a token anyone who reaches the job server runs code on this machine: only on loopback.
+        if not self.auth and self.host not in LOOPBACK:
+            raise ValueError(f"auth: false is only allowed on a loopback host, not {self.host!r}")
+        return self
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> LocalHeadConfig:
+        """Defaults from `path` (None: cluster/local/head.yaml when it exists), then `overrides` that are not None.
+
+        CLI flags arrive as overrides with None meaning "not given", so the file stays the one place
+        where the defaults are written down. Raises ConfigError naming the file and field.
+        """
+        if path is None and DEFAULT_HEAD_CONFIG.is_file():
+            path = DEFAULT_HEAD_CONFIG
+        base = load_config(cls, path)
+        given = {key: value for key, value in overrides.items() if value is not None}
+        try:
+            return cls.model_validate({**base.model_dump(), **given})
+        except ValidationError as exc:
+            lines = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()]
+            raise ConfigError(f"invalid cluster settings (flags over {path or 'defaults'}):\n  " + "\n  ".join(lines)) from exc
 
 
 def _state_file() -> Path:
@@ -64,11 +94,16 @@ def auth_env(enabled: bool = True) -> dict[str, str]:
 
 
 def ensure_token() -> Path:
-    """Create ~/.ray/auth_token (Ray's default location) if missing; its value is never printed."""
+    """Create ~/.ray/auth_token (Ray's default location) if missing; its value is never printed.
+
+    Ray writes the file with the process umask (often world-readable): ours is made owner-only.
+    """
     path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
     if not path.is_file() and not os.environ.get("RAY_AUTH_TOKEN"):
         ray_cli = Path(sys.executable).parent / "ray"
         subprocess.run([str(ray_cli), "get-auth-token", "--generate"], check=True, capture_output=True, env={**os.environ, **auth_env()})
+        if path.is_file():
+            path.chmod(0o600)
     return path
 
 
@@ -116,7 +151,44 @@ def cluster_up(cfg: LocalHeadConfig) -> dict[str, Any]:
     _state_file().parent.mkdir(parents=True, exist_ok=True)
     _state_file().write_text(json.dumps(info, indent=2))
     _wait_for_dashboard(info["dashboard_url"], cfg.auth)
+    _wait_for_job_agent(info["address"], cfg)
     return info
+
+
+# Runs in a child process so the caller's own Ray client state (auth mode, a local ray.init) is
+# untouched. Exits 0 once the head's dashboard agent has registered its address in the GCS.
+_AGENT_PROBE = """
+import sys, time
+from ray._raylet import GcsClient
+from ray.dashboard.consts import DASHBOARD_AGENT_ADDR_NODE_ID_PREFIX as PREFIX
+client = GcsClient(address=sys.argv[1])
+deadline = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < deadline:
+    keys = client.internal_kv_keys(b"", namespace=b"dashboard")
+    if any(k.startswith(PREFIX.encode()) for k in keys):
+        sys.exit(0)
+    time.sleep(0.5)
+sys.exit(1)
+"""
+
+
+def _wait_for_job_agent(address: str, cfg: LocalHeadConfig, timeout_s: float = 120.0) -> None:
+    """Block until the job server can hand work to the head's dashboard agent.
+
+    The dashboard answers `/api/version` seconds before its agent registers; a `ray job submit` in
+    that window fails with "No available agent to submit job" (seen on a loaded 2-core machine), so
+    `cluster up` only returns once a submission can succeed.
+    """
+    probe = subprocess.run(
+        [sys.executable, "-c", _AGENT_PROBE, address, str(timeout_s)],
+        env=head_env(cfg), capture_output=True, text=True, timeout=timeout_s + 30, check=False,
+    )  # fmt: skip
+    if probe.returncode != 0:
+        raise RuntimeError(
+            f"the head's job agent did not register within {timeout_s:.0f}s; see "
+            f"{cfg.temp_dir or f'/tmp/monovec-ray-{cfg.gcs_port}'}/session_latest/logs/dashboard_agent.log\n"
+            f"{probe.stderr[-1500:]}"
+        )
 
 
 def _wait_for_dashboard(url: str, auth: bool, timeout_s: float = 60.0) -> None:
@@ -189,18 +261,18 @@ def cluster_down(timeout_s: float = 15.0) -> int:
     return len(victims)
 
 
-def runtime_env(working_dir: str | Path = ".", extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+def runtime_env(working_dir: str | Path = ".", extra_env: dict[str, str] | None = None, local: bool = True) -> dict[str, Any]:
     """What a submitted job carries: the repo (minus venv/state/outputs), the uploaded source first on
-    PYTHONPATH, and the data/state/MLflow locations as paths on the cluster (data is never uploaded)."""
-    from monovec.tracking.mlflow_store import tracking_uri
+    PYTHONPATH, and, for the local head (`local`), this machine's data/state/MLflow locations (data is
+    never uploaded). A remote cluster keeps its own locations: the launcher/KubeRay manifests set them,
+    and a laptop path would be wrong there."""
+    env = {"PYTHONPATH": "platform", "HF_HUB_OFFLINE": "1"}
+    if local:
+        from monovec.tracking.mlflow_store import tracking_uri
 
-    env = {
-        "PYTHONPATH": "platform",
-        "HF_HUB_OFFLINE": "1",
-        "MONOVEC_DATA": os.environ.get("MONOVEC_DATA", str(data_dir())),
-        "MONOVEC_HOME": str(state_dir()),
-        "MLFLOW_TRACKING_URI": tracking_uri(),
-    }
+        env["MONOVEC_DATA"] = os.environ.get("MONOVEC_DATA", str(data_dir()))
+        env["MONOVEC_HOME"] = str(state_dir())
+        env["MLFLOW_TRACKING_URI"] = tracking_uri()
     env.update(extra_env or {})
     return {
         "working_dir": str(working_dir),
@@ -217,13 +289,18 @@ def submit_job(
     timeout_s: float | None = None,
     echo: Any = print,
 ) -> tuple[str, str]:
-    """Submit through JobSubmissionClient, stream the logs, return (job_id, final status)."""
-    os.environ.update(auth_env(bool(cluster_status().get("auth", True))))
+    """Submit through JobSubmissionClient, stream the logs, return (job_id, final status).
+
+    Only a job for the head `monovec cluster up` started gets this machine's state/data/MLflow paths.
+    """
+    head = cluster_status()
+    os.environ.update(auth_env(bool(head.get("auth", True))))
     from ray.job_submission import JobStatus, JobSubmissionClient
 
-    address = address or os.environ.get("RAY_API_SERVER_ADDRESS") or cluster_status().get("dashboard_url") or "http://127.0.0.1:8265"
+    address = address or os.environ.get("RAY_API_SERVER_ADDRESS") or head.get("dashboard_url") or "http://127.0.0.1:8265"
+    local = bool(head.get("running")) and address.rstrip("/") == head.get("dashboard_url")
     client = JobSubmissionClient(address)
-    job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env(working_dir))
+    job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env(working_dir, local=local))
     echo(f"submitted {job_id} to {address}: {entrypoint}")
     if not follow:
         return job_id, str(client.get_job_status(job_id))

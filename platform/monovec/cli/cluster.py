@@ -15,17 +15,20 @@ app = typer.Typer(help="A local Ray head with token auth (dashboard + job server
 
 @app.command("up")
 def up(
-    num_cpus: int = typer.Option(2, "--num-cpus", min=1, help="CPUs the head offers"),
-    dashboard_port: int = typer.Option(8265, "--dashboard-port", help="dashboard / job server port"),
-    port: int = typer.Option(6379, "--port", help="GCS port"),
-    no_auth: bool = typer.Option(False, "--no-auth", help="disable token authentication (not recommended)"),
+    config: Path = typer.Option(None, "--config", "-c", help="head settings YAML (default: cluster/local/head.yaml in the repo root, if present)"),
+    num_cpus: int = typer.Option(None, "--num-cpus", min=1, help="CPUs the head offers [config: num_cpus, 2]"),
+    dashboard_port: int = typer.Option(None, "--dashboard-port", help="dashboard / job server port [config: dashboard_port, 8265]"),
+    port: int = typer.Option(None, "--port", help="GCS port [config: gcs_port, 6379]"),
+    auth: bool = typer.Option(None, "--auth/--no-auth", help="token authentication; --no-auth is not recommended [config: auth, on]"),
 ) -> None:
-    """Start a local Ray head bound to 127.0.0.1 with token authentication."""
+    """Start a local Ray head bound to 127.0.0.1 with token authentication (defaults from the config file)."""
     from monovec.cluster import LocalHeadConfig, cluster_up
+    from monovec.config import ConfigError
 
     try:
-        info = cluster_up(LocalHeadConfig(num_cpus=num_cpus, dashboard_port=dashboard_port, gcs_port=port, auth=not no_auth))
-    except RuntimeError as exc:
+        cfg = LocalHeadConfig.load(config, num_cpus=num_cpus, dashboard_port=dashboard_port, gcs_port=port, auth=auth)
+        info = cluster_up(cfg)
+    except (ConfigError, RuntimeError) as exc:
         fail(str(exc))
     typer.echo(f"Ray head up: address {info['address']}, dashboard {info['dashboard_url']}")
     if info["auth"]:

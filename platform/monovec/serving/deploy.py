@@ -56,7 +56,7 @@ def serve_up(config: str | Path, timeout_s: float = 300, echo: Callable[[str], N
     started = False
     if not os.environ.get("RAY_ADDRESS") and not cluster_status().get("running"):
         echo("no Ray cluster reachable: starting a local head (monovec cluster up)")
-        cluster_up(LocalHeadConfig())
+        cluster_up(LocalHeadConfig.load())
         started = True
     address = os.environ.get("RAY_ADDRESS") or cluster_status()["address"]
     os.environ.setdefault("RAY_AUTH_MODE", "token")

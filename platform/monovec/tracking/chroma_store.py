@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -45,11 +46,23 @@ class ProjectEmbeddingFunction:
 
 
 def chroma_client(path: str | Path | None = None):
-    """PersistentClient under the state dir, or an HttpClient when CHROMA_HOST is set."""
+    """A Chroma server when one is configured, else a PersistentClient under the state dir.
+
+    `MONOVEC_CHROMA_URL` (e.g. http://chroma.monovec:8000, what the cluster manifests set) wins over
+    `CHROMA_HOST`/`CHROMA_PORT`; with neither, everything stays on local disk.
+    """
     import chromadb
     from chromadb.config import Settings
 
     settings = Settings(anonymized_telemetry=False, allow_reset=False)
+    url = os.environ.get("MONOVEC_CHROMA_URL")
+    if url:
+        parsed = urlparse(url if "://" in url else f"http://{url}")
+        if not parsed.hostname:
+            raise ValueError(f"MONOVEC_CHROMA_URL={url!r} has no host")
+        return chromadb.HttpClient(
+            host=parsed.hostname, port=parsed.port or 8000, ssl=parsed.scheme == "https", settings=settings
+        )
     host = os.environ.get("CHROMA_HOST")
     if host:
         return chromadb.HttpClient(host=host, port=int(os.environ.get("CHROMA_PORT", "8000")), settings=settings)
