@@ -10,6 +10,8 @@ import yaml
 from monovec.classify.build import BuildConfig
 from monovec.classify.quickstart import QuickstartConfig
 from monovec.config import ConfigError, apply_overrides, load_config, parse_override
+from monovec.textvib.config import TextVibConfig
+from monovec.tuning.config import TuneJobConfig
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,7 +45,13 @@ def test_unknown_key_and_bad_value_name_the_field(tmp_path: Path) -> None:
         load_config(BuildConfig, tmp_path / "missing.yaml")
 
 
-JOB_CONFIGS = {"classifier.yaml": BuildConfig, "quickstart.yaml": QuickstartConfig}
+JOB_CONFIGS = {
+    "classifier.yaml": BuildConfig,
+    "quickstart.yaml": QuickstartConfig,
+    "textvib_cwru.yaml": TextVibConfig,
+    "textvib_smoke.yaml": TextVibConfig,
+    "tune_classifier.yaml": TuneJobConfig,
+}
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "jobs" / "configs").glob("*.yaml")), ids=lambda p: p.name)

@@ -15,20 +15,33 @@ app = typer.Typer(help="Build, run and evaluate the unified classifier.", no_arg
 
 @app.command("build")
 def build(
-    config: Path = typer.Option(..., "--config", "-c", help="BuildConfig YAML, e.g. jobs/configs/classifier.yaml"),
+    config: Path = typer.Option(None, "--config", "-c", help="BuildConfig YAML, e.g. jobs/configs/classifier.yaml (with --from-tune: default the sweep's base config)"),
     out: Path = typer.Option(None, "--out", help="output root (versions are written under it)"),
-    from_tune: Path = typer.Option(None, "--from-tune", help="a sweep's best.yaml whose overrides are applied on top"),
+    from_tune: str = typer.Option(None, "--from-tune", help="a sweep: its directory, best.yaml or MLflow run id; its overrides are applied on top"),
     overrides: list[str] = typer.Argument(None, help="dotted overrides, e.g. classifier.heads.emotion.gate.margin=0.1"),
 ) -> None:
     """Build a versioned model directory, evaluate it on dev, register it in MLflow."""
     from monovec.classify.build import BuildConfig, build_classifier
     from monovec.cluster import init_ray
-    from monovec.config import ConfigError, load_config, read_yaml
+    from monovec.config import ConfigError, load_config
 
     items = list(overrides or [])
     if from_tune is not None:
-        best = read_yaml(from_tune)
-        items = [f"{k}={json.dumps(v)}" for k, v in (best.get("overrides") or best).items()] + items
+        from monovec.tuning.report import load_best
+
+        try:
+            best = load_best(from_tune)
+        except ConfigError as exc:
+            fail(str(exc))
+        items = [f"{k}={json.dumps(v)}" for k, v in best["overrides"].items()] + items
+        if config is None and best.get("base_config"):
+            from monovec.paths import REPO_ROOT
+
+            config = Path(best["base_config"])
+            config = config if config.is_file() or not (REPO_ROOT / config).is_file() else REPO_ROOT / config
+        typer.echo(f"applying {len(best['overrides'])} tuned overrides from {best['_path']} (sweep objective {best.get('objective')})")
+    if config is None:
+        fail("--config is required (or --from-tune with a sweep that names its base config)")
     if out is not None:
         items.append(f"out_dir={out}")
     try:

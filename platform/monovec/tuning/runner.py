@@ -1,0 +1,213 @@
+"""Run one sweep: prepare once, `ray.put` once, let a search algorithm drive function trials.
+
+    space + job config -> target.prepare (embed/fit once) -> ray.put
+        -> tune.Tuner(trial, TuneConfig(search_alg=ConcurrencyLimiter(OptunaSearch(...)))) -> rows
+        -> report.write_outputs (best.yaml, trials.csv, summary.json, plots) -> MLflow parent/child runs
+
+The untuned defaults (the base config's values of every space key) are the first point every
+search algorithm evaluates, so `best_objective >= baseline_objective` holds by construction; the
+driver also scores the defaults itself on the same data (`baseline_objective` in summary.json).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monovec.config import ConfigError, load_config
+from monovec.paths import REPO_ROOT, state_dir
+from monovec.tuning.config import TuneJobConfig
+from monovec.tuning.objective import ObjectiveConfig, score
+from monovec.tuning.space import SearchSpace, check_space, get_path, grid_size, to_optuna, to_tune
+from monovec.tuning.targets import config_model, runtime, target_spec
+
+log = logging.getLogger(__name__)
+
+_DATA: dict[str, Any] = {}  # per trial process: the prepared data, fetched from the object store once
+
+
+@dataclass
+class SweepResult:
+    out_dir: Path
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    best: dict[str, Any]
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def make_trainable(target: str, data_ref: Any, base: dict[str, Any], objective: ObjectiveConfig) -> Callable[[dict[str, Any]], None]:
+    """A plain function trainable: fetch the shared data (zero-copy, once per process), score, report."""
+
+    def trial(config: dict[str, Any]) -> None:
+        import ray
+        from ray import tune
+
+        key = data_ref.hex()
+        if key not in _DATA:
+            _DATA.clear()
+            _DATA[key] = ray.get(data_ref)
+
+        def report(m: dict[str, float]) -> None:
+            tune.report({**m, **score(m, objective)})
+
+        runtime(target).run_trial(_DATA[key], base, config, report)
+
+    trial.__name__ = f"{target}_trial"
+    return trial
+
+
+def resolve_base(job: TuneJobConfig, space: SearchSpace) -> tuple[Any, dict[str, Any], str]:
+    spec = target_spec(space.target)
+    path = job.base_config or spec.default_base_config
+    if not Path(path).is_file() and (REPO_ROOT / path).is_file():
+        path = str(REPO_ROOT / path)
+    base = load_config(config_model(space.target), path, job.base_overrides)
+    return base, base.model_dump(mode="json"), path
+
+
+def baseline_point(space: SearchSpace, base: dict[str, Any]) -> dict[str, Any]:
+    """The base config's value of every space key: the untuned defaults, evaluated first."""
+    point = {}
+    for key, spec in space.params.items():
+        value = get_path(base, key)
+        if not spec.contains(value):
+            log.warning("baseline %s=%r lies outside the space; the search cannot enqueue it exactly", key, value)
+        point[key] = value
+    return point
+
+
+def expected_trials(job: TuneJobConfig, space: SearchSpace) -> int:
+    """Trials the sweep will run (the baseline included)."""
+    s = job.search
+    if s.algorithm == "grid":
+        return grid_size(space, s.grid_points) + 1
+    if s.algorithm == "random":  # `grid` entries are crossed with every random sample (Ray's semantics)
+        crossed = math.prod(len(p.values or []) for p in space.params.values() if p.type == "grid")
+        return 1 + (s.num_samples - 1) * crossed
+    return s.num_samples
+
+
+def search_algorithm(job: TuneJobConfig, space: SearchSpace, baseline: dict[str, Any]) -> tuple[Any, dict[str, Any], int]:
+    """(search_alg, param_space, num_samples) for the configured algorithm; the baseline is its first point."""
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
+    s, obj = job.search, job.objective
+    if s.algorithm == "optuna":
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        pairs = obj.pareto_pairs() if obj.pareto else [("objective", obj.mode)]
+        sampler = optuna.samplers.TPESampler(seed=s.seed)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        searcher = OptunaSearch(
+            space=to_optuna(space),
+            metric=[m for m, _ in pairs] if len(pairs) > 1 else pairs[0][0],
+            mode=[m for _, m in pairs] if len(pairs) > 1 else pairs[0][1],
+            points_to_evaluate=[baseline],
+            sampler=sampler,
+        )
+        return ConcurrencyLimiter(searcher, max_concurrent=s.max_concurrent), {}, s.num_samples
+    if s.algorithm == "grid":
+        size = grid_size(space, s.grid_points)
+        if size > s.num_samples:
+            raise ConfigError(f"grid has {size} points (grid_points={s.grid_points}) but num_samples={s.num_samples}; narrow the space or raise --num-samples")
+        gen = BasicVariantGenerator(points_to_evaluate=[baseline], max_concurrent=s.max_concurrent, random_state=s.seed)
+        return gen, to_tune(space, grid_points=s.grid_points), 2  # sample 1 = the baseline point, sample 2 = one pass over the grid
+    gen = BasicVariantGenerator(points_to_evaluate=[baseline], max_concurrent=s.max_concurrent, random_state=s.seed)
+    return gen, to_tune(space), s.num_samples  # the baseline point counts as the first sample
+
+
+def _scheduler(job: TuneJobConfig) -> Any:
+    if job.search.scheduler == "fifo":
+        return None
+    if job.objective.pareto:
+        raise ConfigError("scheduler asha needs a single objective (unset objective.pareto)")
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(metric="objective", mode=job.objective.mode, grace_period=1)
+
+
+def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = None, progress: Callable[[str], None] = print) -> SweepResult:
+    from ray import tune
+
+    from monovec.cluster import init_ray
+    from monovec.tuning.progress import ProgressCallback
+    from monovec.tuning.report import log_to_mlflow, write_outputs
+
+    t_start = time.perf_counter()
+    check_space(space, config_model(space.target))
+    base, base_dict, base_path = resolve_base(job, space)
+    name = job.name or space.name
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    out = Path(job.out_dir) if job.out_dir else state_dir() / "tune" / f"{name}-{stamp}"
+    baseline = baseline_point(space, base_dict)
+    search_alg, param_space, num_samples = search_algorithm(job, space, baseline)  # config errors before any work
+    total = expected_trials(job, space)
+    scheduler = _scheduler(job)
+    out.mkdir(parents=True, exist_ok=True)
+
+    init_ray(job.ray.address, job.ray.num_cpus)
+    import ray
+
+    target = runtime(space.target)
+    options = getattr(job, target_spec(space.target).options_field)
+    progress(f"[{name}] preparing {space.target} data once (embeddings from the cache, heads fitted once) ...")
+    t_prepare = time.perf_counter()
+    data = target.prepare(base, options, progress)
+    prepare_s = time.perf_counter() - t_prepare
+
+    base_metrics: dict[str, float] = {}
+    target.run_trial(data, base_dict, baseline, lambda m: base_metrics.update({**m, **score(m, job.objective)}))
+    progress(f"[{name}] untuned defaults: objective={base_metrics['objective']:.4f} {job.objective.metric}={base_metrics.get(job.objective.metric, float('nan')):.4f}"
+             + (f" {job.objective.budget_metric}={base_metrics[job.objective.budget_metric]:.4f} (budget {job.objective.budget})" if job.objective.budget_metric else ""))
+
+    data_ref = ray.put(data)
+    callback = ProgressCallback(list(space.params), job.objective, total=total, progress=progress)
+    trainable = tune.with_resources(make_trainable(space.target, data_ref, base_dict, job.objective), {"cpu": job.search.cpus_per_trial})
+    tuner = tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=num_samples, reuse_actors=True,
+                                    trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
+        run_config=tune.RunConfig(name=f"{name}-{stamp}", storage_path=str((out / "ray").resolve()), verbose=0, callbacks=[callback]),
+    )
+    progress(f"[{name}] sweeping: {job.search.algorithm}, {total} trials, {job.search.max_concurrent} concurrent")
+    t_sweep = time.perf_counter()
+    try:
+        grid = tuner.fit()
+    finally:
+        if hasattr(target, "close"):
+            target.close(data)
+    sweep_s = time.perf_counter() - t_sweep
+    rows = callback.rows
+    if not rows:
+        raise RuntimeError(f"no trial finished ({len(grid.errors)} errors): {grid.errors[:1]}")
+    meta = {
+        "name": name,
+        "target": space.target,
+        "space": space_path,
+        "base_config": base_path,
+        "base_overrides": job.base_overrides,
+        "algorithm": job.search.algorithm,
+        "seed": job.search.seed,
+        "errors": len(grid.errors),
+        "prepare_seconds": round(prepare_s, 1),
+        "seconds": round(sweep_s, 1),
+        "trials_per_minute": round(len(rows) / sweep_s * 60.0, 1),
+        "baseline_objective": base_metrics["objective"],
+        "baseline_metrics": {k: v for k, v in base_metrics.items() if not k.startswith("eval_")},
+    }
+    result = write_outputs(out, space, job, rows, baseline, meta, progress)
+    if job.tracking.enabled:
+        run_id = log_to_mlflow(result, space, job, space_path)
+        result.summary["mlflow_run_id"] = run_id
+        progress(f"[{name}] MLflow parent run {run_id} with {len(rows)} child runs (experiment {job.tracking.experiment})")
+    result.summary["total_seconds"] = round(time.perf_counter() - t_start, 1)
+    (out / "summary.json").write_text(json.dumps(result.summary, indent=2))
+    return result
