@@ -14,6 +14,9 @@ from monovec.cli.cluster import submit
 from monovec.cli.common import fail
 from monovec.cli.review import app as review_app
 from monovec.cli.serve import experiment_app, serve_app
+from monovec.cli.taste import app as taste_app
+from monovec.cli.textvib import app as textvib_app
+from monovec.cli.tune import app as tune_app
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -25,6 +28,9 @@ app.add_typer(cluster_app, name="cluster")
 app.command("submit")(submit)
 app.add_typer(serve_app, name="serve")
 app.add_typer(experiment_app, name="experiment")
+app.add_typer(taste_app, name="taste")
+app.add_typer(textvib_app, name="textvib")
+app.add_typer(tune_app, name="tune")
 
 
 @app.callback()
