@@ -51,6 +51,7 @@ JOB_CONFIGS = {
     "textvib_cwru.yaml": TextVibConfig,
     "textvib_smoke.yaml": TextVibConfig,
     "tune_classifier.yaml": TuneJobConfig,
+    "tune_textvib.yaml": TuneJobConfig,
 }
 
 

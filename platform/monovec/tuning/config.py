@@ -15,6 +15,7 @@ from monovec.config import StrictModel
 from monovec.tracking.mlflow_store import TrackingConfig
 from monovec.tuning.objective import ObjectiveConfig
 from monovec.tuning.scoring import ClassifierTuneOptions
+from monovec.tuning.textvib import TextVibTuneOptions
 
 
 class SearchConfig(StrictModel):
@@ -25,6 +26,8 @@ class SearchConfig(StrictModel):
     seed: int = Field(0, description="sampler seed (TPE / random); with max_concurrent > 1 completion order can still vary")
     grid_points: int = Field(3, ge=2, le=50, description="grid search: values per continuous parameter (choice/grid entries use their values)")
     scheduler: Literal["fifo", "asha"] = Field("fifo", description="asha stops weak multi-step trials early (single objective only)")
+    grace_period: int = Field(1, ge=1, description="asha: iterations (epochs) every trial runs before it can be stopped")
+    reduction_factor: float = Field(2.0, gt=1, description="asha: 1/reduction_factor of the trials reaching a rung go on")
 
 
 class TuneRayConfig(StrictModel):
@@ -41,6 +44,7 @@ class TuneJobConfig(StrictModel):
     search: SearchConfig = Field(default_factory=SearchConfig)
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     classifier: ClassifierTuneOptions = Field(default_factory=ClassifierTuneOptions, description="options of the classifier target")
+    textvib: TextVibTuneOptions = Field(default_factory=TextVibTuneOptions, description="options of the textvib target")
     tracking: TrackingConfig = Field(default_factory=lambda: TrackingConfig(experiment="monovec-tune"), description="MLflow: parent run per sweep, child run per trial")
     ray: TuneRayConfig = Field(default_factory=TuneRayConfig)
     out_dir: str | None = Field(None, description="results directory (default <state dir>/tune/<name>-<UTC time>)")

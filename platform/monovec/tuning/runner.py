@@ -41,22 +41,37 @@ class SweepResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
+@dataclass
+class TrialReporter:
+    """The `report` a target gets: scores metrics and sends them on (default `ray.tune.report`).
+    Picklable, so a target can ship `.scored` into a nested Ray Train controller's callback."""
+
+    objective: ObjectiveConfig
+    sink: Callable[[dict[str, Any]], None] | None = None
+
+    def scored(self, m: dict[str, Any]) -> dict[str, Any]:
+        return {**m, **score(m, self.objective)}
+
+    def __call__(self, m: dict[str, Any]) -> None:
+        if self.sink is None:
+            from ray import tune
+
+            tune.report(self.scored(m))
+        else:
+            self.sink(self.scored(m))
+
+
 def make_trainable(target: str, data_ref: Any, base: dict[str, Any], objective: ObjectiveConfig) -> Callable[[dict[str, Any]], None]:
     """A plain function trainable: fetch the shared data (zero-copy, once per process), score, report."""
 
     def trial(config: dict[str, Any]) -> None:
         import ray
-        from ray import tune
 
         key = data_ref.hex()
         if key not in _DATA:
             _DATA.clear()
             _DATA[key] = ray.get(data_ref)
-
-        def report(m: dict[str, float]) -> None:
-            tune.report({**m, **score(m, objective)})
-
-        runtime(target).run_trial(_DATA[key], base, config, report)
+        runtime(target).run_trial(_DATA[key], base, config, TrialReporter(objective))
 
     trial.__name__ = f"{target}_trial"
     return trial
@@ -123,14 +138,17 @@ def search_algorithm(job: TuneJobConfig, space: SearchSpace, baseline: dict[str,
     return gen, to_tune(space), s.num_samples  # the baseline point counts as the first sample
 
 
-def _scheduler(job: TuneJobConfig) -> Any:
+def _scheduler(job: TuneJobConfig, max_t: int = 100) -> Any:
+    """ASHA on the per-iteration `objective` (iterations = the target's reports, e.g. epochs)."""
     if job.search.scheduler == "fifo":
         return None
     if job.objective.pareto:
         raise ConfigError("scheduler asha needs a single objective (unset objective.pareto)")
     from ray.tune.schedulers import ASHAScheduler
 
-    return ASHAScheduler(metric="objective", mode=job.objective.mode, grace_period=1)
+    s = job.search
+    return ASHAScheduler(time_attr="training_iteration", metric="objective", mode=job.objective.mode, max_t=max_t,
+                         grace_period=min(s.grace_period, max_t), reduction_factor=s.reduction_factor)
 
 
 def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = None, progress: Callable[[str], None] = print) -> SweepResult:
@@ -149,13 +167,14 @@ def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = N
     baseline = baseline_point(space, base_dict)
     search_alg, param_space, num_samples = search_algorithm(job, space, baseline)  # config errors before any work
     total = expected_trials(job, space)
-    scheduler = _scheduler(job)
+    target = runtime(space.target)
+    max_t = target.max_iterations(base_dict, space.params) if hasattr(target, "max_iterations") else 100
+    scheduler = _scheduler(job, max_t)
     out.mkdir(parents=True, exist_ok=True)
 
     init_ray(job.ray.address, job.ray.num_cpus)
     import ray
 
-    target = runtime(space.target)
     options = getattr(job, target_spec(space.target).options_field)
     progress(f"[{name}] preparing {space.target} data once (embeddings from the cache, heads fitted once) ...")
     t_prepare = time.perf_counter()
@@ -163,17 +182,19 @@ def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = N
     prepare_s = time.perf_counter() - t_prepare
 
     base_metrics: dict[str, float] = {}
-    target.run_trial(data, base_dict, baseline, lambda m: base_metrics.update({**m, **score(m, job.objective)}))
+    target.run_trial(data, base_dict, baseline, TrialReporter(job.objective, base_metrics.update))
     progress(f"[{name}] untuned defaults: objective={base_metrics['objective']:.4f} {job.objective.metric}={base_metrics.get(job.objective.metric, float('nan')):.4f}"
              + (f" {job.objective.budget_metric}={base_metrics[job.objective.budget_metric]:.4f} (budget {job.objective.budget})" if job.objective.budget_metric else ""))
 
     data_ref = ray.put(data)
     callback = ProgressCallback(list(space.params), job.objective, total=total, progress=progress)
-    trainable = tune.with_resources(make_trainable(space.target, data_ref, base_dict, job.objective), {"cpu": job.search.cpus_per_trial})
+    resources = target.trial_resources(data) if hasattr(target, "trial_resources") else {"cpu": job.search.cpus_per_trial}
+    trainable = tune.with_resources(make_trainable(space.target, data_ref, base_dict, job.objective), resources)
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,
-        tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=num_samples, reuse_actors=True,
+        tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=num_samples,
+                                    reuse_actors=getattr(target, "reuse_actors", True),
                                     trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
         run_config=tune.RunConfig(name=f"{name}-{stamp}", storage_path=str((out / "ray").resolve()), verbose=0, callbacks=[callback]),
     )
@@ -201,8 +222,14 @@ def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = N
         "seconds": round(sweep_s, 1),
         "trials_per_minute": round(len(rows) / sweep_s * 60.0, 1),
         "baseline_objective": base_metrics["objective"],
-        "baseline_metrics": {k: v for k, v in base_metrics.items() if not k.startswith("eval_")},
+        "baseline_metrics": {k: v for k, v in base_metrics.items() if not k.startswith("eval_") and isinstance(v, int | float)},
     }
+    if hasattr(target, "summarize"):  # e.g. the epochs ASHA saved
+        meta.update(target.summarize(rows, base_dict, list(space.params), max_t))
+        if "epoch_fraction" in meta:
+            progress(f"[{name}] {job.search.scheduler}: {meta['epochs_run']} epochs trained of {meta['epochs_budget']} "
+                     f"({len(rows)} trials x {max_t}): fraction {meta['epoch_fraction']:.3f}, saved {meta['asha_saved_fraction']:.1%} "
+                     f"({meta['trials_stopped_early']} trials stopped early; {meta['asha_saved_fraction_vs_planned']:.1%} vs each trial's own plan)")
     result = write_outputs(out, space, job, rows, baseline, meta, progress)
     if job.tracking.enabled:
         run_id = log_to_mlflow(result, space, job, space_path)

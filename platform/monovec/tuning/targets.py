@@ -3,7 +3,7 @@
 A target is two things. Its *config model* is what the space's keys address (the unit test walks it
 without importing Ray or torch). Its *runtime* prepares the expensive, parameter-independent data
 once on the driver (embeddings, fitted heads) and scores one trial from that data. The TextVib
-target plugs in by adding one `TargetSpec` here and one module implementing `Target`.
+target (`monovec.tuning.textvib`) trains one Ray Train run per trial and reports every epoch.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ class Target(Protocol):
         (once, or once per epoch for schedulers). Must not re-embed or refit what `prepare` made."""
         ...
 
-    # Optional: `close(data)` is called on the driver after the sweep (e.g. to kill helper actors).
+    # Optional: `close(data)` is called on the driver after the sweep (e.g. to kill helper actors);
+    # `trial_resources(data)`, `max_iterations(base, params)` (ASHA's max_t), `reuse_actors`, and
+    # `summarize(rows, base, params, max_t)` (extra summary.json fields) are read with getattr.
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,13 @@ TARGETS: dict[str, TargetSpec] = {
         runtime="monovec.tuning.classifier:TARGET",
         options_field="classifier",
         default_base_config="jobs/configs/classifier.yaml",
+    ),
+    "textvib": TargetSpec(
+        name="textvib",
+        config_model="monovec.textvib.config:TextVibConfig",
+        runtime="monovec.tuning.textvib:TARGET",
+        options_field="textvib",
+        default_base_config="jobs/configs/textvib_cwru.yaml",
     ),
 }
 
