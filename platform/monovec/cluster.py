@@ -28,8 +28,14 @@ from monovec.paths import REPO_ROOT, data_dir, state_dir
 log = logging.getLogger(__name__)
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
-    """Initialise Ray once per process (join RAY_ADDRESS/`address`, else a private local Ray). True if started."""
+def init_ray(address: str | None = None, num_cpus: int | None = None, dashboard: bool = False) -> bool:
+    """Initialise Ray once per process (join RAY_ADDRESS/`address`, else a private local Ray). True if started.
+
+    `dashboard=True` starts the local dashboard on 127.0.0.1: Ray Train's PlacementGroupCleaner asks
+    the State API (served by the dashboard) whether a run's controller died, and without it the
+    placement group of a trial that Tune stops early (ASHA) is never released - later trials then
+    wait for CPUs forever.
+    """
     import ray
 
     if ray.is_initialized():
@@ -40,7 +46,10 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
         ray.init(address=address, log_to_driver=True)
         log.info("joined Ray at %s", address)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=True)
+        ray.init(
+            num_cpus=num_cpus or os.cpu_count(), include_dashboard=dashboard, dashboard_host="127.0.0.1",
+            _node_ip_address="127.0.0.1", log_to_driver=True,
+        )  # fmt: skip
         log.info("started a local Ray with %s CPUs", num_cpus or os.cpu_count())
     return True
 

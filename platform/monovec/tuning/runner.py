@@ -172,7 +172,7 @@ def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = N
     scheduler = _scheduler(job, max_t)
     out.mkdir(parents=True, exist_ok=True)
 
-    init_ray(job.ray.address, job.ray.num_cpus)
+    init_ray(job.ray.address, job.ray.num_cpus, dashboard=True)  # State API: see init_ray
     import ray
 
     options = getattr(job, target_spec(space.target).options_field)
