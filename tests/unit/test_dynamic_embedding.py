@@ -268,3 +268,18 @@ def test_config_rejects_bad_values() -> None:
         DynamicEmbeddingConfig(dimm=3)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="list of tokens"):
         make().lookup("abc")  # type: ignore[arg-type]
+
+
+def test_vocab_version_moves_only_when_a_token_gains_or_loses_a_row() -> None:
+    clock = FakeClock(0.0)
+    table = make(clock, min_count=2, evict_after=10.0)
+    v0 = table.vocab_version
+    table.lookup(["a"])  # below min_count: shares the OOV row, no change
+    assert table.vocab_version == v0
+    table.lookup(["a", "a"])  # gets its row
+    v1 = table.vocab_version
+    assert v1 > v0
+    table.lookup(["a"], add_missing=False)
+    assert table.vocab_version == v1  # plain lookups never bump it
+    clock.now = 100.0
+    assert table.evict_stale() == ["a"] and table.vocab_version > v1  # eviction does

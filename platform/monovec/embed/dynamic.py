@@ -165,6 +165,7 @@ class DynamicEmbedding(nn.Module):
         self._rows_np: np.ndarray | None = None  # numpy view of the CPU weight: a row write costs ~0.5 us
         self._rows_ptr = -1
         self.reallocations = 0
+        self.vocab_version = 0  # bumped whenever a token gains or loses a row: callers cache ids against it
         self._write_row(OOV_ID, self._random.next())
 
     # ---- vocabulary -------------------------------------------------------------------------------
@@ -294,6 +295,7 @@ class DynamicEmbedding(nn.Module):
                 self._grow(tid + 1)
             self._id_to_token.append(token)
         self._token_to_id[token] = tid
+        self.vocab_version += 1
         self._write_row(tid, row)
         if self._sum is not None:
             self._sum += row
@@ -379,6 +381,7 @@ class DynamicEmbedding(nn.Module):
             evicted.append(token)
         if evicted:
             self._sum = None
+            self.vocab_version += 1
         return evicted
 
     # ---- persistence: the vocabulary travels inside state_dict() as extra state -------------------
@@ -410,6 +413,7 @@ class DynamicEmbedding(nn.Module):
             heapq.heapify(self._free)
             self._random.load(state)
             self._sum, self._rows_np = None, None
+            self.vocab_version += 1
 
     def _load_from_state_dict(
         self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
