@@ -132,6 +132,14 @@ def head_env(cfg: LocalHeadConfig) -> dict[str, str]:
     return env
 
 
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
 def cluster_up(cfg: LocalHeadConfig) -> dict[str, Any]:
     """Start a local head; returns addresses. Raises RuntimeError if one of ours is already running."""
     current = cluster_status()
@@ -146,6 +154,9 @@ def cluster_up(cfg: LocalHeadConfig) -> dict[str, Any]:
         "--node-ip-address", cfg.host, "--port", str(cfg.gcs_port),
         "--dashboard-host", cfg.host, "--dashboard-port", str(cfg.dashboard_port),
         "--num-cpus", str(cfg.num_cpus), "--temp-dir", str(temp_dir), "--disable-usage-stats",
+        # The agent's HTTP port defaults to a fixed 52365: when any other Ray on the machine holds it
+        # (a notebook's ray.init, a test session) our agent never comes up and job submission fails.
+        "--dashboard-agent-listen-port", str(_free_port(cfg.host)),
     ]  # fmt: skip
     proc = subprocess.run(cmd, env=head_env(cfg), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
