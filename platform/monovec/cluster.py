@@ -170,8 +170,12 @@ def cluster_up(cfg: LocalHeadConfig) -> dict[str, Any]:
     }
     _state_file().parent.mkdir(parents=True, exist_ok=True)
     _state_file().write_text(json.dumps(info, indent=2))
-    _wait_for_dashboard(info["dashboard_url"], cfg.auth)
-    _wait_for_job_agent(info["address"], cfg)
+    try:
+        _wait_for_dashboard(info["dashboard_url"], cfg.auth)
+        _wait_for_job_agent(info["address"], cfg)
+    except BaseException:
+        cluster_down()  # never leave a half-started head holding the ports
+        raise
     return info
 
 
