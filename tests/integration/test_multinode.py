@@ -286,16 +286,13 @@ def test_no_node_left_for_the_workers_fails_when_the_limit_is_finite(loopback: L
         loopback.remove_worker()
     os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] = "3"
     try:
-        began = time.monotonic()
         trainer = _trainer(tmp_path / "runs", "starved", tmp_path / "out", epochs=2, epoch_s=0.0,
                            failure=FailureConfig(max_failures=3, controller_failure_limit=1))  # fmt: skip
         with pytest.raises(TrainingFailedError) as info:
             trainer.fit()
-        elapsed = time.monotonic() - began
     finally:
         os.environ.pop("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", None)
         loopback.add_worker()
     assert isinstance(info.value, ControllerError)
     assert "WorkerGroupStartupTimeoutError" in repr(info.value) or "timed out" in str(info.value)
     assert not _records(tmp_path / "out")  # no worker ever started
-    assert elapsed < 90
