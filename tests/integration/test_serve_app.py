@@ -53,6 +53,22 @@ def test_healthz_and_contract(app: httpx.Client) -> None:
     assert len(batch["results"]) == 2 and all(x["arm"] == body["arm"] for x in batch["results"])
 
 
+def test_arm_serves_handle_callers_through_its_batch_and_the_router_in_micro_batches(app: httpx.Client) -> None:
+    """Other deployments may call an arm per text (its @serve.batch); the router sends it groups."""
+    from ray import serve
+
+    arm = serve.get_deployment_handle("arm_control", app_name="classifier")
+    one = arm.classify.remote("what a lovely day", None, "rid-1").result(timeout_s=30)
+    assert one["request_id"] == "rid-1" and "embedding" not in one and one["heads"]["emotion"]["label"]
+    many = arm.classify_many.remote(["good", "bad", "최고"], ["s1", None, None], ["a", "b", "c"]).result(timeout_s=30)
+    assert [r["request_id"] for r in many] == ["a", "b", "c"]
+    with cf.ThreadPoolExecutor(8) as pool:  # concurrent single requests through the router all answer
+        texts = [f"I feel great number {i}" for i in range(24)]
+        got = list(pool.map(lambda t: app.post("/v1/classify", json={"text": t, "user_id": "u-batch"}).json(), texts))
+    assert all(g["arm"] == got[0]["arm"] and "heads" in g for g in got)
+    assert len({g["request_id"] for g in got}) == 24
+
+
 def test_sticky_assignment_and_header_override(app: httpx.Client) -> None:
     arms = {app.post("/v1/classify", json={"text": "hello", "user_id": "sticky-user"}).json()["arm"] for _ in range(20)}
     assert len(arms) == 1

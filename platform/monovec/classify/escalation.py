@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -147,27 +148,39 @@ _JSON_COLUMNS = ("heads", "candidates", "labels")
 class ReviewQueue:
     """Persistent review queue in one SQLite file.
 
-    Every call opens its own short-lived connection, so one instance can be shared by threads
-    and several processes (Serve replicas, the CLI) can use the same file; WAL mode lets readers
-    proceed while a writer commits, and the busy timeout serialises concurrent writers.
+    Each thread keeps its own connection (opened on first use), so one instance can be shared by
+    threads and several processes (Serve replicas, the CLI) can use the same file; WAL mode lets
+    readers proceed while a writer commits, and the busy timeout serialises concurrent writers.
+    `synchronous=NORMAL` (safe with WAL: a crash of the process loses nothing, a power cut at most
+    the last commits) keeps an escalation at well under a millisecond instead of an fsync each —
+    a third of a serving replica's time went to reconnecting and syncing per escalated text.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        try:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
+            conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout=30000")
-            yield conn
-        finally:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        yield conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
             conn.close()
+            self._local.conn = None
 
     @staticmethod
     def _row(row: sqlite3.Row) -> dict[str, Any]:

@@ -68,15 +68,17 @@ class ClassifierArm:
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
     async def classify(self, texts: list[Any], session_ids: list[str | None], request_ids: list[str | None]) -> list[dict[str, Any]]:
         """Called as `classify.remote(text, session_id, request_id)`; Serve hands us one list per argument."""
-        results = self.pipe.classify_batch(texts, session_ids, request_ids, with_embeddings=True)
-        vectors = [r.pop("embedding") for r in results if "embedding" in r]
-        if self.monitor is not None and vectors:
-            self.monitor.update(np.stack(vectors))
-        return results
+        return self._classify(texts, session_ids, request_ids)
 
-    async def classify_many(self, texts: list[Any], session_id: str | None = None) -> list[dict[str, Any]]:
-        """A client batch (POST /v1/classify/batch) is already a batch: one pass, no queueing."""
-        results = self.pipe.classify_batch(texts, [session_id] * len(texts), with_embeddings=True)
+    async def classify_many(self, texts: list[Any], session_ids: str | list[str | None] | None = None, request_ids: list[str | None] | None = None) -> list[dict[str, Any]]:
+        """An already-formed batch in one pass, no queueing: a client's POST /v1/classify/batch (one
+        session id for all) or the router's micro-batch of concurrent single requests (one each)."""
+        if session_ids is None or isinstance(session_ids, str):
+            session_ids = [session_ids] * len(texts)
+        return self._classify(texts, session_ids, request_ids)
+
+    def _classify(self, texts: list[Any], session_ids: list[str | None], request_ids: list[str | None] | None) -> list[dict[str, Any]]:
+        results = self.pipe.classify_batch(texts, session_ids, request_ids, with_embeddings=True)
         vectors = [r.pop("embedding") for r in results if "embedding" in r]
         if self.monitor is not None and vectors:
             self.monitor.update(np.stack(vectors))

@@ -26,10 +26,17 @@ class ArmSpec(StrictModel):
     autoscaling_config: dict[str, Any] | None = Field(None, description="Serve autoscaling config (min_replicas, max_replicas, target_ongoing_requests)")
     num_cpus: float = Field(1.0, gt=0, description="CPUs per replica (also the encoder's thread count, rounded)")
 
+    def max_replicas(self) -> int:
+        """Replicas the arm can have at most (autoscaling's max_replicas when 'auto')."""
+        if isinstance(self.num_replicas, int):
+            return self.num_replicas
+        return int((self.autoscaling_config or {}).get("max_replicas", 1))
+
 
 class BatchingConfig(StrictModel):
-    max_batch_size: int = Field(32, ge=1, le=512, description="@serve.batch max batch size per arm replica")
-    batch_wait_timeout_s: float = Field(0.002, ge=0.0, le=1.0, description="how long a replica waits to fill a batch")
+    max_batch_size: int = Field(32, ge=1, le=512, description="largest batch: the router's micro-batch per arm, and an arm replica's @serve.batch")
+    batch_wait_timeout_s: float = Field(0.002, ge=0.0, le=1.0, description="how long an arm replica's @serve.batch waits to fill a batch (the router never waits)")
+    router_in_flight: int | None = Field(None, ge=1, description="calls the router keeps in flight per arm (default: the arm's replica count); requests arriving meanwhile form the next batch")
 
 
 class ClassifierAppArgs(StrictModel):

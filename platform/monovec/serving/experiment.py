@@ -104,6 +104,10 @@ class Experiment:
         return out
 
     # -- decisions -----------------------------------------------------------------------------
+    def guardrail_check_due(self) -> bool:
+        """Cheap test for the request path: is a guardrail check (`maybe_auto_rollback`) due?"""
+        return self.args.auto_rollback and self._since_check >= self.args.guardrail_check_every and self.weights.get("treatment", 0.0) > 0
+
     def maybe_auto_rollback(self) -> dict[str, Any] | None:
         """Called every `guardrail_check_every` requests: roll back a treatment that breaches a guardrail."""
         if not self.args.auto_rollback or self._since_check < self.args.guardrail_check_every:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -113,25 +114,38 @@ def _rate(num: int, den: int) -> float:
 
 
 class ExperimentStore:
-    """The experiment's durable memory; safe to use from many threads and processes at once."""
+    """The experiment's durable memory; safe to use from many threads and processes at once.
+
+    Each thread keeps one connection (opened on first use): the router's write-behind thread
+    commits a transaction every few requests, and reconnecting each time cost it a tenth of the
+    router's CPU. WAL + busy timeout let several processes (router replicas, the CLI) share the file.
+    """
 
     def __init__(self, path: str | Path | None = None, latency_window: int = 10_000) -> None:
         self.path = Path(path) if path is not None else default_store_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.latency_window = latency_window
+        self._local = threading.local()
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA synchronous=NORMAL")
-            yield conn
-        finally:
+            self._local.conn = conn
+        yield conn
+
+    def close(self) -> None:
+        """Close this thread's connection (other threads' close when those threads end)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
             conn.close()
+            self._local.conn = None
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
