@@ -12,10 +12,8 @@ import json
 import logging
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -23,6 +21,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from monovec.paths import state_dir
+from monovec.sqlite_file import SQLiteFile
 
 logger = logging.getLogger(__name__)
 
@@ -146,41 +145,22 @@ _JSON_COLUMNS = ("heads", "candidates", "labels")
 
 
 class ReviewQueue:
-    """Persistent review queue in one SQLite file.
+    """Persistent review queue in one SQLite file (`SQLiteFile`: a connection per thread, WAL).
 
-    Each thread keeps its own connection (opened on first use), so one instance can be shared by
-    threads and several processes (Serve replicas, the CLI) can use the same file; WAL mode lets
-    readers proceed while a writer commits, and the busy timeout serialises concurrent writers.
-    `synchronous=NORMAL` (safe with WAL: a crash of the process loses nothing, a power cut at most
-    the last commits) keeps an escalation at well under a millisecond instead of an fsync each —
-    a third of a serving replica's time went to reconnecting and syncing per escalated text.
+    One instance can be shared by threads, and several processes (Serve replicas, the CLI) can use
+    the same file.
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+        self._db = SQLiteFile(path, _SCHEMA, row_factory=sqlite3.Row)
+        self.path = self._db.path
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        yield conn
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.connect()
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close this thread's connection."""
+        self._db.close()
 
     @staticmethod
     def _row(row: sqlite3.Row) -> dict[str, Any]:

@@ -17,10 +17,9 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 from monovec.metrics import latency_summary
 from monovec.paths import state_dir
 from monovec.serving.assignment import arm_order, normalize_weights
+from monovec.sqlite_file import SQLiteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -114,38 +114,20 @@ def _rate(num: int, den: int) -> float:
 
 
 class ExperimentStore:
-    """The experiment's durable memory; safe to use from many threads and processes at once.
-
-    Each thread keeps one connection (opened on first use): the router's write-behind thread
-    commits a transaction every few requests, and reconnecting each time cost it a tenth of the
-    router's CPU. WAL + busy timeout let several processes (router replicas, the CLI) share the file.
-    """
+    """The experiment's durable memory; safe to use from many threads and processes at once
+    (`SQLiteFile`: a connection per thread, WAL, shared by router replicas and the CLI)."""
 
     def __init__(self, path: str | Path | None = None, latency_window: int = 10_000) -> None:
-        self.path = Path(path) if path is not None else default_store_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = SQLiteFile(path if path is not None else default_store_path(), _SCHEMA)
+        self.path = self._db.path
         self.latency_window = latency_window
-        self._local = threading.local()
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        yield conn
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.connect()
 
     def close(self) -> None:
-        """Close this thread's connection (other threads' close when those threads end)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close this thread's connection."""
+        self._db.close()
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from monovec.taste.config import TrackingConfig
-from monovec.tracking.mlflow_store import _artifact_location, _client, _sanitise
+from monovec.tracking.mlflow_store import _client, _sanitise, ensure_registered_model, experiment_id
 
 
 def register_version(model_dir: Path, learned: int, metrics: dict[str, float], tracking: TrackingConfig) -> dict[str, Any]:
     mlflow, client, uri = _client(tracking.uri)
-    exp = client.get_experiment_by_name(tracking.experiment)
-    exp_id = exp.experiment_id if exp else client.create_experiment(tracking.experiment, artifact_location=_artifact_location(uri))
+    exp_id = experiment_id(client, uri, tracking.experiment)
     with mlflow.start_run(experiment_id=exp_id, run_name=f"taste2vec-{learned}") as run:
         mlflow.log_params({"events_learned": learned})
         clean = {_sanitise(k): float(v) for k, v in metrics.items() if v == v}  # drop NaN
@@ -26,10 +25,6 @@ def register_version(model_dir: Path, learned: int, metrics: dict[str, float], t
         mlflow.log_artifacts(str(model_dir), artifact_path="model")
         source, run_id = f"{run.info.artifact_uri}/model", run.info.run_id
     name = tracking.registered_model
-    try:
-        client.create_registered_model(name, description="Taste2Vec: coffee taste embedding, updated online from feedback")
-    except Exception as exc:  # already exists
-        if "already exists" not in str(exc).lower() and "RESOURCE_ALREADY_EXISTS" not in str(exc):
-            raise
+    ensure_registered_model(client, name, "Taste2Vec: coffee taste embedding, updated online from feedback")
     mv = client.create_model_version(name, source=source, run_id=run_id, tags={"events_learned": str(learned)})
     return {"name": name, "version": str(mv.version), "run_id": run_id, "events_learned": learned, "tracking_uri": uri}

@@ -59,10 +59,24 @@ def _sanitise(key: str) -> str:
     return "".join(c if c.isalnum() or c in "._-/ " else "_" for c in key)
 
 
+def experiment_id(client: Any, uri: str, name: str) -> str:
+    """The id of experiment `name`, created (artefacts beside a sqlite store) when missing."""
+    exp = client.get_experiment_by_name(name)
+    return exp.experiment_id if exp else client.create_experiment(name, artifact_location=_artifact_location(uri))
+
+
+def ensure_registered_model(client: Any, name: str, description: str) -> None:
+    """Create registered model `name` unless it exists (a second build just adds a version)."""
+    try:
+        client.create_registered_model(name, description=description)
+    except Exception as exc:  # already exists
+        if "already exists" not in str(exc).lower() and "RESOURCE_ALREADY_EXISTS" not in str(exc):
+            raise
+
+
 def log_and_register(model_dir: Path, config: BaseModel, metrics: dict[str, float], tracking: TrackingConfig) -> dict[str, Any]:
     mlflow, client, uri = _client(tracking.uri)
-    exp = client.get_experiment_by_name(tracking.experiment)
-    exp_id = exp.experiment_id if exp else client.create_experiment(tracking.experiment, artifact_location=_artifact_location(uri))
+    exp_id = experiment_id(client, uri, tracking.experiment)
     name = tracking.registered_model or getattr(getattr(config, "classifier", None), "name", None) or "monovec-model"
     with mlflow.start_run(experiment_id=exp_id, run_name=f"build-{model_dir.name}") as run:
         flat = _flatten(config.model_dump(mode="json"))
@@ -71,11 +85,7 @@ def log_and_register(model_dir: Path, config: BaseModel, metrics: dict[str, floa
         mlflow.log_artifacts(str(model_dir), artifact_path="model")
         run_id = run.info.run_id
         source = f"{run.info.artifact_uri}/model"
-    try:
-        client.create_registered_model(name, description="monovec unified classifier (one embedding, several heads)")
-    except Exception as exc:  # already exists
-        if "already exists" not in str(exc).lower() and "RESOURCE_ALREADY_EXISTS" not in str(exc):
-            raise
+    ensure_registered_model(client, name, "monovec unified classifier (one embedding, several heads)")
     mv = client.create_model_version(name, source=source, run_id=run_id, tags={"monovec_version": model_dir.name})
     if tracking.alias:
         client.set_registered_model_alias(name, tracking.alias, mv.version)

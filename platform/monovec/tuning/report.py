@@ -208,11 +208,10 @@ def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, s
     """Parent run (summary + artifacts) with one child run per trial; returns the parent run id."""
     from mlflow.entities import Metric, Param, RunTag
 
-    from monovec.tracking.mlflow_store import _artifact_location, _client, _sanitise
+    from monovec.tracking.mlflow_store import _client, _sanitise, experiment_id
 
     _, client, uri = _client(job.tracking.uri)
-    exp = client.get_experiment_by_name(job.tracking.experiment)
-    exp_id = exp.experiment_id if exp else client.create_experiment(job.tracking.experiment, artifact_location=_artifact_location(uri))
+    exp_id = experiment_id(client, uri, job.tracking.experiment)
     s = result.summary
     parent = client.create_run(exp_id, run_name=f"sweep-{result.out_dir.name}", tags={"monovec.kind": "tune-sweep", "monovec.target": space.target, "monovec.out_dir": str(result.out_dir)})
     pid = parent.info.run_id
