@@ -12,9 +12,10 @@ scikit-learn logistic regression, in batch, with everything Taste2Vec's online m
 
 "online" is refitted from scratch on every event before each of 4 slices of the final 20 % and scores that
 slice (recency-weighted, half-life 4,000 events, for the drift): a batch stand-in for an online learner,
-which never gets to revisit the whole past at once. "frozen" is the same recipe fitted on the first 10 % only, with its counts frozen
-there too (the simulate command's frozen baseline). "latent" replaces the lot features by the simulator's
-hidden ones (true family affinities), which no learner sees: the ceiling of better item features.
+which never gets to revisit the whole past at once. "frozen" is the same recipe fitted on the first 10 %
+only, with its counts frozen there too (the simulate command's frozen baseline). "latent" replaces the lot
+features by the simulator's hidden ones (true family affinities), which no learner sees: the ceiling of
+better item features.
 
     .venv/bin/python bench/taste_reference_learners.py [--seeds 0 1 2] [--with-model] [--drift-half-life-days 45]
 
