@@ -61,9 +61,13 @@ def load(url: str, path: str, bodies: list[dict], clients: int, headers: dict | 
     with cf.ThreadPoolExecutor(clients) as pool:
         results = [x for part in pool.map(worker, chunks) for x in part]
     wall = time.perf_counter() - t0
-    lat = np.array([r[0] for r in results])
-    return {"p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)), "rps": len(results) / wall, "errors": sum(r[1] != 200 for r in results),
-            "lat": lat, "wall_s": wall}  # fmt: skip
+    return summarise(np.array([r[0] for r in results]), wall, sum(r[1] != 200 for r in results))
+
+
+def summarise(lat: np.ndarray, wall_s: float, errors: int) -> dict:
+    """p50/p95 latency and request rate of one load run (or of several pooled: all latencies, summed wall)."""
+    return {"p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)), "rps": len(lat) / wall_s,
+            "errors": errors, "lat": lat, "wall_s": wall_s}  # fmt: skip
 
 
 def main() -> int:
@@ -162,9 +166,8 @@ def main() -> int:
     ray.shutdown()
 
     def pooled(name: str) -> dict:
-        lat = np.concatenate([x["lat"] for x in runs[name]])
-        return {"p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)), "rps": len(lat) / sum(x["wall_s"] for x in runs[name]),
-                "errors": sum(x["errors"] for x in runs[name])}  # fmt: skip
+        r = runs[name]
+        return summarise(np.concatenate([x["lat"] for x in r]), sum(x["wall_s"] for x in r), sum(x["errors"] for x in r))
 
     noop, direct, ab, ab_batch = (pooled(k) for k in ("noop", "direct", "ab", "ab_batch"))
     ab_batch["texts_per_s"] = ab_batch["rps"] * 32

@@ -37,6 +37,7 @@ from sklearn.linear_model import LogisticRegression
 
 from monovec.config import load_config
 from monovec.paths import REPO_ROOT, data_dir
+from monovec.taste.config import LearnConfig
 from monovec.taste.data import load_catalogue
 from monovec.taste.encoders import BREW_FIELDS, BREW_REFERENCE, context_features
 from monovec.taste.evaluate import auc
@@ -45,6 +46,7 @@ from monovec.taste.vocab import FAMILIES, TERM_FAMILY
 
 HALF_LIFE_EVENTS = 4000.0
 C = 0.3
+LIKE_THRESHOLD = LearnConfig().like_threshold
 REFITS = 4  # the final 20 % is scored in 4 slices, each by a fit on everything before it
 
 
@@ -85,7 +87,8 @@ def design(events, index, lots: np.ndarray, users: dict[str, int], freeze_at: in
 
 
 def label(ev: dict) -> float:
-    return float(ev["liked"] if "liked" in ev else ev["rating"] >= 4)
+    """The learner's rule (`FeedbackEvent.label`): `liked` if given, else rating >= learn.like_threshold."""
+    return float(ev["liked"] if "liked" in ev else ev["rating"] >= LIKE_THRESHOLD)
 
 
 def fit_score(x: sp.csr_matrix, y: np.ndarray, starts: list[int], test_start: int) -> float:

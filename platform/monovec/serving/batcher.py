@@ -31,7 +31,7 @@ class AdaptiveBatcher:
         self._pending: list[tuple[Any, asyncio.Future]] = []
         self._in_flight = 0
         self._tasks: set[asyncio.Task] = set()  # the loop holds tasks weakly
-        self.batches = 0  # counters for metrics and tests
+        self.batches = 0  # how many calls carried how many items (tests, debugging)
         self.items = 0
 
     @property
