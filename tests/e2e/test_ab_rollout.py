@@ -54,7 +54,8 @@ def serve_http(registry: str):
 
 def _deploy(name: str, args: dict) -> None:
     from ray import serve
-    from serve_apps.classifier import build_app
+
+    from monovec.serving.app import build_app
 
     serve.run(build_app(args), name=name, route_prefix=f"/{name}")
 

@@ -75,10 +75,10 @@ def test_submission_needs_the_token(head: None) -> None:
 
 
 def test_cluster_down_leaves_nothing_behind(head: None) -> None:
-    from monovec.cluster import _our_processes, cluster_down, cluster_status
+    from monovec.cluster import cluster_down, cluster_status, our_processes
 
     info = cluster_status()
     assert info["running"]
     assert cluster_down() > 0
-    assert _our_processes(info["temp_dir"]) == []
+    assert our_processes(info["temp_dir"]) == []
     assert not cluster_status()["running"]

@@ -7,6 +7,7 @@ different thresholds (a legitimate "threshold change" experiment).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import time
 from pathlib import Path
 
@@ -23,7 +24,8 @@ URL = f"http://127.0.0.1:{PORT}"
 @pytest.fixture(scope="module")
 def app(ray_session: None, tiny_model_dir: Path, monovec_home: Path):
     from ray import serve
-    from serve_apps.classifier import build_app
+
+    from monovec.serving.app import build_app
 
     args = {
         "experiment": "it-ab",
@@ -42,7 +44,7 @@ def app(ray_session: None, tiny_model_dir: Path, monovec_home: Path):
 
 def test_healthz_and_contract(app: httpx.Client) -> None:
     h = app.get("/healthz").json()
-    assert h["status"] == "ok" and set(h["models"]) == {"control", "treatment"}
+    assert h["status"] == "ok" and set(h["models"]) == {"control", "treatment"}, h
     r = app.post("/v1/classify", json={"text": "I am so happy for you!", "user_id": "u1"})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -85,9 +87,17 @@ def test_sticky_assignment_and_header_override(app: httpx.Client) -> None:
         ({"json": {"text": "   "}}, 400, "empty_text"),
         ({"json": {"text": "x" * 1_000_000}}, 413, "text_too_long"),
         ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "malformed_json"),
-        ({"json": {"text": 5}}, 422, "invalid_request"),
+        ({"json": {"text": 5}}, 422, "invalid_type"),
         ({"json": {"texts": "nope"}}, 422, "invalid_request"),
         ({"json": {"text": "hi", "user_id": 3}}, 422, "invalid_request"),
+        ({"json": ["a list"]}, 400, "invalid_request"),
+        ({"content": b'{"text": "caf\xe9"}'}, 400, "invalid_utf8"),
+        ({"content": b"[" * 5000 + b"]" * 5000}, 400, "too_deep"),
+        ({"content": b'{"text": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}}'}, 400, "too_deep"),
+        ({"content": b'{"text": "a\\ud800b"}'}, 400, "invalid_text"),
+        ({"content": b""}, 400, "empty_body"),
+        ({"content": b"x" * (5 * 1024 * 1024)}, 413, "body_too_large"),
+        ({"json": {"text": "hi"}, "headers": {"X-Padding": "p" * 20_000}}, 431, "headers_too_large"),
     ],
 )
 def test_bad_input_is_4xx_json(app: httpx.Client, kwargs: dict, status: int, code: str) -> None:
@@ -95,6 +105,29 @@ def test_bad_input_is_4xx_json(app: httpx.Client, kwargs: dict, status: int, cod
     assert r.status_code == status, r.text
     assert r.json()["error"]["code"] == code
     assert app.get("/healthz").status_code == 200  # still serving
+
+
+def test_json_without_a_content_type_is_read_and_unknown_routes_answer_in_shape(app: httpx.Client) -> None:
+    r = app.post("/v1/classify", content=b'{"text": "good morning"}', headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200, r.text  # curl -d sends this content type: the body is still JSON
+    r = app.get("/v1/nothing-here")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_batch_answers_per_item_and_records_item_errors(app: httpx.Client) -> None:
+    before = app.get("/v1/experiment").json()["arms"]["treatment"]
+    texts = ["good morning", "", 7, "x" * 30_000, "a\ud800b", "오늘 기분 최고"]
+    body = json.dumps({"texts": texts}).encode()  # ensure_ascii: the lone surrogate travels as \\ud800
+    r = app.post("/v1/classify/batch", content=body, headers={"X-Monovec-Arm": "treatment"})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert len(results) == len(texts)
+    assert "heads" in results[0] and "heads" in results[5]
+    assert [results[i]["error"]["code"] for i in (1, 2, 3, 4)] == ["empty_text", "invalid_type", "text_too_long", "invalid_text"]
+    assert [results[i]["index"] for i in (1, 2, 3, 4)] == [1, 2, 3, 4]
+    after = app.get("/v1/experiment").json()["arms"]["treatment"]
+    assert after["n"] == before["n"] + 2 and after["input_errors"] == before["input_errors"] + 4
+    assert after["errors"] == before["errors"]  # the client's mistakes are not arm failures
 
 
 def test_oversize_batch_and_unknown_feedback(app: httpx.Client) -> None:

@@ -22,8 +22,8 @@ def build(
 ) -> None:
     """Build a versioned model directory, evaluate it on dev, register it in MLflow."""
     from monovec.classify.build import BuildConfig, build_classifier
-    from monovec.cluster import init_ray
     from monovec.config import ConfigError, load_config
+    from monovec.ray_env import init_ray
 
     items = list(overrides or [])
     if from_tune is not None:

@@ -15,17 +15,19 @@ experiment_app = typer.Typer(help="Inspect and steer the running A/B experiment.
 
 @serve_app.command("up")
 def up(
-    config: Path = typer.Option(Path("serve_apps/classifier.yaml"), "--config", "-c", help="Serve config YAML"),
-    timeout_s: float = typer.Option(300, "--timeout", help="seconds to wait for /healthz"),
+    config: Path = typer.Option(Path("serve_apps/classifier.yaml"), "--config", "-c", help="Serve config YAML (what `serve deploy` takes)"),
+    address: str = typer.Option(None, "--address", help="dashboard URL [default: $RAY_DASHBOARD_ADDRESS, else the local head, started if none runs]"),
+    timeout_s: float = typer.Option(300, "--timeout", help="seconds to wait for the app to be RUNNING and healthy"),
 ) -> None:
-    """Deploy the app (starting a local Ray if none is reachable); returns once /healthz answers."""
+    """Deploy the app as `serve deploy` does (starting a local head if none runs); returns once healthy."""
     from monovec.serving.deploy import serve_up
 
     try:
-        info = serve_up(config, timeout_s=timeout_s, echo=typer.echo)
+        info = serve_up(config, address=address, timeout_s=timeout_s, echo=typer.echo)
     except (RuntimeError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    typer.echo(f"classifier app healthy at {info['url']} (split {info['split']})")
+    split = ", ".join(f"{arm} {w:.0%}" for arm, w in (info["split"] or {}).items())
+    typer.echo(f"classifier app healthy at {info['url']}/v1/classify (split: {split})")
 
 
 @serve_app.command("down")

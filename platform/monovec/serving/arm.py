@@ -19,6 +19,7 @@ from monovec.classify.pipeline import ClassifierPipeline
 from monovec.drift import DriftConfig, DriftMonitor
 
 Loader = Callable[[str, int], ClassifierPipeline]
+HEALTH_PROBE = "health check: is the model answering?"
 
 
 def default_loader(ref: str, threads: int) -> ClassifierPipeline:
@@ -93,6 +94,18 @@ class ClassifierArm:
             return {"available": False, "reason": "model has no reference sample"}
         return {"available": True, **self.monitor.report()}
 
+    def health(self) -> dict[str, Any]:
+        """The router's probe: `check_health` then `info()` in one call."""
+        self.check_health()
+        return self.info()
+
     def check_health(self) -> None:
-        if self.pipe is None:
-            raise RuntimeError("model not loaded")
+        """Serve's periodic health check (and /healthz's probe): the model must answer a real text.
+
+        Runs the whole pipeline on a fixed probe (no escalation, no drift update), so a broken
+        encoder, a head that raises or a model that answers without a decision marks the replica
+        unhealthy and Serve replaces it.
+        """
+        result = self.pipe.classify_batch([HEALTH_PROBE], escalate=False)[0]
+        if "decision" not in result:
+            raise RuntimeError(f"model {self.model_ref} failed its health probe: {result.get('error')}")

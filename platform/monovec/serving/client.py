@@ -7,13 +7,15 @@ from typing import Any
 
 import httpx
 
+from monovec.serving.admin import admin_token as stored_admin_token
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 class ServeClient:
     def __init__(self, url: str | None = None, admin_token: str | None = None, timeout: float = 30.0) -> None:
         self.url = (url or os.environ.get("MONOVEC_SERVE_URL") or DEFAULT_URL).rstrip("/")
-        self.admin_token = admin_token or os.environ.get("MONOVEC_ADMIN_TOKEN")
+        self.admin_token = admin_token or stored_admin_token()
         self.http = httpx.Client(base_url=self.url, timeout=timeout)
 
     def _json(self, r: httpx.Response) -> dict[str, Any]:
@@ -42,7 +44,7 @@ class ServeClient:
 
     def admin(self, action: str) -> dict[str, Any]:
         if not self.admin_token:
-            raise RuntimeError("no admin token: set MONOVEC_ADMIN_TOKEN (the same value the Serve replicas have)")
+            raise RuntimeError("no admin token: set MONOVEC_ADMIN_TOKEN (the value the Serve replicas have) or run from the folder where `monovec serve up` wrote .monovec/serve/admin_token")
         return self._json(self.http.post(f"/v1/experiment/{action}", headers={"Authorization": f"Bearer {self.admin_token}"}))
 
 

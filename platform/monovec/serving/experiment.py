@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any
 
 from monovec.serving.assignment import assign, choose_unit
@@ -30,14 +31,21 @@ class Experiment:
         self.registry = registry or {}
         self.store.ensure_split(args.weights())
         self._weights = self.store.get_split() or args.weights()
+        self._split_read_at = time.monotonic()
         self._since_check = 0
         self._queue: queue.Queue[RequestRecord | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="experiment-writer", daemon=True)
         self._writer.start()
 
     # -- assignment -------------------------------------------------------------------------
+    SPLIT_TTL_S = 1.0
+    """Router replicas share the split through sqlite: each re-reads it at most this often (a promote or
+    rollback through one replica reaches the others within a second)."""
+
     @property
     def weights(self) -> dict[str, float]:
+        if time.monotonic() - self._split_read_at > self.SPLIT_TTL_S:
+            self.reload_split()
         return dict(self._weights)
 
     def assign(self, user_id: str | None, session_id: str | None, forced: str | None = None) -> str:
@@ -46,7 +54,7 @@ class Experiment:
                 raise ValueError(f"X-Monovec-Arm must be one of {[a for a in self.args.arms() if a != 'shadow']}, got {forced!r}")
             return forced
         unit, _kind = choose_unit(user_id, session_id)
-        return assign(unit, self._weights, self.salt)
+        return assign(unit, self.weights, self.salt)
 
     # -- recording (write-behind) ------------------------------------------------------------
     def record(self, rec: RequestRecord) -> None:
@@ -136,7 +144,8 @@ class Experiment:
     def promote(self, reason: str = "manual promote", details: dict | None = None) -> dict[str, Any]:
         if "treatment" not in self.args.arms():
             raise ValueError("no treatment arm to promote")
-        current = self.weights.get("treatment", 0.0)
+        self.reload_split()  # the step is taken from the stored split, not this replica's copy
+        current = self._weights.get("treatment", 0.0)
         steps = [w for w in self.args.ramp if w > current + 1e-9]
         target = steps[0] if steps else 1.0
         weights = self.store.set_split({"control": 1.0 - target, "treatment": target}, reason=reason, action="promote" if target >= 1.0 else "ramp")
@@ -163,4 +172,9 @@ class Experiment:
         return {"name": entry["name"], "alias": self.args.champion_alias, "version": entry["version"]}
 
     def reload_split(self) -> None:
-        self._weights = self.store.get_split() or self._weights
+        """Re-read the split from the store (what another router replica may have changed)."""
+        try:
+            self._weights = self.store.get_split() or self._weights
+        except Exception:  # a locked or unreadable store must not fail a request: keep the last split
+            log.exception("could not re-read the split; keeping %s", self._weights)
+        self._split_read_at = time.monotonic()

@@ -6,14 +6,16 @@ several milliseconds of CPU on a small box (measured ~8 ms per call on 2 cores),
 batch instead of once per request is what keeps the router's overhead within budget. The arms are
 separate deployments with their own replicas, batching and autoscaling.
 
+Every input problem is answered here, at the edge, in the documented error shape (`http_input`),
+before a text is grouped with other requests: a bad text can only fail its own request, and client
+mistakes are recorded as input errors, never as arm failures (which feed the error-rate guardrail).
+
 (No `from __future__ import annotations` here: FastAPI must see the request models as real types.)
 """
-
 
 import asyncio
 import hmac
 import logging
-import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -28,38 +30,49 @@ from ray import serve
 from ray.exceptions import ActorUnavailableError, RayActorError
 from ray.serve.handle import DeploymentHandle
 from ray.serve.metrics import Counter, Histogram
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from monovec.serving.admin import admin_token
 from monovec.serving.batcher import AdaptiveBatcher
 from monovec.serving.config import ClassifierAppArgs
 from monovec.serving.experiment import Experiment
+from monovec.serving.http_input import (
+    ApiError,
+    check_headers,
+    item_error,
+    parse_json,
+    parse_model,
+    read_body,
+    text_problem,
+)
 from monovec.serving.state import ExperimentStore, RequestRecord
 
 log = logging.getLogger(__name__)
 api = FastAPI(title="monovec classifier", version="1")
+ARM_PROBE_TIMEOUT_S = 5.0
+"""How long /healthz and /v1/experiment wait for an arm before reporting it unavailable."""
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}}, headers=headers)
 
 
 @api.exception_handler(ApiError)
 async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-    return _error(exc.status, exc.code, exc.message)
+    return _error(exc.status, exc.code, exc.message, exc.headers or None)
 
 
 @api.exception_handler(RequestValidationError)
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(p) for p in first.get("loc", []) if p != "body") or "body"
-    if first.get("type") == "json_invalid":
-        return _error(400, "malformed_json", "request body is not valid JSON")
     return _error(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
+
+
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return _error(exc.status_code, code, f"{request.method} {request.url.path}: {exc.detail}")
 
 
 @api.exception_handler(Exception)
@@ -82,11 +95,28 @@ async def call_arm(call: Callable[[], Awaitable[Any]], arm: str) -> Any:
 
 
 def arm_batcher(arm: str, handle: DeploymentHandle, max_batch_size: int, max_in_flight: int) -> AdaptiveBatcher:
-    """Concurrent `(text, session_id, request_id)` items for one arm share one `classify_many` call."""
+    """Concurrent `(text, session_id, request_id)` items for one arm share one `classify_many` call.
 
-    async def send(items: list[tuple[str, str | None, str | None]]) -> list[dict[str, Any]]:
+    If a shared call fails for another reason than a lost replica, each item is retried alone, so an
+    item that breaks the arm fails only its own request (the rest of the micro-batch is answered).
+    """
+
+    async def one(item: tuple[str, str | None, str | None]) -> dict[str, Any]:
+        text, session_id, request_id = item
+        results = await call_arm(lambda: handle.classify_many.remote([text], [session_id], [request_id]), arm)
+        return results[0]
+
+    async def send(items: list[tuple[str, str | None, str | None]]) -> list[Any]:
         texts, session_ids, request_ids = (list(col) for col in zip(*items, strict=True))
-        return await call_arm(lambda: handle.classify_many.remote(texts, session_ids, request_ids), arm)
+        try:
+            return await call_arm(lambda: handle.classify_many.remote(texts, session_ids, request_ids), arm)
+        except (RayActorError, ActorUnavailableError):
+            raise
+        except Exception:
+            if len(items) == 1:
+                raise
+            log.warning("arm %s: a batch of %d failed; retrying its items one by one", arm, len(items))
+            return list(await asyncio.gather(*(one(item) for item in items), return_exceptions=True))
 
     return AdaptiveBatcher(send, max_batch_size=max_batch_size, max_in_flight=max_in_flight)
 
@@ -96,13 +126,13 @@ class Strict(BaseModel):
 
 
 class ClassifyBody(Strict):
-    text: str
+    text: Any = Field(description="checked by `text_problem`, so a wrong type gets its own error code")
     user_id: str | None = None
     session_id: str | None = None
 
 
 class BatchBody(Strict):
-    texts: list[str] = Field(min_length=1)
+    texts: list[Any] = Field(min_length=1, description="each item checked on its own: one bad item never loses the others")
     user_id: str | None = None
     session_id: str | None = None
 
@@ -116,48 +146,68 @@ class FeedbackBody(Strict):
 @serve.deployment(name="ExperimentRouter", max_ongoing_requests=256)
 @serve.ingress(api)
 class ExperimentRouter:
-    def __init__(self, args: dict[str, Any], arms: dict[str, DeploymentHandle]) -> None:
-        self.args = ClassifierAppArgs.model_validate(args)
+    """HTTP ingress of the A/B app (`build_app` wires it to one `ClassifierArm` handle per arm).
+
+    Args:
+        args: the validated app arguments (the `args:` block of serve_apps/classifier.yaml).
+        arms: `{"control" | "treatment" | "shadow": DeploymentHandle}` of the arm deployments.
+    """
+
+    def __init__(self, args: ClassifierAppArgs, arms: dict[str, DeploymentHandle]) -> None:
+        self.args = args
         self.arms = arms
-        state = Path(self.args.state_dir) if self.args.state_dir else None
         from monovec.paths import state_dir
 
-        path = (state or state_dir()) / "experiments" / f"{self.args.experiment}.sqlite"
+        state = Path(self.args.state_dir) if self.args.state_dir else state_dir()
         self.info: dict[str, dict[str, Any]] = {}
-        self.experiment = Experiment(self.args, ExperimentStore(path))
+        self.experiment = Experiment(self.args, ExperimentStore(state / "experiments" / f"{self.args.experiment}.sqlite"))
         specs, b = self.args.arms(), self.args.batching
         self.batchers = {arm: arm_batcher(arm, h, b.max_batch_size, b.router_in_flight or specs[arm].max_replicas()) for arm, h in arms.items()}
         self._guardrail_check: asyncio.Future | None = None
         self._requests = Counter("monovec_requests", description="classify requests", tag_keys=("arm", "model_version", "decision"))
-        self._errors = Counter("monovec_errors", description="failed classify requests", tag_keys=("arm",))
+        self._errors = Counter("monovec_errors", description="classify requests an arm failed to answer", tag_keys=("arm",))
         self._latency = Histogram("monovec_latency_ms", description="router latency", boundaries=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], tag_keys=("arm",))
 
-    async def _arm_info(self, arm: str) -> dict[str, Any]:
-        if arm not in self.info:
-            self.info[arm] = await self.arms[arm].info.remote()
-            if arm in ("control", "treatment"):
-                from monovec.tracking.mlflow_store import registry_entry
+    # -- input ---------------------------------------------------------------------------------
+    async def _body(self, request: Request, model: type[BaseModel]) -> Any:
+        """The request body as `model`, or an ApiError (431/413/400/422) before any work is done."""
+        check_headers(request.headers.raw, self.args.max_header_bytes)
+        raw = await read_body(request.headers.get("content-length"), request.stream(), self.args.max_body_bytes)
+        return parse_model(parse_json(raw), model)
 
-                spec = self.args.arms()[arm]
-                entry = registry_entry(spec.model, str(self.info[arm].get("manifest_version")), self.info[arm].get("name")) if not spec.overrides else None
-                self.experiment.registry[arm] = entry
-        return self.info[arm]
+    def _assign(self, user_id: str | None, session_id: str | None, request: Request) -> str:
+        try:
+            return self.experiment.assign(user_id, session_id, request.headers.get("x-monovec-arm"))
+        except ValueError as exc:
+            raise ApiError(400, "bad_arm", str(exc)) from exc
 
-    def _admin(self, request: Request) -> None:
-        token = os.environ.get(self.args.admin_token_env)
-        if not token:
-            raise ApiError(403, "admin_disabled", f"admin endpoints are disabled: set {self.args.admin_token_env} on the Serve replicas")
-        got = request.headers.get("authorization", "")
-        if not got.startswith("Bearer ") or not hmac.compare_digest(got[7:], token):
-            raise ApiError(401, "unauthorized", "admin endpoints need 'Authorization: Bearer <token>'")
+    # -- arms ----------------------------------------------------------------------------------
+    @staticmethod
+    async def _await(response: Any) -> Any:
+        return await response
 
-    def _check_text(self, text: str) -> None:
-        if len(text) > self.args.max_text_chars:
-            raise ApiError(413, "text_too_long", f"text has {len(text)} characters; the limit is {self.args.max_text_chars}")
-        if not text.strip():
-            raise ApiError(400, "empty_text", "text is empty or only whitespace")
+    async def _probe(self, arm: str) -> dict[str, Any]:
+        """`{"status": "ok", ...model info}` when the arm's model answers its health probe within
+        `ARM_PROBE_TIMEOUT_S`, else `{"status": "unavailable", "reason"}` (never raises, never hangs)."""
+        try:
+            info = await asyncio.wait_for(self._await(self.arms[arm].health.remote()), ARM_PROBE_TIMEOUT_S)
+        except Exception as exc:
+            timed_out = isinstance(exc, TimeoutError)
+            reason = f"no answer within {ARM_PROBE_TIMEOUT_S:.0f}s" if timed_out else f"{type(exc).__name__}: {exc}"[:300]
+            return {"status": "unavailable", "reason": reason}
+        if arm not in self.info and arm in ("control", "treatment"):
+            from monovec.tracking.mlflow_store import registry_entry
 
-    def _record(self, arm: str, result: dict[str, Any], latency_ms: float, error: bool = False) -> None:
+            spec = self.args.arms()[arm]
+            entry = None
+            if not spec.overrides:  # MLflow lookup: off the event loop
+                entry = await asyncio.to_thread(registry_entry, spec.model, str(info.get("manifest_version")), info.get("name"))
+            self.experiment.registry[arm] = entry
+        self.info[arm] = info
+        return {"status": "ok", **info}
+
+    # -- recording -----------------------------------------------------------------------------
+    def _record(self, arm: str, result: dict[str, Any], latency_ms: float, error: bool = False, input_error: bool = False) -> None:
         heads = result.get("heads", {})
         statuses = [h.get("status") for h in heads.values()]
         self.experiment.record(
@@ -171,44 +221,23 @@ class ExperimentRouter:
                 unknown="unknown" in statuses,
                 low_confidence="low_confidence" in statuses,
                 error=error,
+                input_error=input_error,
                 labels={k: v["label"] for k, v in heads.items() if "label" in v},
             )
         )
-        self._requests.inc(tags={"arm": arm, "model_version": str(result.get("model_version")), "decision": str(result.get("decision"))})
-        self._latency.observe(latency_ms, tags={"arm": arm})
+        if error:
+            self._errors.inc(tags={"arm": arm})
+        elif not input_error:
+            self._requests.inc(tags={"arm": arm, "model_version": str(result.get("model_version")), "decision": str(result.get("decision"))})
+            self._latency.observe(latency_ms, tags={"arm": arm})
 
     async def _shadow(self, text: str, session_id: str | None) -> None:
         t0 = time.perf_counter()
         try:
             result = await self.batchers["shadow"].submit((text, session_id, None))
-            self._record("shadow", result, (time.perf_counter() - t0) * 1000, error="error" in result)
+            self._record("shadow", result, (time.perf_counter() - t0) * 1000, input_error="error" in result)
         except Exception:  # the shadow never affects a response
             log.exception("shadow arm failed")
-
-    @api.post("/v1/classify")
-    async def classify(self, body: ClassifyBody, request: Request) -> JSONResponse:
-        t0 = time.perf_counter()
-        self._check_text(body.text)
-        try:
-            arm = self.experiment.assign(body.user_id, body.session_id, request.headers.get("x-monovec-arm"))
-        except ValueError as exc:
-            raise ApiError(400, "bad_arm", str(exc)) from exc
-        request_id = uuid.uuid4().hex
-        try:
-            result = await self.batchers[arm].submit((body.text, body.session_id, request_id))
-        except Exception as exc:
-            self._errors.inc(tags={"arm": arm})
-            self._record(arm, {"request_id": request_id}, (time.perf_counter() - t0) * 1000, error=True)
-            raise ApiError(503, "arm_unavailable", f"arm {arm!r} could not answer: {type(exc).__name__}") from exc
-        if "error" in result:
-            raise ApiError(400, result["error"]["code"], result["error"]["message"])
-        if "shadow" in self.arms:
-            asyncio.get_running_loop().create_task(self._shadow(body.text, body.session_id))
-        latency = (time.perf_counter() - t0) * 1000
-        result.update(arm=arm, latency_ms=round(latency, 3))
-        self._record(arm, result, latency)
-        self._check_guardrails()
-        return JSONResponse(result)
 
     def _check_guardrails(self) -> None:
         """Every `guardrail_check_every` requests, off the request path: one check at a time, in a thread."""
@@ -221,29 +250,76 @@ class ExperimentRouter:
 
         self._guardrail_check = asyncio.ensure_future(asyncio.to_thread(check))
 
-    @api.post("/v1/classify/batch")
-    async def classify_batch(self, body: BatchBody, request: Request) -> JSONResponse:
+    # -- API -----------------------------------------------------------------------------------
+    @api.post("/v1/classify")
+    async def classify(self, request: Request) -> JSONResponse:
         t0 = time.perf_counter()
-        if len(body.texts) > self.args.max_batch_items:
-            raise ApiError(413, "batch_too_large", f"{len(body.texts)} texts; the limit is {self.args.max_batch_items}")
+        body = await self._body(request, ClassifyBody)
+        problem = text_problem(body.text, self.args.max_text_chars)
+        if problem is not None:
+            raise problem
+        arm = self._assign(body.user_id, body.session_id, request)
+        request_id = uuid.uuid4().hex
         try:
-            arm = self.experiment.assign(body.user_id, body.session_id, request.headers.get("x-monovec-arm"))
-        except ValueError as exc:
-            raise ApiError(400, "bad_arm", str(exc)) from exc
-        try:
-            results = await call_arm(lambda: self.arms[arm].classify_many.remote(body.texts, body.session_id), arm)
+            result = await self.batchers[arm].submit((body.text, body.session_id, request_id))
         except Exception as exc:
+            self._record(arm, {"request_id": request_id}, (time.perf_counter() - t0) * 1000, error=True)
             raise ApiError(503, "arm_unavailable", f"arm {arm!r} could not answer: {type(exc).__name__}") from exc
         latency = (time.perf_counter() - t0) * 1000
-        for r in results:
-            if "error" not in r:
-                r.update(arm=arm, latency_ms=round(latency, 3))
-                self._record(arm, r, latency)
+        if "error" in result:  # e.g. text that normalises to nothing: the client's input, not the arm
+            self._record(arm, {"request_id": request_id}, latency, input_error=True)
+            raise ApiError(400, result["error"]["code"], result["error"]["message"])
+        if "shadow" in self.arms:
+            asyncio.get_running_loop().create_task(self._shadow(body.text, body.session_id))
+        result.update(arm=arm, latency_ms=round(latency, 3))
+        self._record(arm, result, latency)
+        self._check_guardrails()
+        return JSONResponse(result)
+
+    @api.post("/v1/classify/batch")
+    async def classify_batch(self, request: Request) -> JSONResponse:
+        """Per-item answers in input order; a bad item gets `{"index", "error"}` and the others are classified."""
+        t0 = time.perf_counter()
+        body = await self._body(request, BatchBody)
+        if len(body.texts) > self.args.max_batch_items:
+            raise ApiError(413, "batch_too_large", f"{len(body.texts)} texts; the limit is {self.args.max_batch_items}")
+        arm = self._assign(body.user_id, body.session_id, request)
+        results: list[dict[str, Any] | None] = [None] * len(body.texts)
+        good: list[int] = []
+        for i, text in enumerate(body.texts):
+            problem = text_problem(text, self.args.max_text_chars)
+            if problem is None:
+                good.append(i)
+            else:
+                results[i] = item_error(problem, i)
+        if good:
+            texts = [body.texts[i] for i in good]
+            request_ids = [uuid.uuid4().hex for _ in good]
+            try:
+                answers = await call_arm(lambda: self.arms[arm].classify_many.remote(texts, [body.session_id] * len(good), request_ids), arm)
+            except Exception as exc:
+                latency = (time.perf_counter() - t0) * 1000
+                for rid in request_ids:
+                    self._record(arm, {"request_id": rid}, latency, error=True)
+                raise ApiError(503, "arm_unavailable", f"arm {arm!r} could not answer: {type(exc).__name__}") from exc
+            latency = (time.perf_counter() - t0) * 1000
+            for i, rid, answer in zip(good, request_ids, answers, strict=True):
+                if "error" in answer:
+                    results[i] = {"index": i, "error": answer["error"]}
+                    self._record(arm, {"request_id": rid}, latency, input_error=True)
+                else:
+                    answer.update(arm=arm, latency_ms=round(latency, 3))
+                    results[i] = answer
+                    self._record(arm, answer, latency)
+        for i, r in enumerate(results):
+            if r is not None and "error" in r and i not in good:
+                self._record(arm, {}, (time.perf_counter() - t0) * 1000, input_error=True)
         self._check_guardrails()
         return JSONResponse({"results": results})
 
     @api.post("/v1/feedback")
-    async def feedback(self, body: FeedbackBody) -> JSONResponse:
+    async def feedback(self, request: Request) -> JSONResponse:
+        body = await self._body(request, FeedbackBody)
         if body.correct is None and body.satisfied is None:
             raise ApiError(400, "empty_feedback", "feedback needs `correct`, `satisfied` or both")
         try:
@@ -256,44 +332,65 @@ class ExperimentRouter:
 
     @api.get("/v1/experiment")
     async def experiment(self) -> JSONResponse:
-        for arm in self.args.arms():
-            await self._arm_info(arm)
+        probes = dict(zip(self.args.arms(), await asyncio.gather(*(self._probe(a) for a in self.args.arms())), strict=True))
         status = await asyncio.to_thread(self.experiment.status)
+        for arm, probe in probes.items():
+            status["arms"][arm]["available"] = probe["status"] == "ok"
+            if probe["status"] != "ok":
+                status["arms"][arm]["unavailable_reason"] = probe["reason"]
         status["drift"] = {arm: {"drift": r.get("drift")} for arm, r in (await self._monitor()).items()}
         return JSONResponse(status)
 
     async def _monitor(self) -> dict[str, Any]:
-        out = {}
-        for arm, handle in self.arms.items():
+        async def one(handle: DeploymentHandle) -> dict[str, Any]:
             try:
-                out[arm] = await handle.monitor_report.remote()
+                return await asyncio.wait_for(self._await(handle.monitor_report.remote()), ARM_PROBE_TIMEOUT_S)
             except Exception as exc:
-                out[arm] = {"available": False, "reason": f"{type(exc).__name__}"}
-        return out
+                return {"available": False, "reason": f"{type(exc).__name__}"}
+
+        reports = await asyncio.gather(*(one(h) for h in self.arms.values()))
+        return dict(zip(self.arms, reports, strict=True))
 
     @api.get("/v1/monitor")
     async def monitor(self) -> JSONResponse:
         return JSONResponse(await self._monitor())
 
+    def _admin(self, request: Request) -> None:
+        token = admin_token(self.args.admin_token_env)
+        if not token:
+            raise ApiError(
+                403, "admin_disabled",
+                f"admin endpoints are disabled: set {self.args.admin_token_env} on the Serve replicas "
+                "(or run `monovec serve up`, which creates <state dir>/serve/admin_token)",
+            )  # fmt: skip
+        got = request.headers.get("authorization", "")
+        if not got.startswith("Bearer ") or not hmac.compare_digest(got[7:].encode(), token.encode()):
+            raise ApiError(401, "unauthorized", "admin endpoints need 'Authorization: Bearer <token>'")
+
     @api.post("/v1/experiment/{action}")
     async def admin(self, action: str, request: Request) -> JSONResponse:
         self._admin(request)
-        for arm in self.args.arms():
-            await self._arm_info(arm)
+        if action not in ("evaluate", "promote", "rollback"):
+            raise ApiError(404, "unknown_action", f"unknown action {action!r}: use evaluate, promote or rollback")
+        await asyncio.gather(*(self._probe(arm) for arm in self.args.arms()))  # registry entries for the alias move
         if action == "evaluate":
             out = await asyncio.to_thread(self.experiment.evaluate)
         elif action == "promote":
             out = await asyncio.to_thread(self.experiment.promote, "manual promote via API")
-        elif action == "rollback":
-            out = await asyncio.to_thread(self.experiment.rollback, "manual rollback via API")
         else:
-            raise ApiError(404, "unknown_action", f"unknown action {action!r}: use evaluate, promote or rollback")
+            out = await asyncio.to_thread(self.experiment.rollback, "manual rollback via API")
         return JSONResponse(out)
 
     @api.get("/healthz")
     async def healthz(self) -> JSONResponse:
-        models = {arm: await self._arm_info(arm) for arm in self.arms}
-        return JSONResponse({"status": "ok", "models": models, "split": self.experiment.weights})
+        """`ok` when every arm's model answers a probe, else `degraded` (503 when no serving arm answers)."""
+        probes = dict(zip(self.arms, await asyncio.gather(*(self._probe(a) for a in self.arms)), strict=True))
+        ok = {arm for arm, p in probes.items() if p["status"] == "ok"}
+        split = self.experiment.weights
+        serving = {arm for arm, w in split.items() if w > 0}
+        status = "ok" if len(ok) == len(probes) else "degraded"
+        code = 200 if serving & ok else 503
+        return JSONResponse({"status": status, "models": probes, "split": split}, status_code=code)
 
     def __del__(self) -> None:
         try:

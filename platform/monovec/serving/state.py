@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS requests (
     unknown INTEGER NOT NULL DEFAULT 0,
     low_confidence INTEGER NOT NULL DEFAULT 0,
     error INTEGER NOT NULL DEFAULT 0,
-    labels TEXT NOT NULL DEFAULT '{}'
+    labels TEXT NOT NULL DEFAULT '{}',
+    input_error INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS requests_by_arm ON requests(arm);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -88,6 +89,9 @@ class RequestRecord:
     error: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     ts: float | None = None
+    input_error: bool = False
+    """The client's input could not be classified (a batch item, an empty normalised text): recorded,
+    never counted as an arm failure by the error-rate guardrail."""
 
     def row(self) -> tuple[Any, ...]:
         if not self.request_id or not self.arm:
@@ -106,6 +110,7 @@ class RequestRecord:
             int(bool(self.low_confidence)),
             int(bool(self.error)),
             json.dumps(dict(self.labels), sort_keys=True),
+            int(bool(self.input_error)),
         )
 
 
@@ -120,7 +125,15 @@ class ExperimentStore:
     def __init__(self, path: str | Path | None = None, latency_window: int = 10_000) -> None:
         self._db = SQLiteFile(path if path is not None else default_store_path(), _SCHEMA)
         self.path = self._db.path
+        self._migrate()
         self.latency_window = latency_window
+
+    def _migrate(self) -> None:
+        """Add columns newer than the file (experiments outlive deploys of newer code)."""
+        with self._connect() as conn:
+            have = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+            if "input_error" not in have:
+                conn.execute("ALTER TABLE requests ADD COLUMN input_error INTEGER NOT NULL DEFAULT 0")
 
     def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._db.connect()
@@ -232,7 +245,7 @@ class ExperimentStore:
             before = conn.total_changes
             conn.executemany(
                 "INSERT OR IGNORE INTO requests (request_id, ts, arm, model_version, latency_ms, decision,"
-                " stage, unknown, low_confidence, error, labels) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " stage, unknown, low_confidence, error, labels, input_error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 values,
             )
             return conn.total_changes - before
@@ -324,6 +337,8 @@ class ExperimentStore:
         if model_version is not None:
             where, args = where + " AND r.model_version = ?", [arm, model_version]
         with self._transaction(write=False) as conn:
+            (input_errors,) = conn.execute(f"SELECT COUNT(*) FROM requests r WHERE {where} AND r.input_error = 1", args).fetchone()
+            where += " AND r.input_error = 0"  # a client's bad input is not a served request
             n, errors, unknown, low, esc = conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(error), 0), COALESCE(SUM(unknown), 0),"
                 " COALESCE(SUM(low_confidence), 0), COALESCE(SUM(decision = 'escalate'), 0)"
@@ -367,6 +382,7 @@ class ExperimentStore:
             "n": n,
             "errors": errors,
             "error_rate": _rate(errors, n),
+            "input_errors": input_errors,
             "latency_window": lat["n"],
             "latency_mean_ms": lat["mean"],
             "latency_p50_ms": lat["p50"],

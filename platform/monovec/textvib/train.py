@@ -172,7 +172,7 @@ def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) ->
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = portable(cfg).model_copy(update={"out_dir": str(run_dir)})
     if cfg.scaling.num_workers > 0:
-        from monovec.cluster import init_ray
+        from monovec.ray_env import init_ray
 
         init_ray(cfg.ray.address, cfg.ray.num_cpus)
     domains = load_domains(cfg.data)

@@ -154,7 +154,7 @@ def _scheduler(job: TuneJobConfig, max_t: int = 100) -> Any:
 def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = None, progress: Callable[[str], None] = print) -> SweepResult:
     from ray import tune
 
-    from monovec.cluster import init_ray
+    from monovec.ray_env import init_ray
     from monovec.tuning.progress import ProgressCallback
     from monovec.tuning.report import log_to_mlflow, write_outputs
 
