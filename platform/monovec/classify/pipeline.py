@@ -57,6 +57,11 @@ class ClassifierPipeline:
             self._escalator = build_escalator(self.model.config.escalation)
         return self._escalator
 
+    def warm_up(self) -> None:
+        """Pay the one-time set-up (the encoder's first graph run, lazy imports, the harm scorer's
+        hasher) now, so the first real text's `latency_ms` measures classification, not loading."""
+        self.classify_batch(["warm up"], escalate=False)
+
     def validate(self, text: object) -> str:
         """Normalised text, or InputError naming what is wrong with it."""
         if not isinstance(text, str):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from monovec.cli.common import fail
+from monovec.cli.common import EXIT_BAD_INPUT, EXIT_NOT_FOUND, fail, note
 
 app = typer.Typer(help="Build, run and evaluate the unified classifier.", no_args_is_help=True)
 
@@ -57,7 +57,7 @@ def build(
 def predict(
     input: Path = typer.Option(..., "--input", "-i", help="JSONL, one object per line"),
     output: Path = typer.Option(..., "--output", "-o", help="JSONL answers, one line per input line"),
-    model: str = typer.Option(None, "--model", "-m", help="model dir, models:/name/version or models:/name@alias"),
+    model: str = typer.Option(None, "--model", "-m", help="model folder (or a build's --out folder: newest version), models:/name/version or models:/name@alias"),
     text_field: str = typer.Option("text", "--text-field", help="field holding the text"),
     batch_size: int = typer.Option(64, "--batch-size", min=1, max=4096),
     escalate: bool = typer.Option(False, "--escalate/--no-escalate", help="send uncertain items to the escalation backend"),
@@ -68,11 +68,13 @@ def predict(
     from monovec.io import iter_jsonl
 
     if not input.is_file():
-        fail(f"input file not found: {input}")
+        fail(f"input file not found: {input}", EXIT_NOT_FOUND)
     try:
-        pipe = load_pipeline(model, threads=2)
-    except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+        pipe = load_pipeline(model, threads=2, note=note)
+    except FileNotFoundError as exc:
+        fail(str(exc), EXIT_NOT_FOUND)
+    except ValueError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
     memory = None
     if chroma:
         from monovec.tracking.chroma_store import VectorMemory
@@ -118,7 +120,7 @@ def predict(
 
 @app.command("evaluate")
 def evaluate(
-    model: str = typer.Option(None, "--model", "-m", help="model dir, models:/name/version or models:/name@alias"),
+    model: str = typer.Option(None, "--model", "-m", help="model folder (or a build's --out folder: newest version), models:/name/version or models:/name@alias"),
     data: Path = typer.Option(None, "--data", help="labelled JSONL/TSV (default: the dev files in the model's config)"),
     head: str = typer.Option(None, "--head", help="which head --data labels (default: every head that has dev data)"),
     text_field: str = typer.Option(None, "--text-field", help="with --data: text field (default: the head's dev config)"),
@@ -134,13 +136,15 @@ def evaluate(
     from monovec.classify.service import load_pipeline
 
     try:
-        pipe = load_pipeline(model, threads=2)
-    except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+        pipe = load_pipeline(model, threads=2, note=note)
+    except FileNotFoundError as exc:
+        fail(str(exc), EXIT_NOT_FOUND)
+    except ValueError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
     sources = None
     if data is not None:
         if not data.is_file():
-            fail(f"data file not found: {data}")
+            fail(f"data file not found: {data}", EXIT_NOT_FOUND)
         heads = [head] if head else list(pipe.model.heads)
         if head and head not in pipe.model.heads:
             fail(f"unknown head {head!r}; model heads: {list(pipe.model.heads)}")

@@ -64,7 +64,7 @@ class ClassifierArm:
         self.classify.set_batch_wait_timeout_s(batch_wait_timeout_s)
         ref = self.pipe.model.reference
         self.monitor = DriftMonitor(ref, DriftConfig.model_validate(drift or {})) if ref is not None else None
-        self.pipe.classify_batch(["warm up"], escalate=False)  # first call pays tokenizer/weights set-up, not a user
+        self.pipe.warm_up()  # the first user does not pay the encoder's set-up
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
     async def classify(self, texts: list[Any], session_ids: list[str | None], request_ids: list[str | None]) -> list[dict[str, Any]]:
