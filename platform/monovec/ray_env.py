@@ -91,6 +91,7 @@ def init_ray(
     num_cpus: int | None = None,
     dashboard: bool = False,
     log_to_driver: bool = True,
+    logging_level: int = logging.INFO,
 ) -> bool:
     """Initialise Ray once per process: join `address`/`$RAY_ADDRESS`, else start a private local Ray.
 
@@ -98,7 +99,8 @@ def init_ray(
     `dashboard=True` starts the local dashboard on 127.0.0.1: Ray Train's PlacementGroupCleaner asks the
     State API (served by the dashboard) whether a run's controller died, and without it the placement
     group of a trial that Tune stops early (ASHA) is never released. `log_to_driver=False` keeps worker
-    output in Ray's log files (`ray_log_dir()`), for commands whose console must stay readable.
+    output in Ray's log files (`ray_log_dir()`) and `logging_level` sets Ray's own driver-side logger, for
+    commands whose console must stay readable.
 
     Returns True when this call started or joined Ray, False when Ray was already initialised.
     """
@@ -112,7 +114,7 @@ def init_ray(
     if ray.is_initialized():
         return False
     if address:
-        ray.init(address=address, log_to_driver=log_to_driver)
+        ray.init(address=address, log_to_driver=log_to_driver, logging_level=logging_level)
         log.info("joined Ray at %s", address)
     else:
         ray.init(
@@ -124,6 +126,7 @@ def init_ray(
             dashboard_port=free_port() if dashboard else None,
             _node_ip_address="127.0.0.1",
             log_to_driver=log_to_driver,
+            logging_level=logging_level,
         )
         log.info("started a local Ray with %s CPUs (logs: %s)", num_cpus or os.cpu_count(), ray_log_dir())
     return True

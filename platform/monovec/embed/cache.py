@@ -28,8 +28,18 @@ def cache_key(encoder_name: str, texts: Sequence[str]) -> str:
     return h.hexdigest()[:32]
 
 
-def _encode_shard(config: EncoderConfig, texts: list[str]) -> np.ndarray:
-    return build_encoder(config).encode(texts)
+CHUNK = 512
+"""Texts per unit of work: small enough for a smooth progress bar, large enough to batch well."""
+
+
+class ShardEncoder:
+    """One encoder per Ray actor (its weights load once), fed chunks by `ray.util.ActorPool`."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        self.encoder = build_encoder(config)
+
+    def encode(self, index: int, texts: list[str]) -> tuple[int, np.ndarray]:
+        return index, self.encoder.encode(texts)
 
 
 def embed_texts(
@@ -47,7 +57,7 @@ def embed_texts(
         if path.is_file():
             return np.load(path)
     t0 = time.perf_counter()
-    out = _embed_uncached(texts, config, num_shards)
+    out = _embed_uncached(texts, config, num_shards, progress)
     if progress:
         secs = time.perf_counter() - t0
         log.info("%s: embedded %d texts in %.1fs (%.0f/s)", progress, len(texts), secs, len(texts) / max(secs, 1e-9))
@@ -59,16 +69,34 @@ def embed_texts(
     return out
 
 
-def _embed_uncached(texts: list[str], config: EncoderConfig, num_shards: int) -> np.ndarray:
+def _embed_uncached(texts: list[str], config: EncoderConfig, num_shards: int, desc: str = "") -> np.ndarray:
+    """Encode in chunks with a progress bar: in this process, or on `num_shards` Ray actors when Ray is up."""
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
+    from monovec.progress import bar
+
+    chunks = [texts[i : i + CHUNK] for i in range(0, len(texts), CHUNK)]
+    parts: list[np.ndarray | None] = [None] * len(chunks)
     import ray
 
-    if num_shards <= 1 or not ray.is_initialized() or len(texts) < 256:
-        return _encode_shard(config, texts)
-    # one CPU per shard, one BLAS thread per shard: the shards are the parallelism
-    shard_cfg = config.model_copy(update={"threads": 1})
-    task = ray.remote(num_cpus=1)(_encode_shard)
-    bounds = np.linspace(0, len(texts), num_shards + 1).astype(int)
-    refs = [task.remote(shard_cfg, texts[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-    return np.concatenate(ray.get(refs), axis=0)
+    with bar(total=len(texts), desc=f"embed {desc}".strip(), unit="text") as progress:
+        if num_shards <= 1 or not ray.is_initialized() or len(texts) < 4 * CHUNK:
+            encoder = build_encoder(config)
+            for i, chunk in enumerate(chunks):
+                parts[i] = encoder.encode(chunk)
+                progress.update(len(chunk))
+        else:
+            from ray.util import ActorPool
+
+            # one CPU and one BLAS thread per actor: the actors are the parallelism
+            actor = ray.remote(num_cpus=1)(ShardEncoder)
+            actors = [actor.remote(config.model_copy(update={"threads": 1})) for _ in range(min(num_shards, len(chunks)))]
+            try:
+                pool = ActorPool(actors)
+                for i, out in pool.map_unordered(lambda a, item: a.encode.remote(*item), list(enumerate(chunks))):
+                    parts[i] = out
+                    progress.update(len(chunks[i]))
+            finally:
+                for a in actors:
+                    ray.kill(a)
+    return np.concatenate(parts, axis=0)

@@ -356,7 +356,7 @@ class ExperimentRouter:
         return JSONResponse(await self._monitor())
 
     def _admin(self, request: Request) -> None:
-        token = admin_token(self.args.admin_token_env)
+        token = admin_token(self.args.admin_token_env, self.args.state_dir)
         if not token:
             raise ApiError(
                 403, "admin_disabled",
