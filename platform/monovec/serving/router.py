@@ -22,7 +22,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.exceptions import ActorUnavailableError, RayActorError
@@ -32,7 +32,8 @@ from ray.serve.metrics import Counter, Histogram
 from monovec.serving.batcher import AdaptiveBatcher
 from monovec.serving.config import ClassifierAppArgs
 from monovec.serving.experiment import Experiment
-from monovec.serving.state import ExperimentStore, RequestRecord
+from monovec.serving.page import drift_flags, render_page
+from monovec.serving.state import ExperimentStore, RequestRecord, SplitConflict
 
 log = logging.getLogger(__name__)
 api = FastAPI(title="monovec classifier", version="1")
@@ -111,6 +112,13 @@ class FeedbackBody(Strict):
     request_id: str = Field(min_length=1)
     correct: dict[str, str] | None = None
     satisfied: bool | None = None
+
+
+class AdminBody(Strict):
+    """Optional body of the admin actions; an empty body keeps the old behaviour (CLI, scripts)."""
+
+    expected_treatment_weight: float | None = Field(None, ge=0.0, le=1.0, description="treatment weight the caller saw; 409 stale_split if it moved since")
+    reason: str | None = Field(None, min_length=1, max_length=500, description="logged with the decision")
 
 
 @serve.deployment(name="ExperimentRouter", max_ongoing_requests=256)
@@ -259,8 +267,18 @@ class ExperimentRouter:
         for arm in self.args.arms():
             await self._arm_info(arm)
         status = await asyncio.to_thread(self.experiment.status)
-        status["drift"] = {arm: {"drift": r.get("drift")} for arm, r in (await self._monitor()).items()}
+        status["drift"] = {arm: drift_flags(r, self.args.drift.mmd_alpha) for arm, r in (await self._monitor()).items()}
+        for arm, stats in status["arms"].items():
+            stats["model_version"] = self.info.get(arm, {}).get("model_version")
+        status["admin_enabled"] = bool(os.environ.get(self.args.admin_token_env))
         return JSONResponse(status)
+
+    @api.get("/", response_class=HTMLResponse)
+    @api.get("/ui", response_class=HTMLResponse)
+    async def page(self, request: Request) -> HTMLResponse:
+        """The experiment page for people (`serving/page.py`); it reads `v1/experiment` under the same prefix."""
+        page = render_page(request.scope.get("root_path", ""))
+        return HTMLResponse(page.html, headers=page.headers)
 
     async def _monitor(self) -> dict[str, Any]:
         out = {}
@@ -278,16 +296,24 @@ class ExperimentRouter:
     @api.post("/v1/experiment/{action}")
     async def admin(self, action: str, request: Request) -> JSONResponse:
         self._admin(request)
+        raw = await request.body()
+        try:
+            body = AdminBody.model_validate_json(raw) if raw.strip() else AdminBody()
+        except ValueError as exc:  # pydantic's ValidationError, also for malformed JSON
+            raise RequestValidationError(getattr(exc, "errors", list)()) from exc
         for arm in self.args.arms():
             await self._arm_info(arm)
-        if action == "evaluate":
-            out = await asyncio.to_thread(self.experiment.evaluate)
-        elif action == "promote":
-            out = await asyncio.to_thread(self.experiment.promote, "manual promote via API")
-        elif action == "rollback":
-            out = await asyncio.to_thread(self.experiment.rollback, "manual rollback via API")
-        else:
-            raise ApiError(404, "unknown_action", f"unknown action {action!r}: use evaluate, promote or rollback")
+        expected = body.expected_treatment_weight
+        try:
+            if action == "evaluate":
+                out = await asyncio.to_thread(self.experiment.evaluate, expected)
+            elif action in ("promote", "rollback"):
+                act = self.experiment.promote if action == "promote" else self.experiment.rollback
+                out = await asyncio.to_thread(act, body.reason or f"manual {action} via API", None, expected)
+            else:
+                raise ApiError(404, "unknown_action", f"unknown action {action!r}: use evaluate, promote or rollback")
+        except SplitConflict as exc:
+            raise ApiError(409, "stale_split", str(exc)) from exc
         return JSONResponse(out)
 
     @api.get("/healthz")
