@@ -100,6 +100,7 @@ def _deploy(name: str, prefix: str, control: str, treatment: dict[str, Any], hom
         "auto_rollback": False,
         "decision": {"min_samples_per_arm": 40, "max_samples_per_arm": 400},
         "drift": {"min_samples": 20, "mmd_permutations": 50},
+        "drift_refresh_s": 0,  # the screenshots show drift as of now
         "ramp": [0.25, 0.5, 1.0],
         "state_dir": str(home / f"page-{name}"),
     }), name=name, route_prefix=prefix)  # fmt: skip
@@ -315,6 +316,7 @@ def test_page_shows_the_api_numbers_and_steers_the_rollout(
     assert after["split"]["treatment"] == 0.25 and after["ramp"]["step"] == 1
     assert [d["action"] for d in after["decision_log"][log_len:]] == ["ramp"]
     _wait("the page to show 25%", lambda: _text(browser, "split-treatment") == "25%")
+    ramped = _screenshot(browser, tmp_path / "experiment-page-ramped.png")  # docs/img/experiment-page.png
     # -- a stale page: someone else promoted meanwhile; the page's promote is refused, not applied twice --
     browser.find_element("id", "pause").click()
     other = serve_http.post("/v1/experiment/promote", headers=AUTH, json={"expected_treatment_weight": 0.25, "reason": "second operator"})
@@ -350,7 +352,7 @@ def test_page_shows_the_api_numbers_and_steers_the_rollout(
     t_end = time.perf_counter()
     print(
         f"\npage test: deploy {t_deploy - t0:.1f} s, traffic {t_traffic - t_deploy:.1f} s,"
-        f" load+compare {t_checked - t_traffic:.1f} s, admin paths {t_end - t_checked:.1f} s; screenshot {shot}"
+        f" load+compare {t_checked - t_traffic:.1f} s, admin paths {t_end - t_checked:.1f} s; screenshots {shot}, {ramped}"
     )
 
 

@@ -58,6 +58,7 @@ class ClassifierAppArgs(StrictModel):
     max_text_chars: int = Field(20_000, ge=1)
     max_batch_items: int = Field(256, ge=1, le=10_000)
     router_replicas: int = Field(1, ge=1, description="router replicas (they share the sqlite state)")
+    drift_refresh_s: float = Field(10.0, ge=0.0, description="GET /v1/experiment recomputes its drift flags at most this often (a report costs an arm ~0.3 s of CPU; an open experiment page polls every 5 s); 0 = on every call")
 
     @model_validator(mode="after")
     def _weights(self) -> ClassifierAppArgs:

@@ -8,8 +8,8 @@
   const TOKEN_KEY = "monovec-admin-token";
   const SVG_NS = "http://www.w3.org/2000/svg";
   const params = new URLSearchParams(window.location.search);
-  let refreshS = params.has("refresh") ? Number(params.get("refresh")) : 3;
-  if (!Number.isFinite(refreshS) || refreshS < 0) refreshS = 3;
+  let refreshS = params.has("refresh") ? Number(params.get("refresh")) : 5;
+  if (!Number.isFinite(refreshS) || refreshS < 0) refreshS = 5;
   let paused = refreshS === 0;
   let timer = null;
   let loading = false;
@@ -277,6 +277,8 @@
   function renderDrift(data) {
     const drift = data.drift || {};
     const arms = Object.keys(drift);
+    const checked = arms.length ? drift[arms[0]].checked_at : null;
+    $("drift-hint").textContent = "recent embeddings vs the build's reference sample" + (checked ? `; checked ${String(checked).replace("T", " ").slice(0, 19)} UTC` : "");
     const table = $("drift-table");
     table.tHead.replaceChildren(el("tr", {}, el("th", {}, "detector"), ...arms.map((a) => el("th", { class: `arm-${a}` }, a))));
     const DET = [
@@ -498,7 +500,7 @@
   $("confirm-no").addEventListener("click", () => cancel("Cancelled: nothing was sent."));
   $("pause").addEventListener("click", () => {
     paused = !paused;
-    if (!paused && refreshS === 0) refreshS = 3;
+    if (!paused && refreshS === 0) refreshS = 5;
     if (paused) schedule();
     else refresh();
   });
