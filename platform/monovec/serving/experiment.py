@@ -159,8 +159,8 @@ class Experiment:
         self.store.log_decision("continue_experiment", st["reason"], st.get("test"))
         return {"action": "continue_experiment", "reason": st["reason"], "split": self.weights}
 
-    def _change_split(self, target: float, reason: str, action: str, expected: float | None) -> dict[str, float]:
-        """Move the treatment to ``target`` as one compare-and-set against the split read under the lock.
+    def _treatment_now(self, expected: float | None) -> float:
+        """The treatment weight in force (re-read from the store), checked against the caller's view.
 
         ``expected`` is the treatment weight the caller saw (a page, a script); when it is no longer
         in force, :class:`~monovec.serving.state.SplitConflict` is raised and nothing changes, so a
@@ -170,26 +170,31 @@ class Experiment:
         current = self.weights.get("treatment", 0.0)
         if expected is not None and abs(current - expected) > 1e-9:
             raise SplitConflict(self.weights, {"treatment": expected})
+        return current
+
+    def _move_treatment(self, current: float, target: float, reason: str, action: str) -> dict[str, float]:
+        """Write ``target`` as a compare-and-set on ``current``: another router replica that moved the
+        split since we read it makes this raise ``SplitConflict`` instead of overwriting its change."""
         weights = self.store.set_split({"control": 1.0 - target, "treatment": target}, reason=reason, action=action, expected={"treatment": current})
         self._weights = weights
         return weights
 
     def promote(self, reason: str = "manual promote", details: dict | None = None, expected_treatment_weight: float | None = None) -> dict[str, Any]:
-        """One step along ``ramp`` (100% at the end, which moves the champion alias)."""
+        """One step along ``ramp`` from the split in force (100% at the end, which moves the champion alias)."""
         if "treatment" not in self.args.arms():
             raise ValueError("no treatment arm to promote")
         with self._admin_lock:
-            self.reload_split()
-            target = ramp_position(self.weights.get("treatment", 0.0), self.args.ramp)["next"] or 1.0
-            action = "promote" if target >= 1.0 else "ramp"
-            weights = self._change_split(target, reason, action, expected_treatment_weight)
+            current = self._treatment_now(expected_treatment_weight)
+            target = ramp_position(current, self.args.ramp)["next"] or 1.0
+            weights = self._move_treatment(current, target, reason, "promote" if target >= 1.0 else "ramp")
             alias = self._move_champion() if target >= 1.0 else None
         return {"action": "promote_to_production" if target >= 1.0 else "ramp", "reason": reason, "split": weights, "champion": alias, "details": details}
 
     def rollback(self, reason: str = "manual rollback", details: dict | None = None, expected_treatment_weight: float | None = None) -> dict[str, Any]:
         """Treatment to weight 0 (the MLflow alias is left alone)."""
         with self._admin_lock:
-            weights = self._change_split(0.0, reason, "rollback", expected_treatment_weight)
+            current = self._treatment_now(expected_treatment_weight)
+            weights = self._move_treatment(current, 0.0, reason, "rollback")
         return {"action": "rollback", "reason": reason, "split": weights, "details": details}
 
     def _move_champion(self) -> dict[str, str] | None:
