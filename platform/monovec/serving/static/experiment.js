@@ -129,7 +129,10 @@
     const next = $("ramp-next");
     if (!("treatment" in (data.arms || {}))) next.textContent = "no treatment arm";
     else if (ramp.next === null) next.textContent = "treatment at 100%: fully promoted";
-    else next.textContent = `step ${ramp.step} of ${ramp.steps.length}; the next promote moves the treatment to ${weight(ramp.next)}` + (ramp.next >= 1 ? " and the MLflow champion alias to it" : "");
+    else {
+      const where = ramp.steps.length ? `step ${ramp.step} of ${ramp.steps.length}` : "no ramp configured";
+      next.textContent = `${where}; the next promote moves the treatment to ${weight(ramp.next)}` + (ramp.next >= 1 ? " and the MLflow champion alias to it" : "");
+    }
   }
 
   const ACTION_TEXT = { promote_to_production: "promote", rollback: "roll back", continue_experiment: "continue" };
