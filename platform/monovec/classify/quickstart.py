@@ -134,11 +134,11 @@ def drive_ab_app(cfg: QuickstartConfig, results: dict[str, BuildResult], echo: C
     from ray import serve
 
     from monovec.classify.data import load_examples
+    from monovec.paths import state_dir
     from monovec.progress import bar
     from monovec.serving.app import build_app
     from monovec.serving.client import ServeClient, format_decision, format_experiment
     from monovec.serving.config import ClassifierAppArgs
-    from monovec.paths import state_dir
     from monovec.serving.deploy import ensure_admin_token
 
     emotion = cfg.build.classifier.heads["emotion"]

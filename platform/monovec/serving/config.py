@@ -60,6 +60,7 @@ class ClassifierAppArgs(StrictModel):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="request bodies over this get 413 body_too_large, refused from Content-Length before reading")
     max_header_bytes: int = Field(16 * 1024, ge=1024, description="request headers over this (names + values) get 431 headers_too_large")
     router_replicas: int = Field(1, ge=1, description="router replicas (they share the sqlite state)")
+    drift_refresh_s: float = Field(10.0, ge=0.0, description="GET /v1/experiment recomputes its drift flags at most this often (a report costs an arm ~0.3 s of CPU; an open experiment page polls every 5 s); 0 = on every call")
 
     @model_validator(mode="after")
     def _weights(self) -> ClassifierAppArgs:

@@ -17,10 +17,22 @@ from typing import Any
 from monovec.serving.assignment import assign, choose_unit
 from monovec.serving.config import ARMS, ClassifierAppArgs
 from monovec.serving.guardrails import guardrail_summary
-from monovec.serving.state import ExperimentStore, RequestRecord
-from monovec.serving.stats import arm_counts, decide
+from monovec.serving.state import ExperimentStore, RequestRecord, SplitConflict
+from monovec.serving.stats import arm_counts, boundary_plan, decide, rate_intervals, sequential_look
 
 log = logging.getLogger(__name__)
+
+
+def ramp_position(treatment_weight: float, ramp: list[float]) -> dict[str, Any]:
+    """Where the treatment stands on the promote ramp: ``{"steps", "step", "next"}``.
+
+    ``step`` counts the ramp weights already reached (0 = before the first step); ``next`` is the
+    weight the next promote moves to (the next ramp step, else 100%), or None at 100%.
+    """
+    step = sum(1 for w in ramp if w <= treatment_weight + 1e-9)
+    ahead = [w for w in ramp if w > treatment_weight + 1e-9]
+    nxt = ahead[0] if ahead else (1.0 if treatment_weight < 1.0 - 1e-9 else None)
+    return {"steps": list(ramp), "step": step, "next": nxt}
 
 
 class Experiment:
@@ -33,6 +45,7 @@ class Experiment:
         self._weights = self.store.get_split() or args.weights()
         self._split_read_at = time.monotonic()
         self._since_check = 0
+        self._admin_lock = threading.Lock()  # one split change at a time in this process (store: CAS across)
         self._queue: queue.Queue[RequestRecord | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="experiment-writer", daemon=True)
         self._writer.start()
@@ -97,14 +110,27 @@ class Experiment:
             stats["model"] = self.args.arms()[arm].model
             stats["registry"] = self.registry.get(arm)
             stats["guardrails"] = guardrail_summary(stats, self.args.guardrails)
+            stats.update(rate_intervals(stats))
+        self.reload_split()  # another router replica or the CLI may have moved it
         out: dict[str, Any] = {"experiment": self.args.experiment, "split": self.weights, "arms": arms}
+        out["ramp"] = ramp_position(self.weights.get("treatment", 0.0), self.args.ramp)
         if "treatment" in arms:
             metric = self.args.decision.primary_metric
-            decision = decide(arm_counts(arms["control"], metric), arm_counts(arms["treatment"], metric), self.args.decision)
+            control, treatment = arm_counts(arms["control"], metric), arm_counts(arms["treatment"], metric)
+            decision = decide(control, treatment, self.args.decision)
             out["test"] = decision.statistics
-            breached = arms["treatment"]["guardrails"]["breached"]
-            out["recommended_action"] = "rollback" if breached and self.weights.get("treatment", 0) > 0 else decision.action
-            out["reason"] = "treatment breached a guardrail" if breached else decision.reason
+            guard = arms["treatment"]["guardrails"]
+            names = ", ".join(n for n, s in guard["states"].items() if s["state"] == "breached")
+            if guard["breached"] and self.weights.get("treatment", 0) > 0:
+                out["recommended_action"], out["reason"] = "rollback", f"treatment breached a guardrail: {names}"
+            else:
+                out["recommended_action"] = decision.action
+                out["reason"] = decision.reason + (f"; the treatment (at 0%) breaches: {names}" if guard["breached"] else "")
+            look = sequential_look(control, treatment, self.args.decision)
+            if look is not None:  # every look at new data is a point of the test's history
+                self.store.record_look({**look, "action": out["recommended_action"]})
+            out["test_plan"] = boundary_plan(self.args.decision)
+            out["test_history"] = self.store.test_history(limit=200)
         else:
             out["recommended_action"] = "continue_experiment"
             out["reason"] = "no treatment arm"
@@ -130,34 +156,53 @@ class Experiment:
         names = [n for n, s in summary["states"].items() if s.get("state") == "breached"]
         return self.rollback(f"automatic: guardrail breached on treatment: {', '.join(names)}", details=summary)
 
-    def evaluate(self) -> dict[str, Any]:
+    def evaluate(self, expected_treatment_weight: float | None = None) -> dict[str, Any]:
         """Guardrails first (rollback), then the sequential test; promote/ramp when it says so."""
         st = self.status()
         action = st["recommended_action"]
         if action == "rollback":
-            return self.rollback(f"evaluate: {st['reason']}", details=st.get("test"))
+            return self.rollback(f"evaluate: {st['reason']}", details=st.get("test"), expected_treatment_weight=expected_treatment_weight)
         if action == "promote_to_production":
-            return self.promote(f"evaluate: {st['reason']}", details=st.get("test"))
+            return self.promote(f"evaluate: {st['reason']}", details=st.get("test"), expected_treatment_weight=expected_treatment_weight)
         self.store.log_decision("continue_experiment", st["reason"], st.get("test"))
         return {"action": "continue_experiment", "reason": st["reason"], "split": self.weights}
 
-    def promote(self, reason: str = "manual promote", details: dict | None = None) -> dict[str, Any]:
+    def _treatment_now(self, expected: float | None) -> float:
+        """The treatment weight in force (re-read from the store), checked against the caller's view.
+
+        ``expected`` is the treatment weight the caller saw (a page, a script); when it is no longer
+        in force, :class:`~monovec.serving.state.SplitConflict` is raised and nothing changes, so a
+        double click or a stale page can never apply a step twice or skip one.
+        """
+        self.reload_split()
+        current = self.weights.get("treatment", 0.0)
+        if expected is not None and abs(current - expected) > 1e-9:
+            raise SplitConflict(self.weights, {"treatment": expected})
+        return current
+
+    def _move_treatment(self, current: float, target: float, reason: str, action: str) -> dict[str, float]:
+        """Write ``target`` as a compare-and-set on ``current``: another router replica that moved the
+        split since we read it makes this raise ``SplitConflict`` instead of overwriting its change."""
+        weights = self.store.set_split({"control": 1.0 - target, "treatment": target}, reason=reason, action=action, expected={"treatment": current})
+        self._weights = weights
+        return weights
+
+    def promote(self, reason: str = "manual promote", details: dict | None = None, expected_treatment_weight: float | None = None) -> dict[str, Any]:
+        """One step along ``ramp`` from the split in force (100% at the end, which moves the champion alias)."""
         if "treatment" not in self.args.arms():
             raise ValueError("no treatment arm to promote")
-        self.reload_split()  # the step is taken from the stored split, not this replica's copy
-        current = self._weights.get("treatment", 0.0)
-        steps = [w for w in self.args.ramp if w > current + 1e-9]
-        target = steps[0] if steps else 1.0
-        weights = self.store.set_split({"control": 1.0 - target, "treatment": target}, reason=reason, action="promote" if target >= 1.0 else "ramp")
-        self._weights = weights
-        alias = None
-        if target >= 1.0:
-            alias = self._move_champion()
+        with self._admin_lock:
+            current = self._treatment_now(expected_treatment_weight)
+            target = ramp_position(current, self.args.ramp)["next"] or 1.0
+            weights = self._move_treatment(current, target, reason, "promote" if target >= 1.0 else "ramp")
+            alias = self._move_champion() if target >= 1.0 else None
         return {"action": "promote_to_production" if target >= 1.0 else "ramp", "reason": reason, "split": weights, "champion": alias, "details": details}
 
-    def rollback(self, reason: str = "manual rollback", details: dict | None = None) -> dict[str, Any]:
-        weights = self.store.set_split({"control": 1.0, "treatment": 0.0}, reason=reason, action="rollback")
-        self._weights = weights
+    def rollback(self, reason: str = "manual rollback", details: dict | None = None, expected_treatment_weight: float | None = None) -> dict[str, Any]:
+        """Treatment to weight 0 (the MLflow alias is left alone)."""
+        with self._admin_lock:
+            current = self._treatment_now(expected_treatment_weight)
+            weights = self._move_treatment(current, 0.0, reason, "rollback")
         return {"action": "rollback", "reason": reason, "split": weights, "details": details}
 
     def _move_champion(self) -> dict[str, str] | None:

@@ -19,12 +19,13 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.exceptions import ActorUnavailableError, RayActorError
@@ -45,7 +46,8 @@ from monovec.serving.http_input import (
     read_body,
     text_problem,
 )
-from monovec.serving.state import ExperimentStore, RequestRecord
+from monovec.serving.page import drift_flags, render_page
+from monovec.serving.state import ExperimentStore, RequestRecord, SplitConflict
 
 log = logging.getLogger(__name__)
 api = FastAPI(title="monovec classifier", version="1")
@@ -143,6 +145,13 @@ class FeedbackBody(Strict):
     satisfied: bool | None = None
 
 
+class AdminBody(Strict):
+    """Optional body of the admin actions; an empty body keeps the old behaviour (CLI, scripts)."""
+
+    expected_treatment_weight: float | None = Field(None, ge=0.0, le=1.0, description="treatment weight the caller saw; 409 stale_split if it moved since")
+    reason: str | None = Field(None, min_length=1, max_length=500, description="logged with the decision")
+
+
 @serve.deployment(name="ExperimentRouter", max_ongoing_requests=256)
 @serve.ingress(api)
 class ExperimentRouter:
@@ -164,6 +173,7 @@ class ExperimentRouter:
         specs, b = self.args.arms(), self.args.batching
         self.batchers = {arm: arm_batcher(arm, h, b.max_batch_size, b.router_in_flight or specs[arm].max_replicas()) for arm, h in arms.items()}
         self._guardrail_check: asyncio.Future | None = None
+        self._drift_cache: tuple[float, dict[str, Any]] | None = None
         self._requests = Counter("monovec_requests", description="classify requests", tag_keys=("arm", "model_version", "decision"))
         self._errors = Counter("monovec_errors", description="classify requests an arm failed to answer", tag_keys=("arm",))
         self._latency = Histogram("monovec_latency_ms", description="router latency", boundaries=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], tag_keys=("arm",))
@@ -336,10 +346,30 @@ class ExperimentRouter:
         status = await asyncio.to_thread(self.experiment.status)
         for arm, probe in probes.items():
             status["arms"][arm]["available"] = probe["status"] == "ok"
+            status["arms"][arm]["model_version"] = self.info.get(arm, {}).get("model_version")
             if probe["status"] != "ok":
                 status["arms"][arm]["unavailable_reason"] = probe["reason"]
-        status["drift"] = {arm: {"drift": r.get("drift")} for arm, r in (await self._monitor()).items()}
+        status["drift"] = await self._drift()
+        status["admin_enabled"] = admin_token(self.args.admin_token_env, self.args.state_dir) is not None
         return JSONResponse(status)
+
+    @api.get("/", response_class=HTMLResponse)
+    @api.get("/ui", response_class=HTMLResponse)
+    async def page(self, request: Request) -> HTMLResponse:
+        """The experiment page for people (`serving/page.py`); it reads `v1/experiment` under the same prefix."""
+        page = render_page(request.scope.get("root_path", ""))
+        return HTMLResponse(page.html, headers=page.headers)
+
+    async def _drift(self) -> dict[str, Any]:
+        """Drift flags per arm, recomputed at most every `drift_refresh_s` (`checked_at` says when): a
+        report costs an arm ~0.3 s of CPU (MMD permutations), and an open experiment page polls."""
+        now = time.monotonic()
+        if self._drift_cache is None or now - self._drift_cache[0] >= self.args.drift_refresh_s:
+            checked = datetime.now(UTC).isoformat()
+            reports = await self._monitor()
+            flags = {arm: {**drift_flags(r, self.args.drift.mmd_alpha), "checked_at": checked} for arm, r in reports.items()}
+            self._drift_cache = (now, flags)
+        return self._drift_cache[1]
 
     async def _monitor(self) -> dict[str, Any]:
         async def one(handle: DeploymentHandle) -> dict[str, Any]:
@@ -372,13 +402,19 @@ class ExperimentRouter:
         self._admin(request)
         if action not in ("evaluate", "promote", "rollback"):
             raise ApiError(404, "unknown_action", f"unknown action {action!r}: use evaluate, promote or rollback")
+        check_headers(request.headers.raw, self.args.max_header_bytes)
+        raw = await read_body(request.headers.get("content-length"), request.stream(), self.args.max_body_bytes)
+        body = parse_model(parse_json(raw), AdminBody) if raw.strip() else AdminBody()  # no body: as before
         await asyncio.gather(*(self._probe(arm) for arm in self.args.arms()))  # registry entries for the alias move
-        if action == "evaluate":
-            out = await asyncio.to_thread(self.experiment.evaluate)
-        elif action == "promote":
-            out = await asyncio.to_thread(self.experiment.promote, "manual promote via API")
-        else:
-            out = await asyncio.to_thread(self.experiment.rollback, "manual rollback via API")
+        expected = body.expected_treatment_weight
+        try:
+            if action == "evaluate":
+                out = await asyncio.to_thread(self.experiment.evaluate, expected)
+            else:
+                act = self.experiment.promote if action == "promote" else self.experiment.rollback
+                out = await asyncio.to_thread(act, body.reason or f"manual {action} via API", None, expected)
+        except SplitConflict as exc:
+            raise ApiError(409, "stale_split", str(exc)) from exc
         return JSONResponse(out)
 
     @api.get("/healthz")

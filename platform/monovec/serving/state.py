@@ -66,7 +66,41 @@ CREATE TABLE IF NOT EXISTS decision_log (
     weights TEXT,
     details TEXT
 );
+CREATE TABLE IF NOT EXISTS test_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    metric TEXT NOT NULL,
+    n_control INTEGER NOT NULL,
+    successes_control INTEGER NOT NULL,
+    n_treatment INTEGER NOT NULL,
+    successes_treatment INTEGER NOT NULL,
+    z REAL NOT NULL,
+    boundary REAL NOT NULL,
+    information_fraction REAL NOT NULL,
+    p_value REAL NOT NULL,
+    significant INTEGER NOT NULL,
+    min_samples_met INTEGER NOT NULL,
+    action TEXT
+);
 """
+
+_LOOK_KEYS = (
+    "metric", "n_control", "successes_control", "n_treatment", "successes_treatment", "z", "boundary",
+    "information_fraction", "p_value", "significant", "min_samples_met", "action",
+)  # fmt: skip
+
+
+class SplitConflict(RuntimeError):
+    """A split change was asked for against a split that is no longer in force (nothing was changed).
+
+    ``current`` is the split in force; ``expected`` what the caller believed it was.
+    """
+
+    def __init__(self, current: dict[str, float] | None, expected: Mapping[str, float]) -> None:
+        self.current, self.expected = current, dict(expected)
+        now = ", ".join(f"{a}={(current or {}).get(a, 0.0):g}" for a in self.expected)
+        want = ", ".join(f"{a}={w:g}" for a, w in self.expected.items())
+        super().__init__(f"the split changed: it is now {now}, the request expected {want}; nothing was done")
 
 
 def default_store_path() -> Path:
@@ -185,10 +219,24 @@ class ExperimentStore:
         reason: str,
         action: str = "set_split",
         details: Mapping[str, Any] | None = None,
+        expected: Mapping[str, float] | None = None,
     ) -> dict[str, float]:
-        """Validate, normalise and store new weights, appending the change to the decision log."""
+        """Validate, normalise and store new weights, appending the change to the decision log.
+
+        ``expected`` (arm -> weight) makes it a compare-and-set: the change is written only if
+        each named arm still has that weight (±1e-9), checked inside the same write transaction,
+        so two admins, two router replicas or a stale page cannot both move the split from the
+        same starting point. Otherwise raises :class:`SplitConflict` and changes nothing.
+        """
         norm = normalize_weights(weights)
         with self._transaction(write=True) as conn:
+            if expected is not None:
+                row = conn.execute(
+                    "SELECT weights FROM decision_log WHERE weights IS NOT NULL ORDER BY id DESC LIMIT 1"
+                ).fetchone()
+                current = json.loads(row[0]) if row else None
+                if any(abs((current or {}).get(a, 0.0) - float(w)) > 1e-9 for a, w in expected.items()):
+                    raise SplitConflict(current, expected)
             self._append(conn, action, reason, norm, dict(details) if details else None)
         return norm
 
@@ -230,6 +278,51 @@ class ExperimentStore:
             }
             for i, ts, action, reason, w, d in reversed(rows)
         ]
+
+    # -- sequential test history -------------------------------------------------------------
+
+    def record_look(self, look: Mapping[str, Any]) -> bool:
+        """Append one look at the sequential test (``stats.sequential_look`` plus ``action``).
+
+        A look whose metric and counts equal the newest stored one is skipped (returns False):
+        the page polls every few seconds, and only a look at new data is a new point. The check
+        and the insert share one write transaction, so concurrent readers add a point once.
+        """
+        row = tuple(look.get(k) for k in _LOOK_KEYS)
+        with self._transaction(write=True) as conn:
+            last = conn.execute(
+                "SELECT metric, n_control, successes_control, n_treatment, successes_treatment"
+                " FROM test_history ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            if last is not None and tuple(last) == row[:5]:
+                return False
+            conn.execute(
+                f"INSERT INTO test_history (ts, {', '.join(_LOOK_KEYS)}) VALUES (?{', ?' * len(_LOOK_KEYS)})",
+                (time.time(), *row),
+            )
+        return True
+
+    def test_history(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Stored looks oldest first; past ``limit`` thinned to every k-th, always keeping the newest.
+
+        Thinning (not truncation) keeps the whole course of the experiment in a chart-sized answer.
+        """
+        cols = "id, ts, " + ", ".join(_LOOK_KEYS)
+        with self._transaction(write=False) as conn:
+            (count,) = conn.execute("SELECT COUNT(*) FROM test_history").fetchone()
+            stride = max(1, math.ceil(count / limit)) if limit > 0 else 1
+            rows = conn.execute(
+                f"SELECT {cols} FROM (SELECT *, ROW_NUMBER() OVER (ORDER BY id DESC) - 1 AS k"
+                " FROM test_history) WHERE k % ? = 0 ORDER BY id",
+                (stride,),
+            ).fetchall()
+        out = []
+        for r in rows:
+            item = dict(zip(("id", "ts", *_LOOK_KEYS), r, strict=True))
+            item["significant"], item["min_samples_met"] = bool(item["significant"]), bool(item["min_samples_met"])
+            item["time"] = datetime.fromtimestamp(item["ts"], tz=UTC).isoformat()
+            out.append(item)
+        return out
 
     # -- requests and feedback --------------------------------------------------------------
 
@@ -391,8 +484,10 @@ class ExperimentStore:
             "decisions": decisions,
             "decision_mix": {k: _rate(v, n) for k, v in decisions.items()},
             "model_versions": versions,
+            "unknown": unknown,
             "unknown_rate": _rate(unknown, n),
             "low_confidence_rate": _rate(low, n),
+            "escalations": esc,
             "escalation_rate": _rate(esc, n),
             "feedback_n": fb_n,
             "accuracy_n": acc_n,
