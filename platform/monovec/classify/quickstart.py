@@ -159,8 +159,8 @@ def drive_ab_app(cfg: QuickstartConfig, results: dict[str, BuildResult], echo: C
     try:
         serve.run(build_app(args), name="classifier", route_prefix="/")
         url = f"http://127.0.0.1:{cfg.serve.port}"
-        echo(f"[4/4] A/B experiment {args.experiment} at {url}: control = baseline ({args.control.model}), "
-             f"treatment = candidate ({args.treatment.model}), {w:.0%} of users")  # fmt: skip
+        echo(f"[4/4] A/B experiment: control = baseline ({args.control.model}), treatment = candidate "
+             f"({args.treatment.model}), {w:.0%} of users; page {url}/ while it runs")  # fmt: skip
         client = ServeClient(url)
 
         def one(n: int) -> None:

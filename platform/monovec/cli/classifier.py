@@ -17,7 +17,7 @@ app = typer.Typer(help="Build, run and evaluate the unified classifier.", no_arg
 def build(
     config: Path = typer.Option(None, "--config", "-c", help="BuildConfig YAML, e.g. jobs/configs/classifier.yaml (with --from-tune: default the sweep's base config)"),
     out: Path = typer.Option(None, "--out", help="output root (versions are written under it)"),
-    from_tune: str = typer.Option(None, "--from-tune", help="a sweep: its directory, best.yaml or MLflow run id; its overrides are applied on top"),
+    from_tune: str = typer.Option(None, "--from-tune", help="a sweep: its folder, a folder of sweeps (the newest), its best.yaml or MLflow run id; its overrides are applied on top"),
     overrides: list[str] = typer.Argument(None, help="dotted overrides, e.g. classifier.heads.emotion.gate.margin=0.1"),
 ) -> None:
     """Build a versioned model directory, evaluate it on dev, register it in MLflow."""
@@ -33,6 +33,8 @@ def build(
             best = load_best(from_tune)
         except ConfigError as exc:
             fail(str(exc))
+        if best.get("_note"):
+            note(best["_note"])
         items = [f"{k}={json.dumps(v)}" for k, v in best["overrides"].items()] + items
         if config is None and best.get("base_config"):
             from monovec.paths import REPO_ROOT

@@ -28,6 +28,7 @@ def up(
         fail(str(exc))
     split = ", ".join(f"{arm} {w:.0%}" for arm, w in (info["split"] or {}).items())
     typer.echo(f"classifier app healthy at {info['url']}/v1/classify (split: {split})")
+    typer.echo(f"experiment page: {info['url']}/  (watch and steer the rollout; promote/rollback ask for the admin token)")
 
 
 @serve_app.command("down")

@@ -250,8 +250,16 @@ def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, s
 
 
 def load_best(ref: str | Path, tracking_uri: str | None = None) -> dict[str, Any]:
-    """A sweep's best.yaml from a file, a sweep directory, or the MLflow run id of the sweep."""
+    """A sweep's best.yaml from a file, a sweep directory, a folder of sweeps (the newest: `_note` says
+    which), or the MLflow run id of the sweep. Raises ConfigError naming what was looked for."""
     path = Path(ref)
+    note = None
+    if path.is_dir() and not (path / "best.yaml").is_file():
+        sweeps = [p / "best.yaml" for p in path.iterdir() if (p / "best.yaml").is_file()]
+        if sweeps:
+            newest = max(sweeps, key=lambda p: (p.stat().st_mtime_ns, str(p)))
+            note = f"using the newest of {len(sweeps)} sweeps in {path}: {newest.parent}"
+            path = newest.parent
     if path.is_dir():
         path = path / "best.yaml"
     if not path.is_file():
@@ -271,4 +279,6 @@ def load_best(ref: str | Path, tracking_uri: str | None = None) -> dict[str, Any
     if not isinstance(best.get("overrides"), dict):
         raise ConfigError(f"{path}: no `overrides` mapping")
     best["_path"] = str(path)
+    if note:
+        best["_note"] = note
     return best
