@@ -125,7 +125,10 @@ def expect(*fragments: str) -> Callable[[Project, Run], None]:
 def _quickstart(p: Project, run: Run) -> None:
     lines = [line for line in run.stdout.splitlines() if line.strip()]
     assert len(lines) <= 40, f"make quickstart printed {len(lines)} lines:\n" + "\n".join(lines)
-    assert all(len(line) <= 100 for line in lines if not line.startswith("logs:")), "a line is wider than 100 columns"
+    from wcwidth import wcswidth
+
+    wide = [line for line in lines if wcswidth(line) > 100 and not line.startswith("logs:")]
+    assert not wide, "lines wider than 100 columns:\n" + "\n".join(wide)
     assert any(line.startswith("decision: ") for line in lines), run.stdout
     assert any(line.startswith("experiment quickstart-") for line in lines), run.stdout
     assert "Traceback" not in run.output and "INFO" not in run.stdout

@@ -49,6 +49,7 @@ class QuickstartConfig(StrictModel):
     """`jobs/configs/quickstart.yaml`."""
 
     build: BuildConfig = Field(description="the candidate version's build")
+    candidate_description: str = Field("the candidate", description="what the candidate is, shown in the output")
     baseline: BaselineConfig
     examples: list[str] = Field(min_length=1, description="texts classified by the candidate and printed")
     serve: QuickstartServeConfig = Field(default_factory=QuickstartServeConfig)
@@ -85,10 +86,14 @@ def format_examples(texts: list[str], rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def version_name(result: BuildResult) -> str:
+    """`v3` for a registered build, else its folder's version stamp."""
+    return f"v{result.registered['version']}" if result.registered else result.version
+
+
 def build_summary(result: BuildResult) -> str:
-    """`v3: emotion accuracy en 0.57 ko 0.52, macro-F1 0.42; harmful F1 0.78` from the dev report."""
+    """`emotion accuracy en 0.57 ko 0.52, macro-F1 0.42; harmful F1 0.78` from the dev report."""
     m = result.metrics
-    version = f"v{result.registered['version']}" if result.registered else result.version
     parts = []
     en, ko = m.get("emotion.en.pipeline.accuracy"), m.get("emotion.ko.pipeline.accuracy")
     if en is not None and ko is not None:
@@ -96,7 +101,7 @@ def build_summary(result: BuildResult) -> str:
     harm = next((v for k, v in m.items() if k.endswith("harm.f1")), None)
     if harm is not None:
         parts.append(f"harmful F1 {harm:.2f}")
-    return f"{version}: " + "; ".join(parts)
+    return "; ".join(parts)
 
 
 def run_quickstart(cfg: QuickstartConfig, echo: Callable[[str], None] = print) -> dict[str, Any]:
@@ -106,14 +111,14 @@ def run_quickstart(cfg: QuickstartConfig, echo: Callable[[str], None] = print) -
 
     results: dict[str, BuildResult] = {}
     for step, (role, bcfg, what) in enumerate(
-        [("baseline", cfg.baseline_build(), cfg.baseline.description), ("candidate", cfg.build, "the shipped quickstart build")], start=1
+        [("baseline", cfg.baseline_build(), cfg.baseline.description), ("candidate", cfg.build, cfg.candidate_description)], start=1
     ):
         with StepBar(f"[{step}/4] build {role}") as progress:
             results[role] = build_classifier(bcfg, progress=progress)
-        echo(f"[{step}/4] {role} ({what}) {build_summary(results[role])}")
+        echo(f"[{step}/4] {role} {version_name(results[role])}: {what}\n      dev: {build_summary(results[role])}")
     registered = [r.registered for r in results.values() if r.registered]
     if registered:
-        echo(f"      registered in MLflow as {registered[0]['name']} " + ", ".join(f"v{r['version']}" for r in registered) + f" ({registered[0]['tracking_uri']})")
+        echo(f"      registered in MLflow as {registered[0]['name']} " + ", ".join(f"v{r['version']}" for r in registered))
     pipe = load_pipeline(str(results["candidate"].model_dir))
     rows = pipe.classify_batch(cfg.examples, escalate=False)
     echo(f"[3/4] {len(cfg.examples)} texts classified by the candidate:\n{format_examples(cfg.examples, rows)}")
@@ -159,8 +164,9 @@ def drive_ab_app(cfg: QuickstartConfig, results: dict[str, BuildResult], echo: C
     try:
         serve.run(build_app(args), name="classifier", route_prefix="/")
         url = f"http://127.0.0.1:{cfg.serve.port}"
-        echo(f"[4/4] A/B experiment: control = baseline ({args.control.model}), treatment = candidate "
-             f"({args.treatment.model}), {w:.0%} of users; page {url}/ while it runs")  # fmt: skip
+        names = {role: version_name(r) for role, r in results.items()}
+        echo(f"[4/4] A/B test: control = baseline {names['baseline']}, treatment = candidate {names['candidate']} "
+             f"({w:.0%} of users)\n      experiment page {url}/ (while this runs)")  # fmt: skip
         client = ServeClient(url)
 
         def one(n: int) -> None:
@@ -177,7 +183,7 @@ def drive_ab_app(cfg: QuickstartConfig, results: dict[str, BuildResult], echo: C
         seconds = time.perf_counter() - t0
         decision = client.admin("evaluate")
         status = client.experiment()
-        echo(f"      {len(order)} requests with feedback in {seconds:.0f}s\n{format_experiment(status)}")
+        echo(f"      {len(order)} dev texts sent with their true labels as feedback in {seconds:.0f}s\n{format_experiment(status)}")
         echo(format_decision(decision))
         return {"status": status, "decision": decision, "url": url}
     finally:

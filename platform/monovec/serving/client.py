@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from typing import Any
 
 import httpx
@@ -95,15 +96,15 @@ def format_experiment(exp: dict[str, Any], width: int = 100) -> str:
             f"sequential test ({test.get('metric')}): diff {test['diff']:+.3f}{lift_txt}, z {test['z']:.2f} vs boundary "
             f"{test['boundary']:.2f} at t={test['information_fraction']:.2f}: {verdict}"[:width]
         )
-    lines.append(f"recommended: {exp['recommended_action']} ({exp.get('reason', '')})"[: width * 2])
+    lines.append(textwrap.fill(f"recommended: {exp['recommended_action']} ({exp.get('reason', '')})", width, subsequent_indent="  "))
     return "\n".join(lines)
 
 
 def format_decision(decision: dict[str, Any]) -> str:
     """What an evaluate/promote/rollback call did, in one or two lines."""
     split = " / ".join(f"{arm} {w:.0%}" for arm, w in (decision.get("split") or {}).items())
-    line = f"decision: {decision['action']} - {decision.get('reason', '')}; split now {split}"
+    line = textwrap.fill(f"decision: {decision['action']} - {decision.get('reason', '')}; split now {split}", 100, subsequent_indent="  ")
     champion = decision.get("champion")
     if champion:
-        line += f"\n          MLflow alias {champion['name']}@{champion['alias']} -> v{champion['version']}"
+        line += f"\n  MLflow alias {champion['name']}@{champion['alias']} -> v{champion['version']}"
     return line
