@@ -73,7 +73,7 @@ def test_degraded_treatment_is_rolled_back_by_its_guardrail(serve_http: httpx.Cl
         "state_dir": str(monovec_home / "e2e-degraded"),
     })  # fmt: skip
     for i in range(120):
-        r = serve_http.post("/degraded/v1/classify", json={"text": f"what a day number {i}", "user_id": f"u{i}"}, headers={"X-Monovec-Arm": "treatment"})
+        r = serve_http.post("/degraded/v1/classify", json={"text": f"what a day number {i}", "user_id": f"u{i}"}, headers={"X-Monovec-Arm": "treatment", "Authorization": f"Bearer {ADMIN_TOKEN}"})
         assert r.status_code == 200, r.text
     exp = serve_http.get("/degraded/v1/experiment").json()
     assert exp["split"]["treatment"] == 0.0, exp["split"]

@@ -229,6 +229,9 @@ def http_contract(url: str, p: Project) -> None:
             assert head["label"] in head["labels"] or not head["labels"], (name, head)
         assert {client.post("/v1/classify", json={"text": "hello", "user_id": "new-user"}).json()["arm"] for _ in range(5)} == {one["arm"]}
         forced = client.post("/v1/classify", json={"text": "hello", "user_id": "new-user"}, headers={"X-Monovec-Arm": "treatment"})
+        assert forced.status_code == 403 and forced.json()["error"]["code"] == "arm_override_forbidden"  # QA needs the token
+        token = (p.state / "serve" / "admin_token").read_text().strip()
+        forced = client.post("/v1/classify", json={"text": "hello"}, headers={"X-Monovec-Arm": "treatment", "Authorization": f"Bearer {token}"})
         assert forced.json()["arm"] == "treatment"
         batch = client.post("/v1/classify/batch", json={"texts": ["good", "", "좋아요"], "user_id": "new-user"}).json()["results"]
         assert "heads" in batch[0] and batch[1]["error"]["code"] == "empty_text" and "heads" in batch[2]

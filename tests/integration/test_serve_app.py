@@ -16,6 +16,8 @@ import pytest
 
 from tests.conftest import ADMIN_TOKEN as ADMIN
 
+BEARER = {"Authorization": f"Bearer {ADMIN}"}  # forcing an arm (X-Monovec-Arm) is a QA act: it needs the token
+
 pytestmark = pytest.mark.integration
 PORT = 8431
 URL = f"http://127.0.0.1:{PORT}"
@@ -74,7 +76,7 @@ def test_arm_serves_handle_callers_through_its_batch_and_the_router_in_micro_bat
 def test_sticky_assignment_and_header_override(app: httpx.Client) -> None:
     arms = {app.post("/v1/classify", json={"text": "hello", "user_id": "sticky-user"}).json()["arm"] for _ in range(20)}
     assert len(arms) == 1
-    forced = app.post("/v1/classify", json={"text": "hello", "user_id": "sticky-user"}, headers={"X-Monovec-Arm": "treatment"}).json()
+    forced = app.post("/v1/classify", json={"text": "hello", "user_id": "sticky-user"}, headers={"X-Monovec-Arm": "treatment", **BEARER}).json()
     assert forced["arm"] == "treatment"
     seen = {app.post("/v1/classify", json={"text": "hi", "user_id": f"user-{i}"}).json()["arm"] for i in range(60)}
     assert seen == {"control", "treatment"}
@@ -118,7 +120,7 @@ def test_batch_answers_per_item_and_records_item_errors(app: httpx.Client) -> No
     before = app.get("/v1/experiment").json()["arms"]["treatment"]
     texts = ["good morning", "", 7, "x" * 30_000, "a\ud800b", "오늘 기분 최고"]
     body = json.dumps({"texts": texts}).encode()  # ensure_ascii: the lone surrogate travels as \\ud800
-    r = app.post("/v1/classify/batch", content=body, headers={"X-Monovec-Arm": "treatment"})
+    r = app.post("/v1/classify/batch", content=body, headers={"X-Monovec-Arm": "treatment", **BEARER})
     assert r.status_code == 200, r.text
     results = r.json()["results"]
     assert len(results) == len(texts)
@@ -135,7 +137,7 @@ def test_oversize_batch_and_unknown_feedback(app: httpx.Client) -> None:
     assert r.status_code == 413 and r.json()["error"]["code"] == "batch_too_large"
     r = app.post("/v1/feedback", json={"request_id": "no-such-id", "satisfied": True})
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_request_id"
-    r = app.post("/v1/classify", json={"text": "hi"}, headers={"X-Monovec-Arm": "bogus"})
+    r = app.post("/v1/classify", json={"text": "hi"}, headers={"X-Monovec-Arm": "bogus", **BEARER})
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_arm"
 
 
@@ -169,7 +171,7 @@ def test_arm_replica_killed_under_load(app: httpx.Client) -> None:
 
     def one(i: int) -> int:
         try:
-            return httpx.post(f"{URL}/v1/classify", json={"text": f"message {i}", "user_id": f"load-{i % 50}"}, headers={"X-Monovec-Arm": "control"}, timeout=30).status_code
+            return httpx.post(f"{URL}/v1/classify", json={"text": f"message {i}", "user_id": f"load-{i % 50}"}, headers={"X-Monovec-Arm": "control", **BEARER}, timeout=30).status_code
         except httpx.HTTPError:
             return 599
 

@@ -16,9 +16,11 @@ from monovec.serving.state import ExperimentStore
 
 
 def _args() -> ClassifierAppArgs:
+    # min_step_interval_s=0: these tests step twice in a row on purpose (the cool-down has its own test)
     return ClassifierAppArgs.model_validate(
-        {"control": {"model": "a", "weight": 0.9}, "treatment": {"model": "b", "weight": 0.1}, "ramp": [0.25, 0.5, 1.0], "router_replicas": 2}
-    )
+        {"control": {"model": "a", "weight": 0.9}, "treatment": {"model": "b", "weight": 0.1}, "ramp": [0.25, 0.5, 1.0],
+         "router_replicas": 2, "min_step_interval_s": 0}
+    )  # fmt: skip
 
 
 def test_a_promote_through_one_replica_reaches_the_other(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

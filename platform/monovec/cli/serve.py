@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from monovec.cli.common import fail
+from monovec.cli.common import EXIT_FAILED, fail
 
 serve_app = typer.Typer(help="Run the classifier A/B app on Ray Serve.", no_args_is_help=True)
 experiment_app = typer.Typer(help="Inspect and steer the running A/B experiment.", no_args_is_help=True)
@@ -57,27 +57,32 @@ def status(url: str = typer.Option(None, "--url", help="app URL (default $MONOVE
     typer.echo(json.dumps(exp, indent=2) if as_json else format_experiment(exp))
 
 
-def _admin(action: str, url: str | None) -> None:
+def _admin(action: str, url: str | None, reason: str | None = None, force: bool = False) -> None:
     try:
-        out = _client(url).admin(action)
+        client = _client(url)
+        out = client.admin(action) if action == "evaluate" else client.step(action, reason, force)
     except Exception as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_FAILED)
     typer.echo(json.dumps(out, indent=2))
 
 
 @experiment_app.command("evaluate")
 def evaluate(url: str = typer.Option(None, "--url")) -> None:
-    """Apply guardrails and the sequential test now (admin token from MONOVEC_ADMIN_TOKEN)."""
+    """Apply guardrails and the sequential test now; acts if they say so (admin token)."""
     _admin("evaluate", url)
 
 
 @experiment_app.command("promote")
-def promote(url: str = typer.Option(None, "--url")) -> None:
-    """Move the treatment to the next ramp step / 100% and the MLflow champion alias."""
-    _admin("promote", url)
+def promote(
+    url: str = typer.Option(None, "--url"),
+    reason: str = typer.Option(None, "--reason", help="logged with the decision"),
+    force: bool = typer.Option(False, "--force", help="promote although the treatment breaches a guardrail"),
+) -> None:
+    """One ramp step from the split in force (at 100% the MLflow champion alias moves); admin token."""
+    _admin("promote", url, reason, force)
 
 
 @experiment_app.command("rollback")
-def rollback(url: str = typer.Option(None, "--url")) -> None:
-    """Treatment weight to 0 (MLflow alias unchanged)."""
-    _admin("rollback", url)
+def rollback(url: str = typer.Option(None, "--url"), reason: str = typer.Option(None, "--reason", help="logged with the decision")) -> None:
+    """Treatment weight to 0 (MLflow alias unchanged); admin token."""
+    _admin("rollback", url, reason)

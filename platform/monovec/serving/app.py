@@ -48,6 +48,8 @@ def build_app(args: ClassifierAppArgs) -> Application:
             cfg.batching.max_batch_size,
             cfg.batching.batch_wait_timeout_s,
             cfg.drift.model_dump(),
+            None,
+            spec.faults.model_dump(),
         )
     router = ExperimentRouter.options(num_replicas=cfg.router_replicas, ray_actor_options={"num_cpus": ROUTER_CPUS})
     return router.bind(cfg, arms)

@@ -17,6 +17,7 @@ from ray import serve
 
 from monovec.classify.pipeline import ClassifierPipeline
 from monovec.drift import DriftConfig, DriftMonitor
+from monovec.faults import FaultConfig
 
 Loader = Callable[[str, int], ClassifierPipeline]
 HEALTH_PROBE = "health check: is the model answering?"
@@ -55,10 +56,12 @@ class ClassifierArm:
         batch_wait_timeout_s: float = 0.002,
         drift: dict[str, Any] | None = None,
         loader: Loader | None = None,
+        faults: dict[str, Any] | None = None,
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.arm = arm
         self.model_ref = model_ref
+        self.faults = FaultConfig.model_validate(faults or {})
         self.pipe = apply_overrides((loader or default_loader)(model_ref, threads), overrides or {})
         self.classify.set_max_batch_size(max_batch_size)
         self.classify.set_batch_wait_timeout_s(batch_wait_timeout_s)
@@ -79,6 +82,7 @@ class ClassifierArm:
         return self._classify(texts, session_ids, request_ids)
 
     def _classify(self, texts: list[Any], session_ids: list[str | None], request_ids: list[str | None] | None) -> list[dict[str, Any]]:
+        self.faults.check_texts(texts)
         results = self.pipe.classify_batch(texts, session_ids, request_ids, with_embeddings=True)
         vectors = [r.pop("embedding") for r in results if "embedding" in r]
         if self.monitor is not None and vectors:

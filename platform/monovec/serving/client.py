@@ -43,10 +43,22 @@ class ServeClient:
     def experiment(self) -> dict[str, Any]:
         return self._json(self.http.get("/v1/experiment"))
 
-    def admin(self, action: str) -> dict[str, Any]:
+    def admin(self, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST an admin action with the token; `body` may carry expected_treatment_weight, reason, force."""
         if not self.admin_token:
             raise RuntimeError("no admin token: set MONOVEC_ADMIN_TOKEN (the value the Serve replicas have) or run from the folder where `monovec serve up` wrote .monovec/serve/admin_token")
-        return self._json(self.http.post(f"/v1/experiment/{action}", headers={"Authorization": f"Bearer {self.admin_token}"}))
+        return self._json(self.http.post(f"/v1/experiment/{action}", json=body, headers={"Authorization": f"Bearer {self.admin_token}"}))
+
+    def step(self, action: str, reason: str | None = None, force: bool = False) -> dict[str, Any]:
+        """An admin action against the split this client has just read: a retry or a concurrent
+        operator cannot turn one step into two (409 stale_split instead)."""
+        expected = self.experiment()["split"].get("treatment", 0.0)
+        body: dict[str, Any] = {"expected_treatment_weight": expected}
+        if reason:
+            body["reason"] = reason
+        if force:
+            body["force"] = True
+        return self.admin(action, body)
 
 
 def proportion_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:

@@ -3,13 +3,14 @@
 No Ray here: the Serve router holds one `Experiment` and forwards to it, and unit tests drive it
 directly. Every state change goes through `ExperimentStore` (sqlite), so a restarted router picks
 up the split, the counters and the decision log where the old one left off. Request records are
-written behind by a background thread (a request never waits for sqlite); `flush()` drains it.
+written behind (`RequestRecorder`: a request never waits for sqlite, a failed write is retried until
+it lands); paths that must touch sqlite on a request (feedback, admin actions) wait at most
+`store.request_timeout_s` and then raise `StoreBusy` (the router's 503 with Retry-After).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from typing import Any
@@ -17,7 +18,8 @@ from typing import Any
 from monovec.serving.assignment import assign, choose_unit
 from monovec.serving.config import ARMS, ClassifierAppArgs
 from monovec.serving.guardrails import guardrail_summary
-from monovec.serving.state import ExperimentStore, RequestRecord, SplitConflict
+from monovec.serving.recorder import RequestRecorder
+from monovec.serving.state import ExperimentStore, RequestRecord, SplitConflict, StoreBusy
 from monovec.serving.stats import arm_counts, boundary_plan, decide, rate_intervals, sequential_look
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,26 @@ def ramp_position(treatment_weight: float, ramp: list[float]) -> dict[str, Any]:
     return {"steps": list(ramp), "step": step, "next": nxt}
 
 
+class PromotionRefused(RuntimeError):
+    """A promote the rules do not allow now (a breached guardrail, a step too soon); nothing changed.
+
+    `code` is the API error code: `guardrail_breached` or `step_too_soon`.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class Experiment:
+    """The experiment of one app: assignment, recording, status and the split's changes.
+
+    Args:
+        args: the app's arguments (arms, split, guardrails, decision rule, store timeouts).
+        store: the sqlite state shared by every router replica and the CLI.
+        registry: arm -> `{"name", "version"}` in MLflow, filled by the router once it knows.
+    """
+
     def __init__(self, args: ClassifierAppArgs, store: ExperimentStore, registry: dict[str, dict | None] | None = None) -> None:
         self.args = args
         self.store = store
@@ -46,9 +67,7 @@ class Experiment:
         self._split_read_at = time.monotonic()
         self._since_check = 0
         self._admin_lock = threading.Lock()  # one split change at a time in this process (store: CAS across)
-        self._queue: queue.Queue[RequestRecord | None] = queue.Queue()
-        self._writer = threading.Thread(target=self._write_loop, name="experiment-writer", daemon=True)
-        self._writer.start()
+        self.recorder = RequestRecorder(store, max_pending=args.store.max_pending_records)
 
     # -- assignment -------------------------------------------------------------------------
     SPLIT_TTL_S = 1.0
@@ -71,40 +90,30 @@ class Experiment:
 
     # -- recording (write-behind) ------------------------------------------------------------
     def record(self, rec: RequestRecord) -> None:
-        self._queue.put(rec)
-        if rec.arm in ARMS:
+        self.recorder.add(rec)
+        if rec.arm in ARMS and not rec.input_error:
             self._since_check += 1
 
-    def _write_loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            batch = [item]
-            while True:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            rows = [r for r in batch if r is not None]
-            try:
-                if rows:
-                    self.store.record_requests(rows)
-            except Exception:  # never kill the writer; the error is visible in the replica log
-                log.exception("could not record %d requests", len(rows))
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-
-    def flush(self) -> None:
-        """Block until every recorded request is in sqlite (feedback, status and shutdown call it)."""
-        self._queue.join()
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait until every recorded request is in sqlite; False when `timeout_s` passed first."""
+        return self.recorder.flush(timeout_s)
 
     def feedback(self, request_id: str, correct: dict[str, str] | None, satisfied: bool | None) -> dict[str, Any]:
-        self.flush()
-        return self.store.record_feedback(request_id, correct=correct, satisfied=satisfied)
+        """Attach feedback to an answered request (see `ExperimentStore.record_feedback`).
+
+        Raises KeyError (unknown request), ValueError (bad feedback) or StoreBusy (the request's own
+        record or the feedback could not be written within `store.request_timeout_s`).
+        """
+        budget = self.args.store.request_timeout_s
+        if not self.flush(budget) and self.recorder.is_pending(request_id):
+            raise StoreBusy(f"the request's record is still waiting for the store (waited {budget:g}s)")
+        return self.store.record_feedback(request_id, correct=correct, satisfied=satisfied, timeout_s=budget)
 
     # -- reading -----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        self.flush()
+        """Everything `GET /v1/experiment` shows (numbers may trail by the records still pending when the
+        store is locked: `recording.pending` says how many)."""
+        self.flush(self.args.store.request_timeout_s)
         arms = {arm: self.store.arm_stats(arm) for arm in self.args.arms()}
         for arm, stats in arms.items():
             stats["model"] = self.args.arms()[arm].model
@@ -135,6 +144,7 @@ class Experiment:
             out["recommended_action"] = "continue_experiment"
             out["reason"] = "no treatment arm"
         out["decision_log"] = self.store.decision_log(limit=20)
+        out["recording"] = self.recorder.stats().to_dict()
         return out
 
     # -- decisions -----------------------------------------------------------------------------
@@ -149,7 +159,7 @@ class Experiment:
         self._since_check = 0
         if self.weights.get("treatment", 0.0) <= 0:
             return None
-        self.flush()
+        self.flush(self.args.store.request_timeout_s)
         summary = guardrail_summary(self.store.arm_stats("treatment"), self.args.guardrails)
         if not summary["breached"]:
             return None
@@ -163,7 +173,10 @@ class Experiment:
         if action == "rollback":
             return self.rollback(f"evaluate: {st['reason']}", details=st.get("test"), expected_treatment_weight=expected_treatment_weight)
         if action == "promote_to_production":
-            return self.promote(f"evaluate: {st['reason']}", details=st.get("test"), expected_treatment_weight=expected_treatment_weight)
+            try:
+                return self.promote(f"evaluate: {st['reason']}", details=st.get("test"), expected_treatment_weight=expected_treatment_weight)
+            except PromotionRefused as exc:  # the rule says promote, the ramp's pace says not yet
+                st["reason"] = f"{st['reason']}; {exc}"
         self.store.log_decision("continue_experiment", st["reason"], st.get("test"))
         return {"action": "continue_experiment", "reason": st["reason"], "split": self.weights}
 
@@ -183,20 +196,56 @@ class Experiment:
     def _move_treatment(self, current: float, target: float, reason: str, action: str) -> dict[str, float]:
         """Write ``target`` as a compare-and-set on ``current``: another router replica that moved the
         split since we read it makes this raise ``SplitConflict`` instead of overwriting its change."""
-        weights = self.store.set_split({"control": 1.0 - target, "treatment": target}, reason=reason, action=action, expected={"treatment": current})
+        weights = self.store.set_split(
+            {"control": 1.0 - target, "treatment": target}, reason=reason, action=action, expected={"treatment": current},
+            timeout_s=self.args.store.request_timeout_s,
+        )  # fmt: skip
         self._weights = weights
         return weights
 
-    def promote(self, reason: str = "manual promote", details: dict | None = None, expected_treatment_weight: float | None = None) -> dict[str, Any]:
-        """One step along ``ramp`` from the split in force (100% at the end, which moves the champion alias)."""
+    def promote(
+        self,
+        reason: str = "manual promote",
+        details: dict | None = None,
+        expected_treatment_weight: float | None = None,
+        force: bool = False,
+    ) -> dict[str, Any]:
+        """One step along ``ramp`` from the split in force (100% at the end, which moves the champion alias).
+
+        Serialised (a lock here, a compare-and-set in the store across replicas) and idempotent: at
+        100% another promote changes nothing and moves no alias. Refused (`PromotionRefused`) while
+        the treatment breaches a guardrail unless `force`, and, for a caller that does not name the
+        weight it expects, within `min_step_interval_s` of the last change (a double click or a
+        retried request is not a second step).
+        """
         if "treatment" not in self.args.arms():
             raise ValueError("no treatment arm to promote")
         with self._admin_lock:
             current = self._treatment_now(expected_treatment_weight)
+            if current >= 1.0 - 1e-9:
+                return {"action": "already_promoted", "reason": "the treatment already serves 100%", "split": self.weights, "champion": None, "details": details}
+            if not force:
+                self._check_promotion_allowed(expected_treatment_weight)
             target = ramp_position(current, self.args.ramp)["next"] or 1.0
             weights = self._move_treatment(current, target, reason, "promote" if target >= 1.0 else "ramp")
             alias = self._move_champion() if target >= 1.0 else None
         return {"action": "promote_to_production" if target >= 1.0 else "ramp", "reason": reason, "split": weights, "champion": alias, "details": details}
+
+    def _check_promotion_allowed(self, expected: float | None) -> None:
+        self.flush(self.args.store.request_timeout_s)
+        guard = guardrail_summary(self.store.arm_stats("treatment"), self.args.guardrails)
+        if guard["breached"]:
+            names = ", ".join(n for n, s in guard["states"].items() if s["state"] == "breached")
+            raise PromotionRefused("guardrail_breached", f"the treatment breaches a guardrail ({names}): not promoted; send force=true to override")
+        if expected is None and self.args.min_step_interval_s > 0:
+            last = self.store.last_step()
+            if last is not None and time.time() - last < self.args.min_step_interval_s:
+                wait = self.args.min_step_interval_s - (time.time() - last)
+                raise PromotionRefused(
+                    "step_too_soon",
+                    f"the last step was {time.time() - last:.0f}s ago; the next is allowed in {wait:.0f}s "
+                    "(or name the weight you expect: expected_treatment_weight)",
+                )
 
     def rollback(self, reason: str = "manual rollback", details: dict | None = None, expected_treatment_weight: float | None = None) -> dict[str, Any]:
         """Treatment to weight 0 (the MLflow alias is left alone)."""

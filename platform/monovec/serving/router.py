@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from monovec.serving.admin import admin_token
 from monovec.serving.batcher import AdaptiveBatcher
 from monovec.serving.config import ClassifierAppArgs
-from monovec.serving.experiment import Experiment
+from monovec.serving.experiment import Experiment, PromotionRefused
 from monovec.serving.http_input import (
     ApiError,
     check_headers,
@@ -47,7 +47,7 @@ from monovec.serving.http_input import (
     text_problem,
 )
 from monovec.serving.page import drift_flags, render_page
-from monovec.serving.state import ExperimentStore, RequestRecord, SplitConflict
+from monovec.serving.state import ExperimentStore, RequestRecord, SplitConflict, StoreBusy
 
 log = logging.getLogger(__name__)
 api = FastAPI(title="monovec classifier", version="1")
@@ -150,6 +150,7 @@ class AdminBody(Strict):
 
     expected_treatment_weight: float | None = Field(None, ge=0.0, le=1.0, description="treatment weight the caller saw; 409 stale_split if it moved since")
     reason: str | None = Field(None, min_length=1, max_length=500, description="logged with the decision")
+    force: bool = Field(False, description="promote even though the treatment breaches a guardrail (logged)")
 
 
 @serve.deployment(name="ExperimentRouter", max_ongoing_requests=256)
@@ -173,6 +174,8 @@ class ExperimentRouter:
         specs, b = self.args.arms(), self.args.batching
         self.batchers = {arm: arm_batcher(arm, h, b.max_batch_size, b.router_in_flight or specs[arm].max_replicas()) for arm, h in arms.items()}
         self._guardrail_check: asyncio.Future | None = None
+        self.available: dict[str, bool] = dict.fromkeys(arms, True)  # until the first probe says otherwise
+        self._arm_watch: asyncio.Task | None = None
         self._drift_cache: tuple[float, dict[str, Any]] | None = None
         self._requests = Counter("monovec_requests", description="classify requests", tag_keys=("arm", "model_version", "decision"))
         self._errors = Counter("monovec_errors", description="classify requests an arm failed to answer", tag_keys=("arm",))
@@ -185,11 +188,45 @@ class ExperimentRouter:
         raw = await read_body(request.headers.get("content-length"), request.stream(), self.args.max_body_bytes)
         return parse_model(parse_json(raw), model)
 
-    def _assign(self, user_id: str | None, session_id: str | None, request: Request) -> str:
+    def _assign(self, user_id: str | None, session_id: str | None, request: Request) -> tuple[str, str | None]:
+        """(arm that serves the request, arm it was assigned to when that one is unavailable, else None).
+
+        `X-Monovec-Arm` forces an arm; by default only holders of the admin token may (QA): any client
+        able to force the treatment could otherwise fill it with traffic of its choosing and move its
+        guardrails or the test (see docs/serving.md, "Threats"). A forced arm is never replaced.
+        """
+        forced = request.headers.get("x-monovec-arm")
+        if forced:
+            if self.args.arm_override == "off":
+                raise ApiError(403, "arm_override_disabled", "X-Monovec-Arm is disabled on this app (arm_override: off)")
+            if self.args.arm_override == "admin" and not self._has_admin_token(request):
+                raise ApiError(403, "arm_override_forbidden", "X-Monovec-Arm needs the admin token ('Authorization: Bearer <token>')")
         try:
-            return self.experiment.assign(user_id, session_id, request.headers.get("x-monovec-arm"))
+            arm = self.experiment.assign(user_id, session_id, forced)
         except ValueError as exc:
             raise ApiError(400, "bad_arm", str(exc)) from exc
+        self._watch_arms()
+        if forced or self.available.get(arm, True):
+            return arm, None
+        spare = next((a for a in ("control", "treatment") if a in self.arms and a != arm and self.available.get(a)), None)
+        return (spare, arm) if spare else (arm, None)
+
+    def _set_available(self, arm: str, ok: bool, reason: str = "") -> None:
+        if ok != self.available.get(arm):
+            log.warning("arm %s is %s%s", arm, "available again" if ok else "UNAVAILABLE", f": {reason}" if reason else "")
+        self.available[arm] = ok
+
+    def _watch_arms(self) -> None:
+        """Probe every arm every `arm_check_s` in the background (started by the first request)."""
+        if self._arm_watch is not None and not self._arm_watch.done():
+            return
+
+        async def loop() -> None:
+            while True:
+                await asyncio.gather(*(self._probe(a) for a in self.arms))
+                await asyncio.sleep(self.args.arm_check_s)
+
+        self._arm_watch = asyncio.get_running_loop().create_task(loop())
 
     # -- arms ----------------------------------------------------------------------------------
     @staticmethod
@@ -204,7 +241,9 @@ class ExperimentRouter:
         except Exception as exc:
             timed_out = isinstance(exc, TimeoutError)
             reason = f"no answer within {ARM_PROBE_TIMEOUT_S:.0f}s" if timed_out else f"{type(exc).__name__}: {exc}"[:300]
+            self._set_available(arm, False, reason)
             return {"status": "unavailable", "reason": reason}
+        self._set_available(arm, True)
         if arm not in self.info and arm in ("control", "treatment"):
             from monovec.tracking.mlflow_store import registry_entry
 
@@ -268,13 +307,16 @@ class ExperimentRouter:
         problem = text_problem(body.text, self.args.max_text_chars)
         if problem is not None:
             raise problem
-        arm = self._assign(body.user_id, body.session_id, request)
+        arm, replaced = self._assign(body.user_id, body.session_id, request)
+        if not self.available.get(arm, True):  # forced, or no arm left: fail fast instead of waiting for it
+            raise ApiError(503, "arm_unavailable", f"arm {arm!r} is not serving (its model failed its health probe)", {"Retry-After": "5"})
         request_id = uuid.uuid4().hex
         try:
-            result = await self.batchers[arm].submit((body.text, body.session_id, request_id))
+            result = await asyncio.wait_for(self.batchers[arm].submit((body.text, body.session_id, request_id)), self.args.arm_timeout_s)
         except Exception as exc:
             self._record(arm, {"request_id": request_id}, (time.perf_counter() - t0) * 1000, error=True)
-            raise ApiError(503, "arm_unavailable", f"arm {arm!r} could not answer: {type(exc).__name__}") from exc
+            why = f"no answer within {self.args.arm_timeout_s:g}s" if isinstance(exc, TimeoutError) else type(exc).__name__
+            raise ApiError(503, "arm_unavailable", f"arm {arm!r} could not answer: {why}", {"Retry-After": "5"}) from exc
         latency = (time.perf_counter() - t0) * 1000
         if "error" in result:  # e.g. text that normalises to nothing: the client's input, not the arm
             self._record(arm, {"request_id": request_id}, latency, input_error=True)
@@ -282,6 +324,8 @@ class ExperimentRouter:
         if "shadow" in self.arms:
             asyncio.get_running_loop().create_task(self._shadow(body.text, body.session_id))
         result.update(arm=arm, latency_ms=round(latency, 3))
+        if replaced:
+            result["assigned_arm"] = replaced  # the user's arm could not serve: this answer came from the other
         self._record(arm, result, latency)
         self._check_guardrails()
         return JSONResponse(result)
@@ -293,7 +337,9 @@ class ExperimentRouter:
         body = await self._body(request, BatchBody)
         if len(body.texts) > self.args.max_batch_items:
             raise ApiError(413, "batch_too_large", f"{len(body.texts)} texts; the limit is {self.args.max_batch_items}")
-        arm = self._assign(body.user_id, body.session_id, request)
+        arm, _replaced = self._assign(body.user_id, body.session_id, request)
+        if not self.available.get(arm, True):
+            raise ApiError(503, "arm_unavailable", f"arm {arm!r} is not serving (its model failed its health probe)", {"Retry-After": "5"})
         results: list[dict[str, Any] | None] = [None] * len(body.texts)
         good: list[int] = []
         for i, text in enumerate(body.texts):
@@ -306,7 +352,8 @@ class ExperimentRouter:
             texts = [body.texts[i] for i in good]
             request_ids = [uuid.uuid4().hex for _ in good]
             try:
-                answers = await call_arm(lambda: self.arms[arm].classify_many.remote(texts, [body.session_id] * len(good), request_ids), arm)
+                call = call_arm(lambda: self.arms[arm].classify_many.remote(texts, [body.session_id] * len(good), request_ids), arm)
+                answers = await asyncio.wait_for(call, self.args.arm_timeout_s)
             except Exception as exc:
                 latency = (time.perf_counter() - t0) * 1000
                 for rid in request_ids:
@@ -338,10 +385,13 @@ class ExperimentRouter:
             raise ApiError(404, "unknown_request_id", str(exc).strip("'\"")) from exc
         except ValueError as exc:
             raise ApiError(400, "invalid_feedback", str(exc)) from exc
+        except StoreBusy as exc:
+            raise ApiError(503, "store_busy", f"{exc}; try again", {"Retry-After": "2"}) from exc
         return JSONResponse({"ok": True})
 
     @api.get("/v1/experiment")
     async def experiment(self) -> JSONResponse:
+        self._watch_arms()
         probes = dict(zip(self.args.arms(), await asyncio.gather(*(self._probe(a) for a in self.args.arms())), strict=True))
         status = await asyncio.to_thread(self.experiment.status)
         for arm, probe in probes.items():
@@ -385,16 +435,19 @@ class ExperimentRouter:
     async def monitor(self) -> JSONResponse:
         return JSONResponse(await self._monitor())
 
-    def _admin(self, request: Request) -> None:
+    def _has_admin_token(self, request: Request) -> bool:
         token = admin_token(self.args.admin_token_env, self.args.state_dir)
-        if not token:
+        got = request.headers.get("authorization", "")
+        return bool(token) and got.startswith("Bearer ") and hmac.compare_digest(got[7:].encode(), token.encode())
+
+    def _admin(self, request: Request) -> None:
+        if not admin_token(self.args.admin_token_env, self.args.state_dir):
             raise ApiError(
                 403, "admin_disabled",
                 f"admin endpoints are disabled: set {self.args.admin_token_env} on the Serve replicas "
                 "(or run `monovec serve up`, which creates <state dir>/serve/admin_token)",
             )  # fmt: skip
-        got = request.headers.get("authorization", "")
-        if not got.startswith("Bearer ") or not hmac.compare_digest(got[7:].encode(), token.encode()):
+        if not self._has_admin_token(request):
             raise ApiError(401, "unauthorized", "admin endpoints need 'Authorization: Bearer <token>'")
 
     @api.post("/v1/experiment/{action}")
@@ -410,16 +463,22 @@ class ExperimentRouter:
         try:
             if action == "evaluate":
                 out = await asyncio.to_thread(self.experiment.evaluate, expected)
+            elif action == "promote":
+                out = await asyncio.to_thread(self.experiment.promote, body.reason or "manual promote via API", None, expected, body.force)
             else:
-                act = self.experiment.promote if action == "promote" else self.experiment.rollback
-                out = await asyncio.to_thread(act, body.reason or f"manual {action} via API", None, expected)
+                out = await asyncio.to_thread(self.experiment.rollback, body.reason or "manual rollback via API", None, expected)
         except SplitConflict as exc:
             raise ApiError(409, "stale_split", str(exc)) from exc
+        except PromotionRefused as exc:
+            raise ApiError(409, exc.code, str(exc)) from exc
+        except StoreBusy as exc:
+            raise ApiError(503, "store_busy", f"{exc}; try again", {"Retry-After": "2"}) from exc
         return JSONResponse(out)
 
     @api.get("/healthz")
     async def healthz(self) -> JSONResponse:
         """`ok` when every arm's model answers a probe, else `degraded` (503 when no serving arm answers)."""
+        self._watch_arms()
         probes = dict(zip(self.arms, await asyncio.gather(*(self._probe(a) for a in self.arms)), strict=True))
         ok = {arm for arm, p in probes.items() if p["status"] == "ok"}
         split = self.experiment.weights

@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS feedback_heads (
     correct INTEGER NOT NULL,
     PRIMARY KEY (request_id, head)
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS decision_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,
@@ -88,6 +92,13 @@ _LOOK_KEYS = (
     "metric", "n_control", "successes_control", "n_treatment", "successes_treatment", "z", "boundary",
     "information_fraction", "p_value", "significant", "min_samples_met", "action",
 )  # fmt: skip
+
+
+class StoreBusy(RuntimeError):
+    """The store could not be reached within a request's time budget (another writer holds its lock).
+
+    The router answers 503 `store_busy` with `Retry-After`; nothing was changed.
+    """
 
 
 class SplitConflict(RuntimeError):
@@ -156,6 +167,9 @@ class ExperimentStore:
     """The experiment's durable memory; safe to use from many threads and processes at once
     (`SQLiteFile`: a connection per thread, WAL, shared by router replicas and the CLI)."""
 
+    busy_timeout_s = 30.0
+    """How long a background writer waits for another writer's lock before its write fails (and is retried)."""
+
     def __init__(self, path: str | Path | None = None, latency_window: int = 10_000) -> None:
         self._db = SQLiteFile(path if path is not None else default_store_path(), _SCHEMA)
         self.path = self._db.path
@@ -177,16 +191,33 @@ class ExperimentStore:
         self._db.close()
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
-        """One transaction: IMMEDIATE for writes (take the lock up front, no upgrade deadlocks)."""
+    def _transaction(self, write: bool, timeout_s: float | None = None) -> Iterator[sqlite3.Connection]:
+        """One transaction: IMMEDIATE for writes (take the lock up front, no upgrade deadlocks).
+
+        `timeout_s` bounds the wait for another writer's lock (request paths pass a short one) and
+        turns a timeout into `StoreBusy`; None keeps the connection's long busy timeout (background
+        writers, which retry).
+        """
         with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            conn.execute(f"PRAGMA busy_timeout={int(1000 * (timeout_s if timeout_s is not None else self.busy_timeout_s))}")
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            except sqlite3.OperationalError as exc:
+                if timeout_s is not None and "locked" in str(exc):
+                    raise StoreBusy(f"the experiment store is locked by another writer (waited {timeout_s:g}s)") from exc
+                raise
             try:
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                conn.execute("ROLLBACK")
+                if timeout_s is not None and "locked" in str(exc):
+                    raise StoreBusy(f"the experiment store is locked by another writer (waited {timeout_s:g}s)") from exc
+                raise
 
     # -- split and decision log -------------------------------------------------------------
 
@@ -220,6 +251,7 @@ class ExperimentStore:
         action: str = "set_split",
         details: Mapping[str, Any] | None = None,
         expected: Mapping[str, float] | None = None,
+        timeout_s: float | None = None,
     ) -> dict[str, float]:
         """Validate, normalise and store new weights, appending the change to the decision log.
 
@@ -229,7 +261,7 @@ class ExperimentStore:
         same starting point. Otherwise raises :class:`SplitConflict` and changes nothing.
         """
         norm = normalize_weights(weights)
-        with self._transaction(write=True) as conn:
+        with self._transaction(write=True, timeout_s=timeout_s) as conn:
             if expected is not None:
                 row = conn.execute(
                     "SELECT weights FROM decision_log WHERE weights IS NOT NULL ORDER BY id DESC LIMIT 1"
@@ -241,25 +273,42 @@ class ExperimentStore:
         return norm
 
     def ensure_split(self, weights: Mapping[str, float], reason: str = "initial split from config") -> dict:
-        """Set ``weights`` only if no split exists yet (atomically); return the split in force.
+        """The split in force after a (re)deploy whose config asks for ``weights``; atomic.
 
-        Why: on a restart or redeploy the persisted split (perhaps after a rollback) must win
-        over the config's initial one.
+        A restart or a redeploy of the same config keeps the persisted split (a rollback survives).
+        A config whose weights differ from the config deployed before is an operator's change: it is
+        applied and logged (`config_split`), instead of being ignored without a word.
         """
         norm = normalize_weights(weights)
         with self._transaction(write=True) as conn:
             row = conn.execute(
                 "SELECT weights FROM decision_log WHERE weights IS NOT NULL ORDER BY id DESC LIMIT 1"
             ).fetchone()
-            if row:
-                return json.loads(row[0])
-            self._append(conn, "initial_split", reason, norm, None)
-        return norm
+            before = conn.execute("SELECT value FROM meta WHERE key = 'config_split'").fetchone()
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('config_split', ?)", (json.dumps(norm, sort_keys=True),))
+            if row is None:
+                self._append(conn, "initial_split", reason, norm, None)
+                return norm
+            current = json.loads(row[0])
+            previous = json.loads(before[0]) if before else None
+            changed = previous is not None and any(abs(previous.get(a, 0.0) - w) > 1e-9 for a, w in norm.items())
+            if changed:
+                self._append(conn, "config_split", f"the deployed config changed the split from {previous} to {norm}", norm, {"previous_config": previous, "was_in_force": current})
+                return norm
+            return current
 
     def log_decision(self, action: str, reason: str, details: Mapping[str, Any] | None = None) -> int:
         """Append a decision that does not change the split (e.g. ``continue_experiment``)."""
         with self._transaction(write=True) as conn:
             return self._append(conn, action, reason, None, dict(details) if details else None)
+
+    def last_step(self) -> float | None:
+        """Unix time of the newest ramp step, promote or rollback (not a deploy's split), None if none."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT ts FROM decision_log WHERE action IN ('ramp', 'promote', 'rollback') ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        return float(row[0]) if row else None
 
     def decision_log(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Log entries oldest first (the newest ``limit`` when given), with ISO-8601 UTC times."""
@@ -372,14 +421,19 @@ class ExperimentStore:
         return self.record_requests([rec]) == 1
 
     def record_feedback(
-        self, request_id: str, correct: Mapping[str, str] | None = None, satisfied: bool | None = None
+        self,
+        request_id: str,
+        correct: Mapping[str, str] | None = None,
+        satisfied: bool | None = None,
+        timeout_s: float | None = None,
     ) -> dict[str, Any]:
         """Attach feedback to a served request; raises KeyError for an unknown ``request_id``.
 
         ``correct`` maps head -> true label; each head is judged against the label that was
         served (heads the request did not serve are ignored and listed). Repeated feedback
         for a request updates it instead of counting twice; a field left None keeps its value.
-        Returns ``{"request_id", "arm", "heads": {head: bool}, "ignored_heads"}``.
+        Returns ``{"request_id", "arm", "heads": {head: bool}, "ignored_heads"}``; raises
+        ``StoreBusy`` when another writer holds the lock past ``timeout_s``.
         """
         if correct is None and satisfied is None:
             raise ValueError("feedback needs `correct`, `satisfied` or both")
@@ -387,7 +441,7 @@ class ExperimentStore:
             isinstance(k, str) and isinstance(v, str) for k, v in dict(correct).items()
         ):
             raise ValueError("`correct` must map head names to label strings")
-        with self._transaction(write=True) as conn:
+        with self._transaction(write=True, timeout_s=timeout_s) as conn:
             row = conn.execute(
                 "SELECT arm, labels FROM requests WHERE request_id = ?", (request_id,)
             ).fetchone()
