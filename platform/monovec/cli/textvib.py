@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from monovec.cli.common import fail
+from monovec.cli.common import EXIT_NOT_FOUND, fail
 
 app = typer.Typer(help="TextVibCLIP: align vibration windows with text descriptions, domain after domain.", no_args_is_help=True)
 
@@ -56,7 +56,9 @@ def evaluate(
         if note:
             typer.echo(note, err=True)
         report = evaluate_folder(model_dir, data, split=split, domains=domain or None)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
+    except FileNotFoundError as exc:
+        fail(str(exc), EXIT_NOT_FOUND)
+    except (ValueError, KeyError) as exc:
         fail(str(exc))
     for name, res in report["domains"].items():
         if "accuracy" not in res:
