@@ -250,11 +250,12 @@ def cluster_down(timeout_s: float = 15.0) -> int:
 
 
 def runtime_env(working_dir: str | Path = ".", extra_env: dict[str, str] | None = None, local: bool = True) -> dict[str, Any]:
-    """What a submitted job carries: the repo (minus venv/state/outputs), the uploaded source first on
-    PYTHONPATH, and, for the local head (`local`), this machine's data/state/MLflow locations (data is
-    never uploaded). A remote cluster keeps its own locations: the launcher/KubeRay manifests set them,
-    and a laptop path would be wrong there."""
-    env = {"PYTHONPATH": "platform", "HF_HUB_OFFLINE": "1"}
+    """What a submitted job carries: the repo (minus venv/state/outputs) as its working dir, this checkout's
+    library as a Ray `py_modules` package (so the job runs the code that was submitted, not whatever
+    version the cluster has installed), and, for the local head (`local`), this machine's
+    data/state/MLflow locations (data is never uploaded). A remote cluster keeps its own locations: the
+    launcher/KubeRay manifests set them, and a laptop path would be wrong there."""
+    env = {"HF_HUB_OFFLINE": "1"}
     if local:
         from monovec.tracking.mlflow_store import tracking_uri
 
@@ -262,8 +263,10 @@ def runtime_env(working_dir: str | Path = ".", extra_env: dict[str, str] | None 
         env["MONOVEC_HOME"] = str(state_dir())
         env["MLFLOW_TRACKING_URI"] = tracking_uri()
     env.update(extra_env or {})
+    library = Path(__file__).resolve().parent  # platform/monovec of this checkout
     return {
         "working_dir": str(working_dir),
+        "py_modules": [str(library)],
         "excludes": [".venv", ".monovec", ".git", "mlruns", "*.egg-info", "__pycache__", ".pytest_cache", "runs", "out"],
         "env_vars": env,
     }
