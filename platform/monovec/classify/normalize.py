@@ -82,6 +82,12 @@ _SPACE_AFTER_PUNCT = re.compile(r"(?<=[가-힣])([.!?]+)(?=[가-힣])")
 _MIXED_PUNCT = re.compile(r"[?!]{2,}")
 # leetspeak inside any word: a run of look-alike digits/symbols with a letter on both sides (h4te,
 # n1gg3r, b!tch, id10t); numbers, units and tags (mp3, covid19, 4chan, @user, 2nd) have no such run
+# Korean typed with the keyboard in English mode inside a Hangul word (tl발, 시qkf, 개toRl): the
+# Latin run is read through the standard 2-set (dubeolsik) layout and kept only if it composes
+_DUBEOLSIK = dict(zip("qwertyuiopasdfghjklzxcvbnmQWERTOP", "ㅂㅈㄷㄱㅅㅛㅕㅑㅐㅔㅁㄴㅇㄹㅎㅗㅓㅏㅣㅋㅌㅊㅍㅠㅜㅡㅃㅉㄸㄲㅆㅒㅖ", strict=True))
+_HYBRID = re.compile(r"(?=\S*[가-힣])(?=\S*[A-Za-z])[가-힣A-Za-z]+")
+_LATIN_RUN = re.compile(r"[A-Za-z]+")
+_HANGUL_AND_LATIN = re.compile(r"[가-힣][A-Za-z]|[A-Za-z][가-힣]")
 _LEET_CHARS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "l"}
 _LEET_TOKEN = re.compile(r"(?<![A-Za-z0-9@$!|])[A-Za-z0-9@$!|]*[A-Za-z][013457@$!|]+[A-Za-z][A-Za-z0-9@$!|]*")
 _LEET_RUN = re.compile(r"(?<=[A-Za-z])[013457@$!|]+(?=[A-Za-z])|(?<=[A-Za-z][013457@$!|])[013457]+(?![A-Za-z0-9])")
@@ -165,6 +171,18 @@ def _leet_word(word: str) -> str:
         cls = "[" + re.escape(_LEET[ch]) + "]" if ch in _LEET else re.escape(ch)
         parts.append(cls if k == 0 else f"(?:{cls}|\\*)")
     return "".join(parts)
+
+
+def _keyboard_run(m: re.Match[str]) -> str:
+    run = m.group(0)
+    jamo = "".join(_DUBEOLSIK.get(c, _DUBEOLSIK.get(c.lower(), "")) for c in run)
+    composed = compose_jamo(jamo) if len(jamo) == len(run) else None
+    return composed if composed else run
+
+
+def _repair_hybrid(m: re.Match[str]) -> str:
+    """A Hangul-Latin token (tl발): each Latin run becomes the syllables it types, when it composes."""
+    return _LATIN_RUN.sub(_keyboard_run, m.group(0))
 
 
 def _decode_leet_token(m: re.Match[str]) -> str:
@@ -297,6 +315,8 @@ class KoreanNormalizer:
             t = _CRYING.sub(lambda m: "ㅠ" * len(m.group(0)), t)
         if cfg.jamo_repair:
             t = _JAMO_RUN.sub(self._repair_jamo_run, t)
+            if _HANGUL_AND_LATIN.search(t):
+                t = _HYBRID.sub(_repair_hybrid, t)
         if self._chain is not None:
             t = self._chain.sub(self._join_chain, t)
         if cfg.jamo_repair:
