@@ -29,11 +29,15 @@ class QuickstartConfig(StrictModel):
 
 
 def format_table(texts: list[str], rows: list[dict]) -> str:
-    lines = [f"{'text':<34} {'decision':<9} {'stage':<11} {'emotion':<15} {'ethics':<15} reason"]
+    lines = [f"{'text':<34} {'decision':<9} {'stage':<11} {'emotion':<15} {'top harm':<16} reason"]
     for text, r in zip(texts, rows, strict=True):
         short = text if len(text) <= 32 else text[:31] + "…"
-        cells = [f"{h['label']} {h['score']:.2f}" for h in (r["heads"].get("emotion", {"label": "-", "score": 0}), r["heads"].get("ethics", {"label": "-", "score": 0}))]
-        lines.append(f"{short:<34} {r['decision']:<9} {r['stage']:<11} {cells[0]:<15} {cells[1]:<15} {r['reason'][:70]}")
+        emotion = r["heads"].get("emotion", {"label": "-", "score": 0.0})
+        cats = (r.get("safety") or {}).get("categories") or {"-": 0.0}
+        top = max(cats, key=lambda c: cats[c])
+        emo_cell = f"{emotion['label']} {emotion['score']:.2f}"
+        harm_cell = f"{top} {cats[top]:.2f}"
+        lines.append(f"{short:<34} {r['decision']:<9} {r['stage']:<11} {emo_cell:<15} {harm_cell:<16} {r['reason'][:70]}")
     return "\n".join(lines)
 
 
