@@ -22,7 +22,10 @@ import numpy as np
 from monovec.classify.rules import RuleEngine, RuleResult
 from monovec.classify.safety import SafetyModel
 from monovec.classify.segment import language_of
+from monovec.classify.targets import target_lexicon
 from monovec.classify.taxonomy import SEVERITY, SafetyConfig
+
+CONTEXT = "context"  # rule category that damps scores instead of raising one
 
 
 @dataclass
@@ -95,6 +98,8 @@ class SafetyStage:
         self.model = model
         self.config = model.config
         self.rules = rules
+        tc = self.config.targets
+        self.targets = target_lexicon(tc.file) if tc.enabled and tc.category in self.model.categories else None
 
     def _context(self, x: np.ndarray) -> np.ndarray:
         return self.model.context(x) if self.config.context.enabled else np.zeros(len(x), np.float32)
@@ -132,6 +137,14 @@ class SafetyStage:
         names = self.model.categories
         for i, norm in enumerate(norms):
             hits = self.rules.check_all(norm)
+            context_hits = [h for h in hits if h.category == CONTEXT]
+            if context_hits:  # talking ABOUT hate to condemn, deny or report it: damp the model scores, not the rules
+                worst[i, damped] *= self.config.context.rule_damping
+            target = None
+            if self.targets is not None:  # hate is aimed at a protected group: no group named, little hate
+                target = self.targets.find(norm, langs[i])
+                if target is None:
+                    worst[i, names.index(self.config.targets.category)] *= self.config.targets.no_target_factor
             scores = {n: float(worst[i, j]) for j, n in enumerate(names)}
             subtypes = {}
             for j, n in enumerate(names):
@@ -139,5 +152,10 @@ class SafetyStage:
                     st = self.model.subtype(n, best_row[i])
                     if st:
                         subtypes[n] = st
-            out.append(decide(self.config, scores, hits, subtypes, float(ctx_whole[i])))
+            if target is not None:
+                subtypes[self.config.targets.category] = target
+            verdict = decide(self.config, scores, hits, subtypes, float(ctx_whole[i]))
+            if context_hits:
+                verdict.reasons.append(f"context of use: rule {context_hits[0].rule_id} ({context_hits[0].subtype}) matched '{context_hits[0].matched}'; model scores damped")
+            out.append(verdict)
         return out

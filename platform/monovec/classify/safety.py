@@ -206,9 +206,16 @@ class SafetyModel:
         pv = np.stack(vectors) if vectors else np.zeros((0, D), np.float32)
         context_w, context_b = None, 0.0
         ctx = np.array(corpus.context)
-        if (ctx == 1).sum() >= 5 and (ctx == 0).sum() >= 5:  # the example set's harmless uses vs its harmful ones
+        ctx_w = weight.copy()
+        if config.context.data_rows:  # data-set rows anchor it: their hate is harmful, their unharmful rows harmless
+            j_hate = corpus.categories.index(config.context.categories[0]) if config.context.categories else 0
+            data = (group >= 0) & known[:, j_hate] & ~held
+            harmless = data & ~(y & known).any(axis=1)
+            ctx = np.where(data & y[:, j_hate], 0, np.where(harmless, 1, ctx))
+        if (ctx == 1).sum() >= 5 and (ctx == 0).sum() >= 5:  # harmless uses vs harmful ones
             used = ctx >= 0
-            clf = LogisticRegression(C=config.context.C, max_iter=1000, random_state=seed, class_weight="balanced").fit(x[used], ctx[used])
+            clf = LogisticRegression(C=config.context.C, max_iter=1000, random_state=seed, class_weight="balanced")
+            clf.fit(x[used], ctx[used], sample_weight=ctx_w[used])
             context_w, context_b = clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
             report["_context"] = {"harmless_uses": int((ctx == 1).sum()), "harmful": int((ctx == 0).sum())}
         model = cls(config, w_lex, w_emb, bias, cal_a, cal_b, lex.idf if use_lex else None, pv, np.array(owner, np.int64), names, context_w, context_b)

@@ -89,10 +89,21 @@ class SegmentConfig(StrictModel):
 class ContextConfig(StrictModel):
     """Context of use: counter-speech, negation, quoting, reporting and support talk are allowed."""
 
-    enabled: bool = Field(True, description="learn a context-of-use score from the example set and damp the category scores by it")
+    enabled: bool = Field(True, description="learn a context-of-use score and damp the category scores by it (`context` rules damp them whatever this says)")
     C: float = Field(16.0, gt=0, description="inverse L2 strength of the context logistic regression (embedding only)")
-    categories: list[str] = Field(default_factory=lambda: ["hate"], description="categories whose model scores are damped (identity mentions, negation and counter-speech are what trip hate)")
+    rule_damping: float = Field(0.3, ge=0, le=1, description="factor on the model scores of `categories` when a `context` rule (counter-speech, negated slander) fires")
+    data_rows: bool = Field(True, description="besides the example set, train on the data sets' rows: their hate as harmful, their unharmful rows as harmless")
+    categories: list[str] = Field(default_factory=lambda: ["hate", "profanity"], description="categories whose model scores are damped (identity mentions, negation and counter-speech are what trip hate)")
     onset: float = Field(0.6, ge=0, lt=1, description="context scores above this damp the model's category scores linearly, to zero at 1.0 (rule hits carry their own `unless` idioms and are not damped)")
+
+
+class TargetConfig(StrictModel):
+    """Hate needs a protected-group target (resources/safety/targets.yaml)."""
+
+    enabled: bool = Field(True, description="multiply the hate score of texts naming no protected group by no_target_factor; the named group is the hate subtype")
+    category: str = Field("hate", description="the category that needs a target")
+    file: str | None = Field(None, description="target lexicon YAML; None = packaged resources/safety/targets.yaml")
+    no_target_factor: float = Field(0.4, ge=0, le=1, description="factor on the model's hate score when no group is named (rule hits are not affected)")
 
 
 class SafetyConfig(StrictModel):
@@ -109,6 +120,7 @@ class SafetyConfig(StrictModel):
     calibration_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of each data source held out (per language) to calibrate the scores")
     min_calibration_positives: int = Field(15, ge=1, description="a (category, language) with fewer held-out positives keeps the raw score")
     context: ContextConfig = Field(default_factory=ContextConfig)
+    targets: TargetConfig = Field(default_factory=TargetConfig)
     multi_risk: MultiRiskConfig = Field(default_factory=MultiRiskConfig)
     segments: SegmentConfig = Field(default_factory=SegmentConfig)
 
