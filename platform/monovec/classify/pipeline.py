@@ -23,7 +23,7 @@ from monovec.classify.escalation import EscalationRequest, Escalator, build_esca
 from monovec.classify.head import HeadOutput
 from monovec.classify.model import ClassifierModel
 from monovec.classify.normalize import KoreanNormalizer
-from monovec.classify.policy import SafetyStage, SafetyVerdict
+from monovec.classify.policy import SafetyStage, SafetyVerdict, positive_stance
 from monovec.classify.rules import RuleEngine
 from monovec.classify.segment import split_segments
 from monovec.embed.text import TextEncoder, build_encoder, l2_normalise
@@ -55,7 +55,7 @@ class ClassifierPipeline:
             raise ValueError(f"model was built with encoder {expected!r}, got {self.encoder.name!r}")
         self.normalizer = KoreanNormalizer(cfg.normalize)
         self.rules = RuleEngine(cfg.rules)
-        self.safety = SafetyStage(model.safety, self.rules) if model.safety is not None else None
+        self.safety = SafetyStage(model.safety, self.rules, positive_stance(model.safety.config, model.heads)) if model.safety is not None else None
         self._escalator = escalator
         self._sessions: OrderedDict[str, deque[np.ndarray]] = OrderedDict()
 
@@ -132,7 +132,8 @@ class ClassifierPipeline:
         cfg = self.model.config.safety
         if self.safety is None or cfg is None or not cfg.segments.enabled:
             return [[] for _ in norms]
-        return [split_segments(t, cfg.segments.max_segments, cfg.segments.min_chars) for t in norms]
+        seg = cfg.segments
+        return [split_segments(t, seg.max_segments, seg.min_chars) if len(t) >= seg.min_text_chars else [] for t in norms]
 
     @staticmethod
     def _split_rows(x: np.ndarray, segments: list[list[str]]) -> list[np.ndarray]:

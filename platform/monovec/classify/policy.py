@@ -13,12 +13,14 @@ The decision is the most severe action; `flag` is an allow that names the catego
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from monovec.classify.head import Head
+from monovec.classify.linear import LinearHead
 from monovec.classify.rules import RuleEngine, RuleResult
 from monovec.classify.safety import SafetyModel
 from monovec.classify.segment import language_of
@@ -91,18 +93,43 @@ def decide(config: SafetyConfig, scores: dict[str, float], hits: Sequence[RuleRe
     return SafetyVerdict(decision, scores, reasons, {k: v for k, v in subtypes.items() if v}, flags, by_rule and decision != "allow")
 
 
+def positive_stance(config: SafetyConfig, heads: Mapping[str, Head]) -> tuple[LinearHead, list[int]] | None:
+    """The linear head and label indices the safety stage reads a positive stance from (safety.context)."""
+    name = config.context.positive_head
+    if not name or name not in heads:
+        return None
+    head = heads[name]
+    idx = [head.labels.index(label) for label in config.context.positive_labels if label in head.labels]
+    return (head.linear, idx) if idx else None
+
+
 class SafetyStage:
     """Scores a batch (whole texts and their sentences) and applies the policy to each text."""
 
-    def __init__(self, model: SafetyModel, rules: RuleEngine) -> None:
+    def __init__(self, model: SafetyModel, rules: RuleEngine, positive: tuple[LinearHead, list[int]] | None = None) -> None:
         self.model = model
         self.config = model.config
         self.rules = rules
+        self.positive = positive  # (a head's linear head, indices of its positive labels)
         tc = self.config.targets
         self.targets = target_lexicon(tc.file) if tc.enabled and tc.category in self.model.categories else None
 
     def _context(self, x: np.ndarray) -> np.ndarray:
         return self.model.context(x) if self.config.context.enabled else np.zeros(len(x), np.float32)
+
+    def _positive(self, x: np.ndarray) -> np.ndarray:
+        """Per row: does the positive-stance head read praise (P(positive labels) >= threshold)?"""
+        if self.positive is None or not self.config.context.positive_head or not len(x):
+            return np.zeros(len(x), bool)
+        linear, idx = self.positive
+        return linear.proba(x)[:, idx].sum(axis=1) >= self.config.context.positive_threshold
+
+    def _praise(self, scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+        """Praise of a group is not hate: damp the hate column of positive rows."""
+        if self.config.targets.category in self.model.categories and positive.any():
+            scores = scores.copy()
+            scores[positive, self.model.categories.index(self.config.targets.category)] *= self.config.context.rule_damping
+        return scores
 
     def _apply(self, scores: np.ndarray, ctx: np.ndarray, damped: np.ndarray) -> np.ndarray:
         """Damp the `damped` columns: factor 1 below the onset, falling linearly to 0 at context 1.0."""
@@ -116,9 +143,11 @@ class SafetyStage:
         """norms: normalised texts; x: their own embeddings (no session context); segments[i] the
         sentences of text i (may be empty) with embeddings seg_x[i]."""
         langs = [language_of(t) for t in norms]
+        names = self.model.categories
         ctx_whole = self._context(x)
         damped = np.array([n in self.config.context.categories for n in self.model.categories])
-        whole = self._apply(self.model.scores(norms, x, langs), ctx_whole, damped)
+        positive = self._positive(x)
+        whole = self._praise(self._apply(self.model.scores(norms, x, langs), ctx_whole, damped), positive)
         worst = whole.copy()
         best_row: list[np.ndarray] = [x[i] for i in range(len(norms))]
         if segments is not None and seg_x is not None:
@@ -127,6 +156,7 @@ class SafetyStage:
                 sx = np.concatenate([np.atleast_2d(v) for v in seg_x if len(v)])
                 # each sentence is damped by its own context: friendly padding must not excuse it
                 ss = self._apply(self.model.scores([s for _, s in flat], sx, [langs[i] for i, _ in flat]), self._context(sx), damped)
+                ss = self._praise(ss, self._positive(sx))  # each sentence's own stance: padding cannot excuse the hateful one
                 if self.config.segments.high_risk_only:
                     ss[:, ~np.array([self.config.categories[n].high_risk for n in self.model.categories])] = 0.0
                 for k, (i, _s) in enumerate(flat):
@@ -141,10 +171,12 @@ class SafetyStage:
             if context_hits:  # talking ABOUT hate to condemn, deny or report it: damp the model scores, not the rules
                 worst[i, damped] *= self.config.context.rule_damping
             target = None
-            if self.targets is not None:  # hate is aimed at a protected group: no group named, little hate
+            tj = names.index(self.config.targets.category) if self.targets is not None else -1
+            matters = min(self.config.categories[self.config.targets.category].ambiguous_threshold, self.config.multi_risk.min_score) if tj >= 0 else 1.0
+            if tj >= 0 and worst[i, tj] >= matters:  # hate is aimed at a protected group: no group named, little hate
                 target = self.targets.find(norm, langs[i])
                 if target is None:
-                    worst[i, names.index(self.config.targets.category)] *= self.config.targets.no_target_factor
+                    worst[i, tj] *= self.config.targets.no_target_factor
             scores = {n: float(worst[i, j]) for j, n in enumerate(names)}
             subtypes = {}
             for j, n in enumerate(names):
@@ -155,6 +187,8 @@ class SafetyStage:
             if target is not None:
                 subtypes[self.config.targets.category] = target
             verdict = decide(self.config, scores, hits, subtypes, float(ctx_whole[i]))
+            if positive[i]:
+                verdict.reasons.append(f"context of use: positive stance ({self.config.context.positive_head}); hate score damped")
             if context_hits:
                 verdict.reasons.append(f"context of use: rule {context_hits[0].rule_id} ({context_hits[0].subtype}) matched '{context_hits[0].matched}'; model scores damped")
             out.append(verdict)

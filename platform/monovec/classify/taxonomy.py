@@ -83,6 +83,7 @@ class SegmentConfig(StrictModel):
     enabled: bool = Field(True, description="encode the sentences of multi-sentence texts in the same batch and take the max score")
     max_segments: int = Field(8, ge=2, le=64, description="at most this many sentences per text (the longest) are encoded")
     min_chars: int = Field(6, ge=1, description="shorter pieces are merged into the previous sentence")
+    min_text_chars: int = Field(24, ge=0, description="shorter texts are scored whole only (little room to hide a sentence; keeps the encoder batch small)")
     high_risk_only: bool = Field(True, description="take the sentence max for high-risk categories only (hate, violence, self-harm, crime); profanity stays a whole-text score (measured: sentence max on profanity costs K-MHaS precision)")
 
 
@@ -91,6 +92,9 @@ class ContextConfig(StrictModel):
 
     enabled: bool = Field(True, description="learn a context-of-use score and damp the category scores by it (`context` rules damp them whatever this says)")
     C: float = Field(16.0, gt=0, description="inverse L2 strength of the context logistic regression (embedding only)")
+    positive_head: str | None = Field("emotion", description="head whose linear probabilities on the text's own vector tell a positive stance (None disables)")
+    positive_labels: list[str] = Field(default_factory=lambda: ["joy"], description="labels of positive_head that mean a positive stance")
+    positive_threshold: float = Field(0.5, gt=0, le=1, description="P(positive labels) at or above which the model's hate score is damped by rule_damping: praise of a group is not hate")
     rule_damping: float = Field(0.3, ge=0, le=1, description="factor on the model scores of `categories` when a `context` rule (counter-speech, negated slander) fires")
     data_rows: bool = Field(True, description="besides the example set, train on the data sets' rows: their hate as harmful, their unharmful rows as harmless")
     categories: list[str] = Field(default_factory=lambda: ["hate", "profanity"], description="categories whose model scores are damped (identity mentions, negation and counter-speech are what trip hate)")

@@ -32,7 +32,7 @@ from monovec.classify.data import Examples, load_examples
 from monovec.classify.evaluate import normalise_examples
 from monovec.classify.head import Head
 from monovec.classify.normalize import KoreanNormalizer
-from monovec.classify.policy import SafetyStage
+from monovec.classify.policy import SafetyStage, positive_stance
 from monovec.classify.rules import RuleEngine
 from monovec.classify.safety import SafetyModel
 from monovec.config import set_path
@@ -119,7 +119,8 @@ def assemble(cfg: ClassifierConfig, inputs: dict[str, HeadInputs], options: Clas
     codes = {None: 0, "allow": 0, "block": 1, "escalate": 2}
     x = np.concatenate(pool_x)
     if safety is not None:  # the safety verdict reads each text's own vector: no tuned parameter changes it
-        rule_action = np.array([codes[v.decision] for v in SafetyStage(safety, rules).assess(pool_norms, x)], dtype=np.int8)
+        positive = positive_stance(safety.config, {name: inp.head for name, inp in inputs.items()})
+        rule_action = np.array([codes[v.decision] for v in SafetyStage(safety, rules, positive).assess(pool_norms, x)], dtype=np.int8)
     else:
         rule_action = np.array([codes[(r.action or "escalate") if (r := rules.check(n)) else None] for n in pool_norms], dtype=np.int8)
     sessions = np.concatenate(pool_sessions)
