@@ -138,3 +138,29 @@ def test_safety_model_fits_scores_and_round_trips() -> None:
     assert ((s >= 0.5) == truth).mean() > 0.95, report
     again = SafetyModel.from_state(cfg, model.state())
     assert np.allclose(again.scores(corpus.texts, x, langs), s)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "group"),
+    [("women are too dumb", "en", "gender"), ("womenaretoostupid", "en", "gender"), ("imigrants are thieves", "en", "origin"),
+     ("조 선 족 들 은 다", "ko", "origin"), ("여.자.들.은 머리가", "ko", "gender"), ("you are a pathetic loser", "en", None),
+     ("lawyers are greedy", "en", None), ("기자들은 다 쓰레기", "ko", None)],
+)
+def test_hate_targets_are_found_through_evasions(text: str, lang: str, group: str | None) -> None:
+    from monovec.classify.targets import target_lexicon
+
+    assert target_lexicon().find(text, lang) == group
+
+
+@pytest.mark.parametrize(
+    ("text", "context"),
+    [("saying immigrants are rats is dehumanizing", True), ("it's not okay to call women stupid", True),
+     ("immigrants are not criminals", True), ("동성애는 병이 아니야", True), ("조선족은 다 범죄자라는 편견은 틀렸어요", True),
+     ("immigrants are not human", False), ("women are too dumb to vote", False), ("조선족은 다 범죄자야", False)],
+)
+def test_context_rules_need_a_judgement_or_a_negated_slander(text: str, context: bool) -> None:
+    from monovec.classify.normalize import KoreanNormalizer
+    from monovec.classify.rules import RuleEngine
+
+    hits = RuleEngine().check_all(KoreanNormalizer()(text))
+    assert any(h.category == "context" for h in hits) == context
