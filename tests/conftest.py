@@ -50,6 +50,20 @@ def tiny_build_overrides(out_dir: Path, cache_dir: Path, rows: int = 700) -> lis
         f"classifier.heads.ethics.train.0.max_rows={rows}",
         "classifier.heads.ethics.dev.0.max_rows=300",
         "classifier.encoder.threads=1",
+        *safety_overrides(rows),
+    ]
+
+
+def safety_overrides(rows: int, dev_rows: int = 300) -> list[str]:
+    """Cap every safety source of the shipped config (train: `rows` each, dev: `dev_rows` each)."""
+    from monovec.classify.build import BuildConfig
+    from monovec.config import load_config
+
+    safety = load_config(BuildConfig, REPO / "jobs" / "configs" / "classifier.yaml").classifier.safety
+    if safety is None:
+        return []
+    return [f"classifier.safety.sources.{i}.max_rows={rows}" for i in range(len(safety.sources))] + [
+        f"classifier.safety.dev.{i}.max_rows={dev_rows}" for i in range(len(safety.dev))
     ]
 
 

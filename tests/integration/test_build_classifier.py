@@ -29,7 +29,8 @@ def test_build_on_ray_registers_and_beats_chance(ray_session: None, data_dir: Pa
     m = result.metrics
     assert m["emotion.en.pipeline.macro_f1"] > 0.30, m
     assert m["emotion.ko.pipeline.macro_f1"] > 0.25, m
-    assert m["ethics.harm.f1"] > 0.65, m
+    assert m["safety.kmhas_dev.all.harmful_block.f1"] > 0.65, m
+    assert m["safety.davidson_dev.en.harmful_not_allow.f1"] > 0.75, m
     assert m["emotion.all.linear_only.macro_f1"] > m["emotion.all.prototype_only.macro_f1"] - 0.05
     assert any("embedded" in line for line in logs)
 

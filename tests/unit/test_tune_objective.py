@@ -130,7 +130,7 @@ def test_trial_scoring_matches_the_pipeline_item_by_item(real, tuned: bool) -> N
     cfg = _tuned(model.config, T_max=0.25, margin=0.02, multi_label_threshold=0.2) if tuned else model.config
     if tuned:
         pipe = ClassifierPipeline(model.with_thresholds(cfg), encoder=pipe.encoder)
-    data = assemble(cfg, inputs, ClassifierTuneOptions(session_size=0))
+    data = assemble(cfg, inputs, ClassifierTuneOptions(session_size=0), model.safety)
     arrays, escalated, blocked = decide_pool(data, cfg)
     m = evaluate(data, cfg)
     for name, inp in inputs.items():
@@ -162,7 +162,7 @@ def test_session_context_matches_the_pipeline(real) -> None:
 
     model, pipe, inputs = real
     cfg = model.config.model_copy(update={"context": model.config.context.model_copy(update={"alpha": 0.6, "k": 2})})
-    data = assemble(cfg, inputs, ClassifierTuneOptions(session_size=3))
+    data = assemble(cfg, inputs, ClassifierTuneOptions(session_size=3), model.safety)
     ours = mixed_embeddings(data, cfg.context)
     pipe.model.config = cfg
     try:
@@ -210,7 +210,7 @@ def test_run_trial_applies_overrides_and_reports_invalid_configs(real) -> None:
     from monovec.tuning.scoring import ClassifierTuneOptions
 
     model, _, inputs = real
-    data = assemble(model.config, inputs, ClassifierTuneOptions(session_size=0))
+    data = assemble(model.config, inputs, ClassifierTuneOptions(session_size=0), model.safety)
     base = {"classifier": model.config.model_dump(mode="json")}
     got: list[dict] = []
     TARGET.run_trial(data, base, {"classifier.heads.emotion.gate.T_max": 0.9}, got.append)

@@ -77,12 +77,15 @@ def fit_cell(text: str, width: int) -> str:
 
 
 def format_examples(texts: list[str], rows: list[dict[str, Any]]) -> str:
-    """One line per text, at most 100 columns: text, decision, emotion, ethics label, stage."""
-    lines = [f"  {fit_cell('text', 40)} {'decision':<9} {'emotion':<14} {'ethics':<14} stage"]
+    """One line per text, at most 100 columns: text, decision, emotion, the top harm category, stage."""
+    lines = [f"  {fit_cell('text', 38)} {'decision':<9} {'emotion':<14} {'top harm':<16} stage"]
     for text, r in zip(texts, rows, strict=True):
-        heads = r.get("heads", {})
-        cells = [f"{h['label']} {h['score']:.2f}" if h else "-" for h in (heads.get("emotion"), heads.get("ethics"))]
-        lines.append(f"  {fit_cell(text, 40)} {r['decision']:<9} {cells[0]:<14} {cells[1]:<14} {r['stage']}")
+        emotion = r.get("heads", {}).get("emotion")
+        cats = (r.get("safety") or {}).get("categories") or {}
+        top = max(cats, key=lambda c: cats[c]) if cats else None
+        emo = f"{emotion['label']} {emotion['score']:.2f}" if emotion else "-"
+        harm = f"{top} {cats[top]:.2f}" if top else "-"
+        lines.append(f"  {fit_cell(text, 38)} {r['decision']:<9} {emo:<14} {harm:<16} {r['stage']}")
     return "\n".join(lines)
 
 

@@ -73,3 +73,7 @@ def classify(
         extra = f"  labels={head['labels']}" if len(head["labels"]) > 1 else ""
         harm = f"  P(harmful)={head['harm_score']:.2f}" if "harm_score" in head else ""
         typer.echo(f"{name:>9}: {head['label']:<10} score={head['score']:.2f} status={head['status']} via {head['source']}{harm}{extra}")
+    safety = result.get("safety")
+    if safety:
+        cats = "  ".join(f"{k}={v:.2f}" for k, v in safety["categories"].items())
+        typer.echo(f"   safety: {safety['decision']}  {cats}")
