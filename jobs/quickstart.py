@@ -31,9 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, filename=log_file, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     t0 = time.perf_counter()
     init_ray(cfg.build.ray.address, cfg.build.ray.num_cpus, log_to_driver=False, logging_level=logging.WARNING)
-    import ray.serve  # noqa: F401  (its driver-side logger prints INFO lines: send them to the file instead)
+    import mlflow  # noqa: F401  (both configure console handlers on import: their lines go to the file instead)
+    import ray.serve  # noqa: F401
 
-    for name in ("ray", "ray.serve"):
+    for name in ("ray", "ray.serve", "mlflow"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     print(f"monovec quickstart: local Ray on 127.0.0.1 ({cfg.build.ray.num_cpus} CPUs)")
