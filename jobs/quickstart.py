@@ -40,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"monovec quickstart: local Ray on 127.0.0.1 ({cfg.build.ray.num_cpus} CPUs)")
     print(f"logs: {log_file} (monovec) and {ray_log_dir()} (Ray)")
     run_quickstart(cfg)
-    print(f"done in {time.perf_counter() - t0:.0f}s. Next: `.venv/bin/monovec serve up` serves the registry's "
-          "champion vs candidate (README: Serving).")  # fmt: skip
+    print(f"done in {time.perf_counter() - t0:.0f}s. Next: .venv/bin/monovec serve up (champion vs candidate, README)")
     return 0
 
 
