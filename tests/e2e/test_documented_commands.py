@@ -281,6 +281,7 @@ TUNING = [
 ]
 
 TEXTVIB = [
+    Step("python jobs/train_textvib.py --config jobs/configs/textvib_smoke.yaml --out .monovec/textvib/runs/smoke", expect("model_dir="), 600),
     Step(".venv/bin/python jobs/train_textvib.py --config jobs/configs/textvib_cwru.yaml", expect("model_dir="), 1500),
     Step("monovec textvib evaluate --model .monovec/textvib/runs --data ../shared/data/cwru --out report.json", expect("average_accuracy=", "using the newest")),
     Step("monovec textvib ablate --config jobs/configs/textvib_smoke.yaml", expect("| +rkd |", "table: ")),

@@ -17,6 +17,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +28,21 @@ from monovec.tuning.objective import best_index, pareto_front
 
 if TYPE_CHECKING:
     from monovec.tuning.config import TuneJobConfig
-    from monovec.tuning.runner import SweepResult
     from monovec.tuning.space import SearchSpace
 
 HEADLINE = ("objective", "feasible", "decided_macro_f1", "escalation_rate", "coverage", "aurc", "macro_f1", "decided_rate")
 
+
+
+@dataclass
+class SweepResult:
+    """A finished sweep: its folder, one row per trial, the summary, the best trial, the files written."""
+
+    out_dir: Path
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    best: dict[str, Any]
+    files: dict[str, Path] = field(default_factory=dict)
 
 def _plain(v: Any) -> Any:
     """numpy scalars -> Python (YAML/JSON safe)."""
@@ -139,7 +150,6 @@ def plot_pareto(rows: Sequence[dict[str, Any]], front: Sequence[int], pairs: Seq
 
 
 def write_outputs(out: Path, space: SearchSpace, job: TuneJobConfig, rows: list[dict[str, Any]], baseline: dict[str, Any], meta: dict[str, Any], progress: Callable[[str], None] = print) -> SweepResult:
-    from monovec.tuning.runner import SweepResult
 
     obj = job.objective
     rows = sorted(rows, key=lambda r: r["trial"])

@@ -22,7 +22,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +30,13 @@ from monovec.config import ConfigError, load_config
 from monovec.paths import REPO_ROOT, state_dir
 from monovec.tuning.config import TuneJobConfig
 from monovec.tuning.objective import ObjectiveConfig, score
+from monovec.tuning.report import SweepResult
 from monovec.tuning.space import SearchSpace, check_space, get_path, grid_size, to_optuna, to_tune
 from monovec.tuning.targets import config_model, runtime, target_spec
 
 log = logging.getLogger(__name__)
 
 _DATA: dict[str, Any] = {}  # per trial process: the prepared data, fetched from the object store once
-
-
-@dataclass
-class SweepResult:
-    out_dir: Path
-    rows: list[dict[str, Any]]
-    summary: dict[str, Any]
-    best: dict[str, Any]
-    files: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
