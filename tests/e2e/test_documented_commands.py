@@ -31,7 +31,7 @@ import pytest
 
 from tests.docs_commands import documented_commands, normalise
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]  # each test is a stretch of one user session: minutes, not the default 420 s
 REPO = Path(__file__).resolve().parents[2]
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 COVERED_BY_CI = {"make test": "this suite is what `make test` runs (CI calls it through .ci/run)"}
