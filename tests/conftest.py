@@ -30,10 +30,21 @@ def monovec_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what each test needs, so `-m "not shared_data"` / `-m "not encoder"` select the rest."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & {"data_dir", "tiny_model_dir"}:
+            item.add_marker(pytest.mark.shared_data)
+        if "tiny_model_dir" in names:
+            item.add_marker(pytest.mark.encoder)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
+    """../shared/data; a missing folder fails the test (deselect with -m "not shared_data"), never a silent skip."""
     if not (DATA / "goemotions" / "train.jsonl").is_file():
-        pytest.skip(f"shared data not found at {DATA}")
+        pytest.fail(f"shared data not found at {DATA}: tests marked shared_data need it (run with -m 'not shared_data' without it)")
     return DATA
 
 
