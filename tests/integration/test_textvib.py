@@ -20,7 +20,7 @@ def smoke(ray_session: None, data_dir: Path, tmp_path_factory: pytest.TempPathFa
     from monovec.textvib.train import run_training
 
     root = tmp_path_factory.mktemp("textvib")
-    overrides = [f"out_dir={root / 'smoke'}", f"cache_dir={root / 'cache'}", "plots=true", "tracking.enabled=true",
+    overrides = [f"out_dir={root / 'smoke'}", "plots=true", "tracking.enabled=true",
                  f"tracking.uri=sqlite:///{root / 'mlflow.db'}"]  # fmt: skip
     cfg = load_config(TextVibConfig, REPO / "jobs/configs/textvib_smoke.yaml", overrides)
     return root, cfg, run_training(cfg, progress=lambda _m: None)

@@ -30,7 +30,7 @@ def test_tiny_sweep_logs_to_mlflow_and_feeds_a_build(ray_session: None, tiny_mod
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     # the same slice (and embedding cache) as the session's tiny model: embeddings are cache hits
-    base_overrides = tiny_build_overrides(tmp_path / "models", tiny_model_dir.parents[1] / "cache")
+    base_overrides = tiny_build_overrides(tmp_path / "models")
     job = yaml.safe_load((REPO / "jobs/configs/tune_classifier.yaml").read_text())
     job["base_overrides"] = base_overrides
     job["classifier"]["session_size"] = 3
@@ -100,7 +100,7 @@ def test_a_sweep_whose_driver_died_resumes_on_the_same_out(ray_session: None, ti
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     job = yaml.safe_load((REPO / "jobs/configs/tune_classifier.yaml").read_text())
-    job["base_overrides"] = tiny_build_overrides(tmp_path / "models", tiny_model_dir.parents[1] / "cache")
+    job["base_overrides"] = tiny_build_overrides(tmp_path / "models")
     job["classifier"]["session_size"] = 3
     job["tracking"]["uri"] = uri
     config = tmp_path / "tune.yaml"

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from monovec.paths import resolve_data_path, state_dir
+from monovec.paths import embedding_cache_dir, resolve_data_path, state_dir
 from monovec.textvib.config import TextVibConfig
 from monovec.textvib.data import DomainData, load_domains
 from monovec.textvib.text import TextTable, build_text_table
@@ -56,7 +56,7 @@ def portable(cfg: TextVibConfig) -> TextVibConfig:
 
 
 def prepare_texts(cfg: TextVibConfig, domains: list[DomainData]) -> TextTable:
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else state_dir() / "cache"
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else embedding_cache_dir()
     points = [(d.name, d.rpm, d.load_hp) for d in domains]
     return build_text_table(points, cfg.data.classes, cfg.model.text.languages, cfg.model.text.encoder, cache)
 
