@@ -20,7 +20,7 @@ import torch
 from monovec.embed.cache import embed_texts
 from monovec.embed.dynamic import TokenEncoder, project_text_encoder
 from monovec.embed.text import EncoderConfig, TextEncoder, build_encoder
-from monovec.paths import embedding_cache_dir, resolve_data_path, state_dir
+from monovec.paths import embedding_cache_dir, resolve_data_path
 from monovec.taste.config import CatalogueConfig, ModelConfig
 from monovec.taste.data import Catalogue, load_catalogue
 from monovec.taste.encoders import NumericScaler

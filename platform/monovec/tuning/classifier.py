@@ -37,7 +37,7 @@ from monovec.classify.rules import RuleEngine
 from monovec.classify.safety import SafetyModel
 from monovec.config import set_path
 from monovec.embed.cache import embed_texts
-from monovec.paths import embedding_cache_dir, state_dir
+from monovec.paths import embedding_cache_dir
 from monovec.tuning.scoring import (
     ClassifierTrialData,
     ClassifierTuneOptions,
