@@ -205,7 +205,11 @@ class ListenerWatch:
                         where = (conn.laddr.ip, conn.laddr.port)
                         self.seen.add(where)
                         if conn.laddr.ip not in LOOPBACK:
-                            self.off_loopback.add(where)
+                            try:  # name the process: "ray::ServeReplica:..." says more than a port
+                                name = " ".join(psutil.Process(conn.pid).cmdline())[:80]
+                            except psutil.Error:
+                                name = f"pid {conn.pid}"
+                            self.off_loopback.add((*where, name))
             self._stop.wait(0.5)
 
 

@@ -57,6 +57,25 @@ def test_healthz_and_contract(app: httpx.Client) -> None:
     assert len(batch["results"]) == 2 and all(x["arm"] == body["arm"] for x in batch["results"])
 
 
+def test_every_replica_listens_on_loopback_only(app: httpx.Client) -> None:
+    """Serve's inter-deployment gRPC server binds `[::]:0` unless the deployments rebind it
+    (monovec.ray_env.bind_replica_grpc_to_node_ip); the router -> arm calls above prove it is still reached."""
+    import psutil
+
+    replicas = {}
+    for conn in psutil.net_connections(kind="inet"):
+        if conn.status == psutil.CONN_LISTEN and conn.pid:
+            try:
+                name = " ".join(psutil.Process(conn.pid).cmdline())
+            except psutil.Error:
+                continue
+            if "ServeReplica:classifier:" in name:
+                replicas[(conn.laddr.ip, conn.laddr.port)] = (conn.pid, name.strip())
+    assert len({pid for pid, _ in replicas.values()}) >= 4, replicas  # router + 2 control + 1 treatment
+    assert all(ip in ("127.0.0.1", "::ffff:127.0.0.1") for ip, _ in replicas), replicas
+    assert app.post("/v1/classify", json={"text": "still answered", "user_id": "u9"}).status_code == 200
+
+
 def test_arm_serves_handle_callers_through_its_batch_and_the_router_in_micro_batches(app: httpx.Client) -> None:
     """Other deployments may call an arm per text (its @serve.batch); the router sends it groups."""
     from ray import serve

@@ -18,6 +18,7 @@ from ray import serve
 from monovec.classify.pipeline import ClassifierPipeline
 from monovec.drift import DriftConfig, DriftMonitor
 from monovec.faults import FaultConfig
+from monovec.ray_env import bind_replica_grpc_to_node_ip
 
 Loader = Callable[[str, int], ClassifierPipeline]
 HEALTH_PROBE = "health check: is the model answering?"
@@ -58,6 +59,7 @@ class ClassifierArm:
         loader: Loader | None = None,
         faults: dict[str, Any] | None = None,
     ) -> None:
+        bind_replica_grpc_to_node_ip()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.arm = arm
         self.model_ref = model_ref

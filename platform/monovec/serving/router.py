@@ -33,6 +33,7 @@ from ray.serve.handle import DeploymentHandle
 from ray.serve.metrics import Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from monovec.ray_env import bind_replica_grpc_to_node_ip
 from monovec.serving.admin import admin_token
 from monovec.serving.batcher import AdaptiveBatcher
 from monovec.serving.config import ClassifierAppArgs
@@ -164,6 +165,7 @@ class ExperimentRouter:
     """
 
     def __init__(self, args: ClassifierAppArgs, arms: dict[str, DeploymentHandle]) -> None:
+        bind_replica_grpc_to_node_ip()
         self.args = args
         self.arms = arms
         from monovec.paths import state_dir
