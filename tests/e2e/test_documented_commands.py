@@ -217,6 +217,9 @@ def _head_up(p: Project, run: Run) -> None:
     assert "Ray head up: address 127.0.0.1:6379" in run.stdout
     token = Path(p.env["HOME"]) / ".ray" / "auth_token"
     assert token.is_file() and token.stat().st_mode & 0o077 == 0, "the Ray token must be owner-only"
+    submit = ".venv/bin/python -c \"from ray.job_submission import JobSubmissionClient as C; C('http://127.0.0.1:8265').list_jobs()\""
+    wrong = p.run(f"RAY_AUTH_MODE=token RAY_AUTH_TOKEN=not-the-token {submit}", ok=False, timeout=120)
+    assert wrong.returncode != 0 and "AuthenticationError" in wrong.stderr, "the job server must refuse a wrong token"
 
 
 def _served(p: Project, run: Run) -> None:
@@ -264,7 +267,7 @@ HEAD = [
     Step(".venv/bin/monovec cluster up", _head_up, 300),
     Step("monovec cluster status", expect("running: 127.0.0.1:6379")),
     Step(".venv/bin/monovec submit build_classifier --config jobs/configs/classifier.yaml", expect("SUCCEEDED"), 1500),
-    Step("RAY_AUTH_MODE=token ray job submit --address http://127.0.0.1:8265 --working-dir . -- python jobs/build_classifier.py --config jobs/configs/classifier.yaml", expect("succeeded"), 1500),
+    Step("RAY_AUTH_MODE=token ray job submit --address http://127.0.0.1:8265 --working-dir . -- python jobs/train_textvib.py --config jobs/configs/textvib_smoke.yaml", expect("succeeded", "model_dir="), 900),
     Step(".venv/bin/monovec serve up", _served, 600),
     Step("""curl -s http://127.0.0.1:8000/v1/classify -H 'Content-Type: application/json' -d '{"text": "오늘 정말 행복해요", "user_id": "u1"}'""", expect('"decision"', '"heads"')),
     Step(".venv/bin/monovec experiment status", _status),
