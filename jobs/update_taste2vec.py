@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="Taste2VecJobConfig YAML")
     parser.add_argument("--events", required=True, help="a JSONL file or a folder of *.jsonl files")
-    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. ray.num_workers=1 update.register_every=1000")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. scaling.num_workers=1 update.register_every=1000")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

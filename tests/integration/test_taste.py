@@ -59,7 +59,7 @@ def test_update_job_on_ray_train_registers_versions_and_recommends(ray_session: 
     folder.mkdir()
     ids = write_events(data_dir, folder / "000.jsonl", 400, seed=1)
     # a real Ray Train worker actor (~20 s of the test is its start-up); MLflow + Chroma in the second run
-    cfg = cfg_for(data_dir, tmp_path, ray={"num_workers": 1}, tracking={"enabled": False}, chroma={"enabled": False})
+    cfg = cfg_for(data_dir, tmp_path, scaling={"num_workers": 1}, tracking={"enabled": False}, chroma={"enabled": False})
     summary = run_update(cfg, folder)
     assert summary["learned"] == 400 and summary["dead_letters"] == len(BROKEN) and summary["versions"] == []
     root = Path(summary["root"])
@@ -70,7 +70,7 @@ def test_update_job_on_ray_train_registers_versions_and_recommends(ray_session: 
     assert state.ledger == ids and state.metrics[-1]["prequential_auc"] > 0.55
 
     more = write_events(data_dir, folder / "001.jsonl", 200, seed=2, broken=False, prefix="day2-")  # a new file
-    cfg = cfg_for(data_dir, tmp_path, ray={"num_workers": 0})  # in-process this time; Chroma on
+    cfg = cfg_for(data_dir, tmp_path, scaling={"num_workers": 0})  # in-process this time; Chroma on
     again = run_update(cfg, folder)  # resumes from the checkpoint and learns only the new file
     state = JobState.read(latest_checkpoint(root))  # type: ignore[arg-type]
     assert again["learned"] == 600 and state.ledger == ids + more and len(set(state.ledger)) == 600

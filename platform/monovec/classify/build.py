@@ -38,16 +38,10 @@ from monovec.classify.safety_data import load_corpus
 from monovec.config import StrictModel
 from monovec.embed.cache import embed_texts
 from monovec.embed.text import build_encoder
+from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
 from monovec.paths import embedding_cache_dir, state_dir
-from monovec.tracking.mlflow_store import TrackingConfig
 
 log = logging.getLogger(__name__)
-
-
-class RayConfig(StrictModel):
-    address: str | None = Field(None, description="Ray address; None starts (or joins via RAY_ADDRESS) a local Ray")
-    num_cpus: int | None = Field(None, ge=1, description="CPUs for a locally started Ray (None = all)")
-    embed_shards: int = Field(2, ge=1, description="parallel Ray tasks embedding the corpus (1 CPU each)")
 
 
 class BuildConfig(StrictModel):
@@ -60,6 +54,10 @@ class BuildConfig(StrictModel):
     cache_dir: str | None = Field(None, description="per-text embedding cache (None = ~/.cache/monovec/embeddings, see monovec.paths.cache_dir)")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    scaling: ScalingConfig = Field(
+        default_factory=lambda: ScalingConfig(num_workers=2),
+        description="num_workers = Ray actors embedding the corpus in parallel (1 CPU each; 0 or 1 = in the driver)",
+    )
 
 
 @dataclass
@@ -120,7 +118,7 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
     cfg = config.classifier
     cache = Path(config.cache_dir) if config.cache_dir else embedding_cache_dir()
     normalizer = KoreanNormalizer(cfg.normalize)
-    shards = config.ray.embed_shards
+    shards = config.scaling.num_workers
 
     def embed(texts: list[str], what: str = "") -> np.ndarray:
         return embed_texts(texts, cfg.encoder, cache, num_shards=shards, progress=what)

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from monovec.config import StrictModel
 from monovec.embed.dynamic import DynamicEmbeddingConfig
 from monovec.embed.text import EncoderConfig
+from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
 
 
 class CatalogueConfig(StrictModel):
@@ -104,19 +105,6 @@ class UpdateConfig(StrictModel):
     )
 
 
-class RayConfig(StrictModel):
-    address: str | None = Field(None, description="Ray address; None = $RAY_ADDRESS or a private local Ray")
-    num_cpus: int | None = Field(2, ge=1, description="CPUs of the local Ray this job starts")
-    num_workers: int = Field(0, ge=0, description="Ray Train workers; 0 = run the loop in the driver process")
-
-
-class TrackingConfig(StrictModel):
-    enabled: bool = Field(True, description="register model versions in MLflow")
-    uri: str | None = Field(None, description="None = $MLFLOW_TRACKING_URI or sqlite under the state dir")
-    experiment: str = Field("monovec-taste2vec", description="MLflow experiment")
-    registered_model: str = Field("monovec-taste2vec", description="registry name")
-
-
 class ChromaConfig(StrictModel):
     enabled: bool = Field(True, description="upsert the item embeddings after each run")
     collection: str = Field("taste2vec-items", description="Chroma collection (under <state>/chroma)")
@@ -130,8 +118,14 @@ class Taste2VecJobConfig(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     learn: LearnConfig = Field(default_factory=LearnConfig)
     update: UpdateConfig = Field(default_factory=UpdateConfig)
-    ray: RayConfig = Field(default_factory=RayConfig)
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    ray: RayConfig = Field(default_factory=lambda: RayConfig(num_cpus=2))
+    scaling: ScalingConfig = Field(
+        default_factory=lambda: ScalingConfig(num_workers=0, max_failures=0),
+        description="Ray Train workers of the update (0 = run the loop in the driver process)",
+    )
+    tracking: TrackingConfig = Field(
+        default_factory=lambda: TrackingConfig(experiment="monovec-taste2vec", registered_model="monovec-taste2vec")
+    )
     chroma: ChromaConfig = Field(default_factory=ChromaConfig)
 
     @model_validator(mode="after")

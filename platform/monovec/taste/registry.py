@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from monovec.taste.config import TrackingConfig
+from monovec.infra import TrackingConfig
 from monovec.tracking.mlflow_store import _client, _sanitise, ensure_registered_model, experiment_id
 
 

@@ -167,7 +167,7 @@ def train_loop(config: dict[str, Any]) -> None:
     ray_ckpt = ray.train.get_checkpoint()
 
     def report(metrics: dict[str, Any], ckpt: Path | None) -> None:
-        checkpoint = ray.train.Checkpoint.from_directory(str(ckpt)) if ckpt is not None and cfg.ray.num_workers > 0 else None
+        checkpoint = ray.train.Checkpoint.from_directory(str(ckpt)) if ckpt is not None and cfg.scaling.num_workers > 0 else None
         ray.train.report(metrics, checkpoint=checkpoint)
 
     if ray_ckpt is not None:
@@ -201,15 +201,16 @@ def run_update(cfg: Taste2VecJobConfig, events: str | Path) -> dict[str, Any]:
         "env": {"MONOVEC_HOME": str(state_dir()), "MONOVEC_DATA": str(data_dir()),
                 "MLFLOW_TRACKING_URI": tracking_uri(cfg.tracking.uri), "HF_HUB_OFFLINE": "1"},  # fmt: skip
     }
+    sc = cfg.scaling
     trainer = TorchTrainer(
         train_loop,
         train_loop_config=loop_config,
-        scaling_config=ScalingConfig(num_workers=cfg.ray.num_workers, use_gpu=False),
+        scaling_config=ScalingConfig(num_workers=sc.num_workers, use_gpu=False, resources_per_worker={"CPU": sc.cpus_per_worker}),
         run_config=RunConfig(
             name=cfg.run_name,
             storage_path=str(root / "ray"),
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-            failure_config=FailureConfig(max_failures=0),
+            checkpoint_config=CheckpointConfig(num_to_keep=sc.checkpoints_to_keep),
+            failure_config=FailureConfig(max_failures=sc.max_failures),
         ),
     )
     result = trainer.fit()

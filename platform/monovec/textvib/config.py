@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from monovec.config import StrictModel
 from monovec.embed.text import EncoderConfig
-from monovec.tracking.mlflow_store import TrackingConfig
+from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
 
 CWRU_CLASSES = ["IR_7", "IR_14", "IR_21", "B_7", "B_14", "B_21", "OR@6_7", "OR@6_14", "OR@6_21"]
 CWRU_DOMAINS = ["1797", "1772", "1750", "1730"]
@@ -149,18 +149,6 @@ class ContinualConfig(StrictModel):
     replay: ReplayConfig = Field(default_factory=ReplayConfig)
 
 
-class ScalingSubConfig(StrictModel):
-    num_workers: int = Field(1, ge=0, description="Ray Train workers (0 = run the loop in the driver process)")
-    cpus_per_worker: float = Field(1.0, gt=0)
-    max_failures: int = Field(1, ge=-1, description="worker failures to recover from (resume from the latest checkpoint)")
-    checkpoints_to_keep: int = Field(2, ge=1)
-
-
-class RayConfig(StrictModel):
-    address: str | None = Field(None, description="Ray address; None = $RAY_ADDRESS or a private local Ray")
-    num_cpus: int | None = Field(None, ge=1, description="CPUs of a locally started Ray (None = all)")
-
-
 class TextVibConfig(StrictModel):
     """`jobs/train_textvib.py` / `monovec textvib train` configuration."""
 
@@ -171,7 +159,7 @@ class TextVibConfig(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     continual: ContinualConfig = Field(default_factory=ContinualConfig)
-    scaling: ScalingSubConfig = Field(default_factory=ScalingSubConfig)
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     plots: bool = Field(True, description="accuracy-matrix heatmap and per-domain PCA PNGs")
     tracking: TrackingConfig = Field(

@@ -14,20 +14,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from monovec.config import StrictModel
+from monovec.infra import TrackingConfig
 from monovec.paths import state_dir
 
 log = logging.getLogger(__name__)
-
-
-class TrackingConfig(StrictModel):
-    enabled: bool = Field(True, description="log the build to MLflow and register a model version")
-    uri: str | None = Field(None, description="tracking URI; None = $MLFLOW_TRACKING_URI or sqlite under the state dir")
-    experiment: str = Field("monovec-classifier", description="MLflow experiment name")
-    registered_model: str | None = Field(None, description="registry name (None = the classifier's name)")
-    alias: str | None = Field(None, description="alias set on the new version (e.g. 'candidate'); None sets none")
 
 
 def tracking_uri(uri: str | None = None) -> str:

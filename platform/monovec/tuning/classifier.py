@@ -149,7 +149,7 @@ class ClassifierTarget:
 
         def embed(texts: list[str], what: str) -> np.ndarray:
             t0 = time.perf_counter()
-            x = embed_texts(texts, cfg.encoder, cache, num_shards=base.ray.embed_shards, progress=what)
+            x = embed_texts(texts, cfg.encoder, cache, num_shards=base.scaling.num_workers, progress=what)
             progress(f"[{what}] {len(texts)} texts embedded/loaded in {time.perf_counter() - t0:.1f}s")
             return x
 
