@@ -108,8 +108,7 @@ def test_simulate_cli_end_to_end_with_the_real_text_encoder(data_dir: Path, tmp_
     result = CliRunner().invoke(
         app,
         ["taste", "simulate", "--users", "30", "--events", "2000", "--seed", "1", "--out", str(out), "--malformed-rate", "0.02",
-         "--set", f"catalogue.coffee_dir={data_dir / 'coffee'}", "--set", "catalogue.max_items=150",
-         "--set", "model.text.encoder.threads=1"],
+         f"catalogue.coffee_dir={data_dir / 'coffee'}", "catalogue.max_items=150", "model.text.encoder.threads=1"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 
 import typer
@@ -35,7 +34,9 @@ app.add_typer(tune_app, name="tune")
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging")) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from monovec.entry import setup_logging
+
+    setup_logging(verbose)  # the same levels and format as the job scripts
 
 
 @app.command("classify")

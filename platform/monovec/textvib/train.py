@@ -198,7 +198,13 @@ def final_state(result: Any) -> dict[str, Any]:
 
 
 def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) -> TrainResult:
-    """Data -> texts (embedded once) -> Ray Train fit -> model dir, metrics, plots, MLflow."""
+    """Data -> texts (embedded once) -> Ray Train fit -> model dir, metrics, plots, MLflow.
+
+    With `scaling.num_workers >= 1` it runs on the Ray the entrypoint started (`monovec.entry.start_ray`);
+    0 workers run the loop in this process (Train v2 local mode). An existing `out_dir` is resumed from its
+    latest checkpoint. Returns the run dir, the model dir, the metrics (average_accuracy, forgetting, bwt,
+    per-domain accuracy matrix), the MLflow registration (or None) and the seconds taken. Raises
+    RuntimeError when Ray is needed but not running, or training ends without a checkpoint."""
     from monovec.textvib.report import finalize
 
     t0 = time.perf_counter()
@@ -206,9 +212,10 @@ def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) ->
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = portable(cfg).model_copy(update={"out_dir": str(run_dir)})
     if cfg.scaling.num_workers > 0:
-        from monovec.ray_env import init_ray
+        import ray
 
-        init_ray(cfg.ray.address, cfg.ray.num_cpus)
+        if not ray.is_initialized():
+            raise RuntimeError("run_training with scaling.num_workers >= 1 needs Ray: the entrypoint starts it (monovec.entry.start_ray)")
     domains = load_domains(cfg.data)
     progress(f"[textvib] {len(domains)} domains: " + ", ".join(f"{d.name} ({len(d.train)}/{len(d.val)}/{len(d.test)} train/val/test windows)" for d in domains))
     texts = prepare_texts(cfg, domains)

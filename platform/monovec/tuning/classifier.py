@@ -46,7 +46,7 @@ from monovec.tuning.scoring import (
     evaluate,
     session_context,
 )
-from monovec.tuning.targets import Report
+from monovec.tuning.targets import Report, Target
 
 __all__ = ["TARGET", "ClassifierTarget", "ClassifierTuneOptions", "HeadInputs", "assemble", "session_ids"]
 
@@ -139,7 +139,7 @@ def assemble(cfg: ClassifierConfig, inputs: dict[str, HeadInputs], options: Clas
     )
 
 
-class ClassifierTarget:
+class ClassifierTarget(Target):
     """`monovec.tuning.targets.Target` for the unified classifier (BuildConfig keys)."""
 
     def prepare(self, base: BuildConfig, options: ClassifierTuneOptions, progress: Callable[[str], None] = print) -> ClassifierTrialData:
