@@ -89,7 +89,7 @@ def test_update_job_on_ray_train_registers_versions_and_recommends(ray_session: 
 def test_killed_job_rerun_learns_each_event_exactly_once(ray_session: None, data_dir: Path, tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     ids = write_events(data_dir, events, 300, seed=3)
-    crashing = cfg_for(data_dir, tmp_path, update={"fail_after_events": 150}, tracking={"enabled": False}, chroma={"enabled": False})
+    crashing = cfg_for(data_dir, tmp_path, faults={"fail_after_events": 150}, tracking={"enabled": False}, chroma={"enabled": False})
     with pytest.raises(Exception, match="injected fault"):
         run_update(crashing, events)
     committed = JobState.read(latest_checkpoint(job_root(crashing)))  # type: ignore[arg-type]

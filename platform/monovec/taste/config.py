@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from monovec.config import StrictModel
 from monovec.embed.dynamic import DynamicEmbeddingConfig
 from monovec.embed.text import EncoderConfig
+from monovec.faults import FaultConfig
 from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
 
 
@@ -100,9 +101,6 @@ class UpdateConfig(StrictModel):
     checkpoint_every: int = Field(500, ge=1, description="commit model + watermark every this many learned events")
     register_every: int = Field(5000, ge=1, description="register a model version in MLflow every this many events")
     dead_letter: str | None = Field(None, description="dead-letter JSONL; None = <out_dir>/dead_letter.jsonl")
-    fail_after_events: int | None = Field(
-        None, ge=1, description="fault injection: raise after learning this many events in one run (tests)"
-    )
 
 
 class ChromaConfig(StrictModel):
@@ -127,6 +125,7 @@ class Taste2VecJobConfig(StrictModel):
         default_factory=lambda: TrackingConfig(experiment="monovec-taste2vec", registered_model="monovec-taste2vec")
     )
     chroma: ChromaConfig = Field(default_factory=ChromaConfig)
+    faults: FaultConfig = Field(default_factory=FaultConfig, description="fault injection for recovery tests (faults.fail_after_events); off")
 
     @model_validator(mode="after")
     def _commit_on_window_boundaries(self) -> Taste2VecJobConfig:

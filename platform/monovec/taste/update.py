@@ -9,7 +9,7 @@ first: the prequential AUC it reports), commits model + watermark every `checkpo
 and finally upserts the item vectors into Chroma.
 
 Exactly once: a crash after the last commit loses the uncommitted windows from the model AND from the
-watermark alike, so the rerun learns them again, once. `update.fail_after_events` injects such a crash.
+watermark alike, so the rerun learns them again, once. `faults.fail_after_events` injects such a crash.
 """
 
 from __future__ import annotations
@@ -41,10 +41,6 @@ from monovec.taste.model import Taste2Vec
 from monovec.taste.runtime import Runtime, build_runtime, new_model
 
 log = logging.getLogger(__name__)
-
-
-class InjectedFault(RuntimeError):
-    """Raised by `update.fail_after_events`: a stand-in for a worker killed mid-stream."""
 
 
 @dataclass
@@ -114,8 +110,7 @@ class UpdateSession:
             in_window.add(event.event_id)
             if len(window) == cfg.learn.window:
                 learn()
-                if cfg.update.fail_after_events and learned_now >= cfg.update.fail_after_events:
-                    raise InjectedFault(f"injected fault after {learned_now} events (update.fail_after_events)")
+                cfg.faults.check_events(learned_now)
                 if state.learned - last_commit >= cfg.update.checkpoint_every:
                     state.watermark = dict(position)
                     self._commit(rank, report, labels, scores, rejected)

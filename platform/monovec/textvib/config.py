@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 
 from monovec.config import StrictModel
 from monovec.embed.text import EncoderConfig
+from monovec.faults import FaultConfig
 from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
 
 CWRU_CLASSES = ["IR_7", "IR_14", "IR_21", "B_7", "B_14", "B_21", "OR@6_7", "OR@6_14", "OR@6_21"]
@@ -133,9 +134,6 @@ class TrainConfig(StrictModel):
     weight_decay: float = Field(1e-4, ge=0)
     seed: int = Field(0)
     threads: int = Field(1, ge=1, le=64, description="torch threads per training process")
-    fail_at_epoch: int | None = Field(
-        None, ge=1, description="fault injection: raise once at the start of this global epoch (also $MONOVEC_TEXTVIB_FAIL_AT)"
-    )
 
 
 class ReplayConfig(StrictModel):
@@ -161,6 +159,7 @@ class TextVibConfig(StrictModel):
     continual: ContinualConfig = Field(default_factory=ContinualConfig)
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    faults: FaultConfig = Field(default_factory=FaultConfig, description="fault injection for recovery tests (faults.fail_at_epoch); off")
     plots: bool = Field(True, description="accuracy-matrix heatmap and per-domain PCA PNGs")
     tracking: TrackingConfig = Field(
         default_factory=lambda: TrackingConfig(experiment="monovec-textvib", registered_model="monovec-textvib")
