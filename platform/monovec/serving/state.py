@@ -479,6 +479,7 @@ class ExperimentStore:
         ``accuracy`` pools every judged head (micro average) and is None with no judged head;
         ``satisfaction`` likewise with no ``satisfied`` answer. ``model_version`` restricts
         the numbers to one version (e.g. after a promotion changed what the arm serves).
+        Latencies are in milliseconds over the newest ``latency_window`` served requests.
         """
         where, args = "r.arm = ?", [arm]
         if model_version is not None:
@@ -486,50 +487,27 @@ class ExperimentStore:
         with self._transaction(write=False) as conn:
             (input_errors,) = conn.execute(f"SELECT COUNT(*) FROM requests r WHERE {where} AND r.input_error = 1", args).fetchone()
             where += " AND r.input_error = 0"  # a client's bad input is not a served request
-            n, errors, unknown, low, esc = conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(error), 0), COALESCE(SUM(unknown), 0),"
-                " COALESCE(SUM(low_confidence), 0), COALESCE(SUM(decision = 'escalate'), 0)"
-                f" FROM requests r WHERE {where}",
-                args,
-            ).fetchone()
-            decisions = dict(
-                conn.execute(
-                    f"SELECT COALESCE(decision, 'none'), COUNT(*) FROM requests r WHERE {where} GROUP BY 1",
-                    args,
-                ).fetchall()
-            )
-            versions = dict(
-                conn.execute(
-                    f"SELECT COALESCE(model_version, 'none'), COUNT(*) FROM requests r WHERE {where} GROUP BY 1",
-                    args,
-                ).fetchall()
-            )
-            latencies = [
-                row[0]
-                for row in conn.execute(
-                    f"SELECT latency_ms FROM requests r WHERE {where} ORDER BY r.rowid DESC LIMIT ?",
-                    [*args, self.latency_window],
-                )
-            ]
-            fb_n, sat_n, sat_yes = conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(f.satisfied IS NOT NULL), 0), COALESCE(SUM(f.satisfied = 1), 0)"
-                f" FROM feedback f JOIN requests r USING (request_id) WHERE {where}",
-                args,
-            ).fetchone()
-            heads = conn.execute(
-                "SELECT h.head, COUNT(*), SUM(h.correct) FROM feedback_heads h"
-                f" JOIN requests r USING (request_id) WHERE {where} GROUP BY h.head ORDER BY h.head",
-                args,
-            ).fetchall()
+            traffic = self._traffic(conn, where, args)
+            quality = self._quality(conn, where, args)
+        return {"arm": arm, **traffic, "input_errors": input_errors, **quality}
+
+    def _traffic(self, conn: sqlite3.Connection, where: str, args: list[Any]) -> dict[str, Any]:
+        """Served requests: counts and rates, the decision and model-version mix, latency percentiles."""
+        n, errors, unknown, low, esc = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(error), 0), COALESCE(SUM(unknown), 0),"
+            " COALESCE(SUM(low_confidence), 0), COALESCE(SUM(decision = 'escalate'), 0)"
+            f" FROM requests r WHERE {where}",
+            args,
+        ).fetchone()
+        decisions = dict(conn.execute(f"SELECT COALESCE(decision, 'none'), COUNT(*) FROM requests r WHERE {where} GROUP BY 1", args).fetchall())
+        versions = dict(conn.execute(f"SELECT COALESCE(model_version, 'none'), COUNT(*) FROM requests r WHERE {where} GROUP BY 1", args).fetchall())
+        latencies = [row[0] for row in conn.execute(f"SELECT latency_ms FROM requests r WHERE {where} ORDER BY r.rowid DESC LIMIT ?",
+                                                    [*args, self.latency_window])]  # fmt: skip
         lat = latency_summary(latencies)
-        acc_n = sum(h[1] for h in heads)
-        acc_ok = sum(h[2] for h in heads)
         return {
-            "arm": arm,
             "n": n,
             "errors": errors,
             "error_rate": _rate(errors, n),
-            "input_errors": input_errors,
             "latency_window": lat["n"],
             "latency_mean_ms": lat["mean"],
             "latency_p50_ms": lat["p50"],
@@ -543,6 +521,24 @@ class ExperimentStore:
             "low_confidence_rate": _rate(low, n),
             "escalations": esc,
             "escalation_rate": _rate(esc, n),
+        }
+
+    @staticmethod
+    def _quality(conn: sqlite3.Connection, where: str, args: list[Any]) -> dict[str, Any]:
+        """Feedback on served requests: pooled and per-head accuracy, satisfaction."""
+        fb_n, sat_n, sat_yes = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(f.satisfied IS NOT NULL), 0), COALESCE(SUM(f.satisfied = 1), 0)"
+            f" FROM feedback f JOIN requests r USING (request_id) WHERE {where}",
+            args,
+        ).fetchone()
+        heads = conn.execute(
+            "SELECT h.head, COUNT(*), SUM(h.correct) FROM feedback_heads h"
+            f" JOIN requests r USING (request_id) WHERE {where} GROUP BY h.head ORDER BY h.head",
+            args,
+        ).fetchall()
+        acc_n = sum(h[1] for h in heads)
+        acc_ok = sum(h[2] for h in heads)
+        return {
             "feedback_n": fb_n,
             "accuracy_n": acc_n,
             "accuracy_correct": acc_ok,

@@ -35,7 +35,7 @@ from monovec.taste.checkpoint import (
 from monovec.taste.config import Taste2VecJobConfig
 from monovec.taste.encoders import NumericScaler
 from monovec.taste.evaluate import auc
-from monovec.taste.feedback import DeadLetter, FeedbackEvent, event_files, read_pending, validate_event
+from monovec.taste.feedback import DeadLetter, RawLine, event_files, feedback_windows, read_pending
 from monovec.taste.learner import OnlineLearner
 from monovec.taste.model import Taste2Vec
 from monovec.taste.runtime import Runtime, build_runtime, new_model
@@ -72,18 +72,31 @@ class UpdateSession:
         return cls(cfg, root, runtime, model, learner, state)
 
     def run(self, events: Path, rank: int = 0, report: Any = None) -> dict[str, Any]:
+        """Learn every event after the watermark of `events` (a JSONL file or a folder of them), once each.
+
+        Commits (checkpoint + watermark, a registry version every `update.register_every` events) every
+        `update.checkpoint_every` learned events and at the end; only rank 0 writes files. `report(metrics,
+        checkpoint_dir)` gets each commit's metrics (learned, dead_letters, prequential_auc). Returns
+        {learned, learned_this_run, dead_letters, root}. Raises InjectedFault when `faults` says so."""
         cfg, state, index = self.cfg, self.state, self.runtime.catalogue.index
         dead = DeadLetter(Path(cfg.update.dead_letter) if cfg.update.dead_letter else self.root / "dead_letter.jsonl")
         ledger, position = set(state.ledger), dict(state.watermark)
-        window: list[FeedbackEvent] = []
-        in_window: set[str] = set()
         labels: list[np.ndarray] = []
         scores: list[np.ndarray] = []
         learned_now, last_commit, rejected = 0, state.learned, 0
 
-        def learn() -> None:
-            nonlocal learned_now
-            records = self.learner.prepare(window, index)
+        def reject(raw: RawLine, reason: str, event_id: str | None) -> None:
+            nonlocal rejected
+            rejected += 1
+            if rank == 0:
+                dead.write(raw.source, raw.line, reason, raw.text, event_id)
+
+        def on_line(raw: RawLine) -> None:
+            position[raw.source] = raw.line
+
+        lines = read_pending(event_files(events), state.watermark)
+        for window in feedback_windows(lines, index, cfg.learn.window, reject, ledger, on_line):
+            records = self.learner.prepare([e for e, _ in window], index)
             scores.append(self.learner.scorer.predict(records))  # prequential: predict, then learn
             labels.append(records.label)
             self.learner.learn(records)
@@ -91,32 +104,13 @@ class UpdateSession:
             ledger.update(records.event_ids)
             state.learned += len(records)
             learned_now += len(records)
-            window.clear()
-            in_window.clear()
-
-        for raw in read_pending(event_files(events), state.watermark):
-            position[raw.source] = raw.line
-            if raw.record is None and raw.error is None:
-                continue  # a blank line is not an event
-            event, reason = (None, raw.error) if raw.record is None else validate_event(raw.record, index)
-            if event is not None and (event.event_id in ledger or event.event_id in in_window):
-                event, reason = None, f"event_id: duplicate {event.event_id!r} (already learned)"
-            if event is None:
-                rejected += 1
-                if rank == 0:
-                    dead.write(raw.source, raw.line, reason or "invalid", raw.text, (raw.record or {}).get("event_id"))
-                continue
-            window.append(event)
-            in_window.add(event.event_id)
-            if len(window) == cfg.learn.window:
-                learn()
-                cfg.faults.check_events(learned_now)
-                if state.learned - last_commit >= cfg.update.checkpoint_every:
-                    state.watermark = dict(position)
-                    self._commit(rank, report, labels, scores, rejected)
-                    last_commit, labels, scores, rejected = state.learned, [], [], 0
-        if window:
-            learn()
+            if len(window) < cfg.learn.window:
+                break  # the stream's last, shorter window: committed below
+            cfg.faults.check_events(learned_now)
+            if state.learned - last_commit >= cfg.update.checkpoint_every:
+                state.watermark = dict(position)
+                self._commit(rank, report, labels, scores, rejected)
+                last_commit, labels, scores, rejected = state.learned, [], [], 0
         if position != state.watermark or labels:
             state.watermark = dict(position)
             self._commit(rank, report, labels, scores, rejected)
