@@ -114,11 +114,6 @@ class SplitConflict(RuntimeError):
         super().__init__(f"the split changed: it is now {now}, the request expected {want}; nothing was done")
 
 
-def default_store_path() -> Path:
-    """``<state dir>/experiment.sqlite``: shared by the Serve app and the ``monovec experiment`` CLI."""
-    return state_dir() / "experiment.sqlite"
-
-
 @dataclass(frozen=True)
 class RequestRecord:
     """One served request as the experiment counts it; ``labels`` are the served label per head."""
@@ -171,7 +166,7 @@ class ExperimentStore:
     """How long a background writer waits for another writer's lock before its write fails (and is retried)."""
 
     def __init__(self, path: str | Path | None = None, latency_window: int = 10_000) -> None:
-        self._db = SQLiteFile(path if path is not None else default_store_path(), _SCHEMA)
+        self._db = SQLiteFile(path if path is not None else state_dir() / "experiment.sqlite", _SCHEMA)
         self.path = self._db.path
         self._migrate()
         self.latency_window = latency_window
@@ -391,34 +386,6 @@ class ExperimentStore:
                 values,
             )
             return conn.total_changes - before
-
-    def record_request(
-        self,
-        request_id: str,
-        arm: str,
-        model_version: str | None,
-        latency_ms: float,
-        decision: str | None,
-        stage: str | None,
-        unknown: bool = False,
-        low_confidence: bool = False,
-        error: bool = False,
-        labels: Mapping[str, str] | None = None,
-    ) -> bool:
-        """Record one request; True if it was new. See :meth:`record_requests` for batches."""
-        rec = RequestRecord(
-            request_id=request_id,
-            arm=arm,
-            model_version=model_version,
-            latency_ms=latency_ms,
-            decision=decision,
-            stage=stage,
-            unknown=unknown,
-            low_confidence=low_confidence,
-            error=error,
-            labels=dict(labels or {}),
-        )
-        return self.record_requests([rec]) == 1
 
     def record_feedback(
         self,
