@@ -53,7 +53,7 @@ def write_events(data_dir: Path, path: Path, n: int, seed: int, broken: bool = T
 
 def test_update_job_on_ray_train_registers_versions_and_recommends(ray_session: None, data_dir: Path, tmp_path: Path) -> None:
     from monovec.taste.recommend import recommend
-    from monovec.tracking.mlflow_store import _client
+    from monovec.tracking.mlflow_store import mlflow_client
 
     folder = tmp_path / "events"
     folder.mkdir()
@@ -75,7 +75,7 @@ def test_update_job_on_ray_train_registers_versions_and_recommends(ray_session: 
     state = JobState.read(latest_checkpoint(root))  # type: ignore[arg-type]
     assert again["learned"] == 600 and state.ledger == ids + more and len(set(state.ledger)) == 600
     assert [v["events_learned"] for v in again["versions"]] == [500, 600]  # every 200 events: 400 -> 500 -> 600
-    _, client, _ = _client(None)
+    _, client, _ = mlflow_client(None)
     versions = client.search_model_versions("name = 'monovec-taste2vec'")
     assert sorted(v.tags["events_learned"] for v in versions)[-2:] == ["500", "600"]
 

@@ -69,7 +69,11 @@ class BuildResult:
     registered: dict[str, Any] | None
 
 
-def _fit_head(name: str, cfg: HeadConfig, ex: Examples, norms: list[str], x: np.ndarray, extra: tuple[list[str], np.ndarray, np.ndarray] | None, seed: int) -> Head:
+def fit_head(name: str, cfg: HeadConfig, ex: Examples, norms: list[str], x: np.ndarray, extra: tuple[list[str], np.ndarray, np.ndarray] | None, seed: int) -> Head:
+    """Fit one head (prototypes, linear head, optional harm scorer) on its training embeddings.
+
+    `x` is (len(norms), dim) float32 rows of the normalised texts `norms`; `extra` optional extra harm
+    examples (texts, vectors, 0/1 labels). Used by the build and by the Tune classifier target."""
     index = {label: i for i, label in enumerate(cfg.labels)}
     y = ex.primary(index)
     protos = PrototypeSet.fit(x, y, cfg.labels, cfg.prototypes)
@@ -114,6 +118,13 @@ def _subset_corpus(corpus, keep: list[int]):  # noqa: ANN001, ANN202 - SafetyCor
 
 
 def build_classifier(config: BuildConfig, progress: Callable[[str], None] = print) -> BuildResult:
+    """Build one classifier version: load and normalise the heads' data, embed every text once (on
+    `scaling.num_workers` Ray actors when Ray is up; cached per text), fit each head and the safety
+    stage, evaluate on the dev sources, save under `out_dir/<version>` and register it in MLflow.
+
+    Returns the model dir, version (UTC timestamp), headline metrics, the evaluation report and the
+    registration (None when tracking is off). Raises FileNotFoundError / ValueError for missing or
+    malformed data sources (the message names the file)."""
     t_start = time.perf_counter()
     cfg = config.classifier
     cache = Path(config.cache_dir) if config.cache_dir else embedding_cache_dir()
@@ -140,7 +151,7 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
             extra = (n2, embed(n2, f"{name} harm extra"), np.array([ls[0] == "harmful" for ls in ex2.labels]))
             progress(f"[{name}] +{len(n2)} extra harm texts")
         t0 = time.perf_counter()
-        heads[name] = _fit_head(name, hcfg, ex, norms, x, extra, cfg.seed)
+        heads[name] = fit_head(name, hcfg, ex, norms, x, extra, cfg.seed)
         progress(f"[{name}] fitted prototypes {heads[name].prototypes.counts()} + linear head in {time.perf_counter() - t0:.1f}s")
         counts[name] = {"train": len(ex), "skipped_rows": len(ex.errors)}
         reference.append(x)

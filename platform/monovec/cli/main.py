@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import typer
 
@@ -16,9 +15,6 @@ from monovec.cli.serve import experiment_app, serve_app
 from monovec.cli.taste import app as taste_app
 from monovec.cli.textvib import app as textvib_app
 from monovec.cli.tune import app as tune_app
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 app = typer.Typer(help="monovec: train, tune and serve embedding models on Ray.", no_args_is_help=True, add_completion=False)
 app.add_typer(classifier_app, name="classifier")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -58,7 +57,6 @@ class ClassifierArm:
         loader: Loader | None = None,
         faults: dict[str, Any] | None = None,
     ) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.arm = arm
         self.model_ref = model_ref
         self.faults = FaultConfig.model_validate(faults or {})

@@ -15,7 +15,6 @@ watermark alike, so the rerun learns them again, once. `faults.fail_after_events
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from monovec.paths import data_dir, resolve_data_path, state_dir
+from monovec.paths import resolve_data_path, state_dir
 from monovec.taste.checkpoint import (
     MODEL,
     JobState,
@@ -148,8 +147,6 @@ def train_loop(config: dict[str, Any]) -> None:
     """Ray Train loop (one per worker; in-process when num_workers = 0)."""
     import ray.train
 
-    for key, value in config["env"].items():
-        os.environ[key] = value
     cfg = Taste2VecJobConfig.model_validate(config["cfg"])
     torch.set_num_threads(cfg.learn.threads)
     rank = ray.train.get_context().get_world_rank()
@@ -167,29 +164,33 @@ def train_loop(config: dict[str, Any]) -> None:
     session.run(Path(config["events"]), rank, report)
 
 
+def portable(cfg: Taste2VecJobConfig, root: Path) -> Taste2VecJobConfig:
+    """The config as Ray Train workers should see it: every path absolute, resolved on the driver.
+
+    A worker runs in its own working directory with its own environment, so nothing it reads may depend
+    on the cwd or on variables (`MONOVEC_HOME`, `MONOVEC_DATA`, `MLFLOW_TRACKING_URI`): `out_dir`, the
+    catalogue, the dead-letter file, the Chroma folder and the tracking URI are fixed here."""
+    from monovec.tracking.mlflow_store import tracking_uri
+
+    dead = cfg.update.dead_letter
+    return cfg.model_copy(update={
+        "out_dir": str(root.parent),
+        "catalogue": cfg.catalogue.model_copy(update={"coffee_dir": str(resolve_data_path(cfg.catalogue.coffee_dir))}),
+        "update": cfg.update.model_copy(update={"dead_letter": str(resolve_data_path(dead)) if dead else str(root / "dead_letter.jsonl")}),
+        "chroma": cfg.chroma.model_copy(update={"path": str(resolve_data_path(cfg.chroma.path) if cfg.chroma.path else state_dir() / "chroma")}),
+        "tracking": cfg.tracking.model_copy(update={"uri": tracking_uri(cfg.tracking.uri)}),
+    })  # fmt: skip
+
+
 def run_update(cfg: Taste2VecJobConfig, events: str | Path) -> dict[str, Any]:
     """Fit a TorchTrainer over the events (a JSONL file or a folder of them); returns the run summary."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from monovec.tracking.mlflow_store import tracking_uri
-
     root = job_root(cfg)
     root.mkdir(parents=True, exist_ok=True)
-    # Ray Train workers run in their own working directory: hand them absolute paths only
-    if cfg.update.dead_letter:
-        cfg = cfg.model_copy(update={"update": cfg.update.model_copy(update={"dead_letter": str(resolve_data_path(cfg.update.dead_letter))})})
-    if cfg.chroma.path:
-        cfg = cfg.model_copy(update={"chroma": cfg.chroma.model_copy(update={"path": str(resolve_data_path(cfg.chroma.path))})})
-    if not cfg.catalogue.coffee_dir.startswith("data:"):
-        cfg = cfg.model_copy(update={"catalogue": cfg.catalogue.model_copy(update={"coffee_dir": str(resolve_data_path(cfg.catalogue.coffee_dir))})})
-    loop_config = {
-        "cfg": cfg.model_dump(mode="json"),
-        "events": str(Path(events).resolve()),
-        "root": str(root),
-        "env": {"MONOVEC_HOME": str(state_dir()), "MONOVEC_DATA": str(data_dir()),
-                "MLFLOW_TRACKING_URI": tracking_uri(cfg.tracking.uri), "HF_HUB_OFFLINE": "1"},  # fmt: skip
-    }
+    cfg = portable(cfg, root)  # Ray Train workers run in their own working directory: absolute paths only
+    loop_config = {"cfg": cfg.model_dump(mode="json"), "events": str(Path(events).resolve()), "root": str(root)}
     sc = cfg.scaling
     trainer = TorchTrainer(
         train_loop,

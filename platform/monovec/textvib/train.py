@@ -82,6 +82,7 @@ def train_loop(config: dict[str, Any]) -> None:
     from monovec.textvib.engine import ContinualLearner
 
     cfg = TextVibConfig.model_validate(config["config"])
+    torch.set_num_threads(cfg.train.threads)  # this worker process's torch threads (the learner sets none)
     texts = TextTable(**config["texts"])
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()

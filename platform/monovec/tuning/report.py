@@ -87,7 +87,7 @@ def plot_objective(rows: Sequence[dict[str, Any]], baseline: float, path: Path, 
     """Objective per trial, the best so far and the untuned baseline. When some trials are over
     budget the y-axis keeps the feasible region readable: penalised trials are drawn at its
     bottom edge, and an infeasible baseline is shown by its unpenalised metric."""
-    from monovec.plots import _new_figure, _save
+    from monovec.plots import new_figure, save_figure
 
     xs = [r["trial"] for r in rows]
     ys = [r["objective"] for r in rows]
@@ -96,7 +96,7 @@ def plot_objective(rows: Sequence[dict[str, Any]], baseline: float, path: Path, 
     for y in ys:
         cur = y if cur is None or (y > cur if mode == "max" else y < cur) else cur
         best.append(cur)
-    fig = _new_figure(7.0, 4.5)
+    fig = new_figure(7.0, 4.5)
     ax = fig.add_subplot()
     feasible = [y for y, f in zip(ys, ok, strict=True) if f]
     clip = None
@@ -124,14 +124,14 @@ def plot_objective(rows: Sequence[dict[str, Any]], baseline: float, path: Path, 
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     ax.set_title("objective over trials")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_pareto(rows: Sequence[dict[str, Any]], front: Sequence[int], pairs: Sequence[tuple[str, str]], path: Path, budget: float | None) -> Path:
-    from monovec.plots import _new_figure, _save
+    from monovec.plots import new_figure, save_figure
 
     (ym, _), (xm, _) = pairs[0], pairs[1]
-    fig = _new_figure(6.5, 4.5)
+    fig = new_figure(6.5, 4.5)
     ax = fig.add_subplot()
     ax.scatter([r[xm] for r in rows], [r[ym] for r in rows], s=10, alpha=0.5, label="trials")
     pts = sorted((rows[i][xm], rows[i][ym]) for i in front)
@@ -146,7 +146,7 @@ def plot_pareto(rows: Sequence[dict[str, Any]], front: Sequence[int], pairs: Seq
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("Pareto front")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 BUILD_COMMANDS = {"classifier": "monovec classifier build", "textvib": "monovec textvib train"}
@@ -252,9 +252,9 @@ def _print_outcome(out: Path, rows: list[dict[str, Any]], top: list[dict[str, An
 def start_parent_run(out: Path, space: SearchSpace, job: TuneJobConfig, resume_id: str | None = None) -> str:
     """The sweep's MLflow parent run (status RUNNING until `log_to_mlflow` ends it): `resume_id` when that
     run still exists and is not deleted (a resumed sweep continues it), else a new run."""
-    from monovec.tracking.mlflow_store import _client, experiment_id
+    from monovec.tracking.mlflow_store import experiment_id, mlflow_client
 
-    _, client, uri = _client(job.tracking.uri)
+    _, client, uri = mlflow_client(job.tracking.uri)
     if resume_id:
         try:
             run = client.get_run(resume_id)
@@ -275,9 +275,9 @@ def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, s
     `monovec.trial_id`) and parameters already set are not logged again."""
     from mlflow.entities import Metric, Param, RunTag
 
-    from monovec.tracking.mlflow_store import _client, _sanitise, experiment_id
+    from monovec.tracking.mlflow_store import experiment_id, mlflow_client, sanitise
 
-    _, client, uri = _client(job.tracking.uri)
+    _, client, uri = mlflow_client(job.tracking.uri)
     exp_id = experiment_id(client, uri, job.tracking.experiment)
     s = result.summary
     pid = parent_id or start_parent_run(result.out_dir, space, job)
@@ -287,7 +287,7 @@ def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, s
     now = int(time.time() * 1000)
 
     def metrics_of(d: dict[str, Any]) -> list[Metric]:
-        return [Metric(_sanitise(k), float(v), now, 0) for k, v in d.items() if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))]
+        return [Metric(sanitise(k), float(v), now, 0) for k, v in d.items() if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))]
 
     params = {"space": space.name, "target": space.target, "algorithm": job.search.algorithm, "num_samples": job.search.num_samples,
               "max_concurrent": job.search.max_concurrent, "seed": job.search.seed, "objective.metric": job.objective.metric,
@@ -298,7 +298,7 @@ def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, s
     summary_metrics.update({f"best.{k}": v for k, v in s["best_metrics"].items()})
     summary_metrics.update({f"baseline.{k}": v for k, v in s["baseline_metrics"].items() if k in s["best_metrics"]})
     client.log_batch(pid, metrics=metrics_of(summary_metrics),
-                     params=[Param(_sanitise(k)[:250], str(v)[:500]) for k, v in params.items() if _sanitise(k)[:250] not in logged_params])  # fmt: skip
+                     params=[Param(sanitise(k)[:250], str(v)[:500]) for k, v in params.items() if sanitise(k)[:250] not in logged_params])  # fmt: skip
     for row in result.rows:
         if row["trial_id"] in logged_trials:
             continue
@@ -307,7 +307,7 @@ def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, s
         client.log_batch(
             cid,
             metrics=metrics_of({k: v for k, v in row.items() if k not in space.params and k != "trial"}),
-            params=[Param(_sanitise(k)[:250], str(_plain(row[k]))[:500]) for k in space.params],
+            params=[Param(sanitise(k)[:250], str(_plain(row[k]))[:500]) for k in space.params],
             tags=[RunTag("monovec.trial", str(row["trial"])), RunTag("monovec.best", str(row["trial"] == s["best_trial"]).lower())],
         )
         client.set_terminated(cid)

@@ -36,9 +36,6 @@ from monovec.tuning.targets import config_model, runtime, target_spec
 
 log = logging.getLogger(__name__)
 
-_DATA: dict[str, Any] = {}  # per trial process: the prepared data, fetched from the object store once
-
-
 @dataclass
 class TrialReporter:
     """The `report` a target gets: scores metrics and sends them on (default `ray.tune.report`).
@@ -60,16 +57,18 @@ class TrialReporter:
 
 
 def make_trainable(target: str, data_ref: Any, base: dict[str, Any], objective: ObjectiveConfig) -> Callable[[dict[str, Any]], None]:
-    """A plain function trainable: fetch the shared data (zero-copy, once per process), score, report."""
+    """A plain function trainable: fetch the shared data (zero-copy), score, report.
+
+    The fetched data is kept in `fetched`, which the trainable owns: Tune deserialises the trainable once
+    per trial actor, so a reused actor fetches the data once, not once per trial."""
+    fetched: dict[str, Any] = {}
 
     def trial(config: dict[str, Any]) -> None:
         import ray
 
-        key = data_ref.hex()
-        if key not in _DATA:
-            _DATA.clear()
-            _DATA[key] = ray.get(data_ref)
-        runtime(target).run_trial(_DATA[key], base, config, TrialReporter(objective))
+        if "data" not in fetched:
+            fetched["data"] = ray.get(data_ref)
+        runtime(target).run_trial(fetched["data"], base, config, TrialReporter(objective))
 
     trial.__name__ = f"{target}_trial"
     return trial
