@@ -6,7 +6,7 @@ Same run, same machine, same model, same short texts (English + Korean GoEmotion
   in-process   ClassifierPipeline.classify_batch: single texts (p50/p95) and batches of 32 (texts/s)
   no-op        the same deployment without a model: what Serve's HTTP path alone costs (the ceiling)
   direct       one Serve deployment (FastAPI ingress + @serve.batch) answering POST /v1/classify
-  A/B app      serve_apps/classifier.py: ExperimentRouter -> ClassifierArm (control/treatment),
+  A/B app      monovec.serving.app:build_app: ExperimentRouter -> ClassifierArm (control/treatment),
                per-request (router micro-batches per arm) and client batches of 32 (/v1/classify/batch)
 Clients: `--clients` threads with keep-alive connections, each request timed end to end; the three
 apps stay deployed and are measured in alternating rounds (`--rounds`).
@@ -82,12 +82,12 @@ def main() -> int:
     import ray
     from fastapi import FastAPI
     from ray import serve
-    from serve_apps.classifier import build_app
 
     from monovec.classify.model import ClassifierModel
     from monovec.classify.pipeline import ClassifierPipeline
     from monovec.classify.service import resolve_model_ref
     from monovec.embed.text import EncoderConfig, build_encoder
+    from monovec.serving.app import build_app
 
     try:
         model_dir = str(resolve_model_ref(args.model))

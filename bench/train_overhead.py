@@ -32,6 +32,7 @@ def plain_cycles(cfg, domains, texts) -> tuple[list[float], float]:  # noqa: ANN
 
     from monovec.textvib.engine import ContinualLearner
 
+    torch.set_num_threads(cfg.train.threads)  # as the Ray Train loop does in its worker
     t0 = time.perf_counter()
     learner = ContinualLearner(cfg, domains, texts)
     marks: list[float] = []

@@ -62,6 +62,7 @@ def main() -> int:
     parser.add_argument("--config", default=str(REPO / "jobs/configs/tune_classifier.yaml"))
     args = parser.parse_args()
 
+    from monovec.entry import start_ray
     from monovec.tuning.config import load_job
     from monovec.tuning.runner import resolve_base, run_sweep
     from monovec.tuning.space import load_space
@@ -73,6 +74,7 @@ def main() -> int:
         print(f"baseline: timing USE-m3 on {args.naive_texts} dev texts (1 thread) ...", flush=True)
         per_text, pool = naive_seconds_per_text(base, args.naive_texts)
         print(f"measured: sweeping {args.num_samples} trials ({job.search.max_concurrent} concurrent) ...", flush=True)
+        start_ray(job.ray, dashboard=True)
         result = run_sweep(job, space, args.space, progress=lambda m: None)
     s = result.summary
     eval_s = sum(r.get("eval_seconds", 0.0) for r in result.rows) / len(result.rows)

@@ -58,7 +58,7 @@ def tiny_build_overrides(out_dir: Path, rows: int = 700) -> list[str]:
     return [
         f"out_dir={out_dir}",
         "tracking.enabled=false",
-        "ray.embed_shards=1",
+        "scaling.num_workers=1",
         "reference_sample=200",
         f"classifier.heads.emotion.train.0.max_rows={rows}",
         "classifier.heads.emotion.dev.0.max_rows=300",

@@ -30,7 +30,8 @@ def registry(ray_session: None, tiny_model_dir: Path, tmp_path_factory: pytest.T
 
     from monovec.classify.build import BuildConfig
     from monovec.config import load_config
-    from monovec.tracking.mlflow_store import TrackingConfig, get_alias, log_and_register, tracking_uri
+    from monovec.infra import TrackingConfig
+    from monovec.tracking.mlflow_store import get_alias, log_and_register, tracking_uri
     from tests.conftest import REPO
 
     cfg = load_config(BuildConfig, REPO / "jobs/configs/classifier.yaml")

@@ -78,7 +78,8 @@ def registered(ray_session: None, tiny_model_dir: Path) -> str:
     """The tiny model registered twice: v1 `@champion`, v2 `@candidate` (as two builds would leave it)."""
     from monovec.classify.build import BuildConfig
     from monovec.config import load_config
-    from monovec.tracking.mlflow_store import TrackingConfig, log_and_register
+    from monovec.infra import TrackingConfig
+    from monovec.tracking.mlflow_store import log_and_register
     from tests.conftest import REPO
 
     cfg = load_config(BuildConfig, REPO / "jobs/configs/classifier.yaml")

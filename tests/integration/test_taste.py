@@ -53,13 +53,13 @@ def write_events(data_dir: Path, path: Path, n: int, seed: int, broken: bool = T
 
 def test_update_job_on_ray_train_registers_versions_and_recommends(ray_session: None, data_dir: Path, tmp_path: Path) -> None:
     from monovec.taste.recommend import recommend
-    from monovec.tracking.mlflow_store import _client
+    from monovec.tracking.mlflow_store import mlflow_client
 
     folder = tmp_path / "events"
     folder.mkdir()
     ids = write_events(data_dir, folder / "000.jsonl", 400, seed=1)
     # a real Ray Train worker actor (~20 s of the test is its start-up); MLflow + Chroma in the second run
-    cfg = cfg_for(data_dir, tmp_path, ray={"num_workers": 1}, tracking={"enabled": False}, chroma={"enabled": False})
+    cfg = cfg_for(data_dir, tmp_path, scaling={"num_workers": 1}, tracking={"enabled": False}, chroma={"enabled": False})
     summary = run_update(cfg, folder)
     assert summary["learned"] == 400 and summary["dead_letters"] == len(BROKEN) and summary["versions"] == []
     root = Path(summary["root"])
@@ -70,12 +70,12 @@ def test_update_job_on_ray_train_registers_versions_and_recommends(ray_session: 
     assert state.ledger == ids and state.metrics[-1]["prequential_auc"] > 0.55
 
     more = write_events(data_dir, folder / "001.jsonl", 200, seed=2, broken=False, prefix="day2-")  # a new file
-    cfg = cfg_for(data_dir, tmp_path, ray={"num_workers": 0})  # in-process this time; Chroma on
+    cfg = cfg_for(data_dir, tmp_path, scaling={"num_workers": 0})  # in-process this time; Chroma on
     again = run_update(cfg, folder)  # resumes from the checkpoint and learns only the new file
     state = JobState.read(latest_checkpoint(root))  # type: ignore[arg-type]
     assert again["learned"] == 600 and state.ledger == ids + more and len(set(state.ledger)) == 600
     assert [v["events_learned"] for v in again["versions"]] == [500, 600]  # every 200 events: 400 -> 500 -> 600
-    _, client, _ = _client(None)
+    _, client, _ = mlflow_client(None)
     versions = client.search_model_versions("name = 'monovec-taste2vec'")
     assert sorted(v.tags["events_learned"] for v in versions)[-2:] == ["500", "600"]
 
@@ -89,7 +89,7 @@ def test_update_job_on_ray_train_registers_versions_and_recommends(ray_session: 
 def test_killed_job_rerun_learns_each_event_exactly_once(ray_session: None, data_dir: Path, tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     ids = write_events(data_dir, events, 300, seed=3)
-    crashing = cfg_for(data_dir, tmp_path, update={"fail_after_events": 150}, tracking={"enabled": False}, chroma={"enabled": False})
+    crashing = cfg_for(data_dir, tmp_path, faults={"fail_after_events": 150}, tracking={"enabled": False}, chroma={"enabled": False})
     with pytest.raises(Exception, match="injected fault"):
         run_update(crashing, events)
     committed = JobState.read(latest_checkpoint(job_root(crashing)))  # type: ignore[arg-type]
@@ -108,8 +108,7 @@ def test_simulate_cli_end_to_end_with_the_real_text_encoder(data_dir: Path, tmp_
     result = CliRunner().invoke(
         app,
         ["taste", "simulate", "--users", "30", "--events", "2000", "--seed", "1", "--out", str(out), "--malformed-rate", "0.02",
-         "--set", f"catalogue.coffee_dir={data_dir / 'coffee'}", "--set", "catalogue.max_items=150",
-         "--set", "model.text.encoder.threads=1"],
+         f"catalogue.coffee_dir={data_dir / 'coffee'}", "catalogue.max_items=150", "model.text.encoder.threads=1"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())

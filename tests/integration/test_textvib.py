@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from monovec.faults import FaultConfig, InjectedFault
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -54,7 +55,7 @@ def test_worker_failure_resumes_from_the_checkpoint(smoke, monkeypatch: pytest.M
     failing = cfg.model_copy(update={
         "out_dir": str(run), "plots": False,
         "scaling": cfg.scaling.model_copy(update={"num_workers": 1, "max_failures": 1}),
-        "train": cfg.train.model_copy(update={"fail_at_epoch": 4}),
+        "faults": FaultConfig(fail_at_epoch=4),
         "tracking": cfg.tracking.model_copy(update={"enabled": False}),
     })  # fmt: skip
     from monovec.textvib.train import run_training
@@ -73,17 +74,17 @@ def test_worker_failure_resumes_from_the_checkpoint(smoke, monkeypatch: pytest.M
 def test_killed_zero_worker_run_resumes_on_the_same_out(smoke) -> None:
     """`scaling.num_workers: 0` (Train v2 local mode, no controller): the loop dies at the start of epoch 4;
     the rerun on the same run directory resumes from epoch 3's on-disk checkpoint, not from epoch 1."""
-    from monovec.textvib.train import STATE_FILE, InjectedFailure, run_training
+    from monovec.textvib.train import STATE_FILE, run_training
 
     root, cfg, clean = smoke
     run = root / "killed0"
     failing = cfg.model_copy(update={
         "out_dir": str(run), "plots": False,
         "scaling": cfg.scaling.model_copy(update={"num_workers": 0}),
-        "train": cfg.train.model_copy(update={"fail_at_epoch": 4}),
+        "faults": FaultConfig(fail_at_epoch=4),
         "tracking": cfg.tracking.model_copy(update={"enabled": False}),
     })  # fmt: skip
-    with pytest.raises(InjectedFailure):  # local mode has no FailureConfig retry: the driver dies
+    with pytest.raises(InjectedFault):  # local mode has no FailureConfig retry: the driver dies
         run_training(failing, progress=lambda _m: None)
     ckpts = run / "checkpoints"
     assert sorted(p.name for p in ckpts.iterdir()) == ["epoch_0002", "epoch_0003"]

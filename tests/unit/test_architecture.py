@@ -136,3 +136,26 @@ def _touches_import_paths(path: Path) -> bool:
 def test_no_path_tricks_in_the_library() -> None:
     offenders = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py") if _touches_import_paths(p)]
     assert not offenders, f"sys.path / PYTHONPATH manipulation in {offenders}"
+
+
+def test_one_class_per_infrastructure_block() -> None:
+    """`RayConfig`, `ScalingConfig` and `TrackingConfig` are defined once (monovec/infra.py), and every
+    job config's `ray`, `scaling` and `tracking` blocks are those classes."""
+    from monovec.classify.build import BuildConfig
+    from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
+    from monovec.taste.config import Taste2VecJobConfig
+    from monovec.textvib.config import TextVibConfig
+    from monovec.tuning.config import TuneJobConfig
+
+    shared = {"ray": RayConfig, "scaling": ScalingConfig, "tracking": TrackingConfig}
+    defined = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(w in node.name for w in ("Ray", "Scaling", "Tracking")) and node.name.endswith("Config"):
+                defined.setdefault(node.name, []).append(module_name(path))
+    assert defined == {c.__name__: ["monovec.infra"] for c in shared.values()}, defined
+    for job in (BuildConfig, Taste2VecJobConfig, TextVibConfig, TuneJobConfig):
+        for key, cls in shared.items():
+            if key in job.model_fields:
+                assert job.model_fields[key].annotation is cls, f"{job.__name__}.{key}"
+        assert {"ray", "tracking"} <= set(job.model_fields), job.__name__

@@ -97,3 +97,14 @@ def test_serve_args_reject_bad_weights() -> None:
         ClassifierAppArgs.model_validate({"control": {"model": "x", "weight": 0}, "treatment": {"model": "y", "weight": 0}})
     with pytest.raises(ValidationError, match="ramp"):
         ClassifierAppArgs.model_validate({"control": {"model": "x", "weight": 1}, "ramp": [0.5, 0.2]})
+
+
+@pytest.mark.parametrize("name", sorted(JOB_CONFIGS))
+def test_no_shipped_config_switches_a_fault_on(name: str) -> None:
+    """Fault injection (monovec/faults.py) is for tests: every shipped job config leaves it off."""
+    from monovec.faults import FaultConfig
+
+    cfg = load_config(JOB_CONFIGS[name], REPO / "jobs" / "configs" / name)
+    found = [m for m in [cfg, *vars(cfg).values()] if isinstance(getattr(m, "faults", None), FaultConfig)]
+    assert all(m.faults == FaultConfig() for m in found), name
+    assert "faults" not in (REPO / "jobs" / "configs" / name).read_text()

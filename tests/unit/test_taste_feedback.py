@@ -109,3 +109,24 @@ def test_reservoir_is_bounded_uniform_and_resumable() -> None:
     a, b = buf.sample(50), twin.sample(50)
     assert a is not None and b is not None and a.event_ids == b.event_ids  # same RNG position
     assert len(set(a.event_ids)) == 50 and ReservoirBuffer(5).sample(3) is None
+
+
+def test_the_shared_window_loop_rejects_blanks_bad_lines_and_duplicates_once() -> None:
+    """`feedback_windows` (the update job's and the simulation's one loop): full windows, then the short
+    last one; a blank line is skipped, a bad line or a repeated event_id goes to `reject` with its reason."""
+    from monovec.taste.feedback import feedback_windows, parse_line
+
+    events = [json.dumps({**GOOD, "event_id": f"e{i}"}) for i in range(5)]
+    lines = [events[0], "", "{not json", events[1], events[1], events[2], events[3], events[4]]
+    raws = [parse_line("mem", n, (text + "\n").encode()) for n, text in enumerate(lines, start=1)]
+    rejected: list[tuple[int, str]] = []
+    seen: list[int] = []
+    learned = {"e3"}  # learned in an earlier run
+    windows = []
+    for window in feedback_windows(raws, ITEMS, 2, lambda raw, why, _id: rejected.append((raw.line, why)), learned,
+                                   on_line=lambda raw: seen.append(raw.line)):  # fmt: skip
+        windows.append(window)
+        learned.update(e.event_id for e, _ in window)  # as the consumer does: read while the stream goes
+    assert [[e.event_id for e, _ in w] for w in windows] == [["e0", "e1"], ["e2", "e4"]]
+    assert [line for line, _ in rejected] == [3, 5, 7] and "invalid JSON" in rejected[0][1]
+    assert all("duplicate" in why for _, why in rejected[1:]) and seen == list(range(1, 9))

@@ -1,6 +1,6 @@
 """The update job's body without Ray: dead letters, the watermark, and exactly-once learning across a crash.
 
-A run killed after K events (update.fail_after_events) and rerun must end where an uninterrupted run ends:
+A run killed after K events (faults.fail_after_events) and rerun must end where an uninterrupted run ends:
 same ledger (each event id once), same watermark, same weights - not merely "no duplicates"."""
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import torch
 
+from monovec.faults import InjectedFault
 from monovec.taste.checkpoint import JobState, job_root, latest_checkpoint
 from monovec.taste.config import Taste2VecJobConfig
 from monovec.taste.data import load_catalogue
 from monovec.taste.simulate import SimConfig, Simulator
-from monovec.taste.update import InjectedFault, UpdateSession
+from monovec.taste.update import UpdateSession
 
 BROKEN = [
     ('{"event_id": "bad-1", "item_id": "arabica-1", "liked": true}', "user_id"),
@@ -32,7 +33,7 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def job_cfg(data_dir: Path, out: Path, **update: object) -> Taste2VecJobConfig:
+def job_cfg(data_dir: Path, out: Path, **faults: object) -> Taste2VecJobConfig:
     return Taste2VecJobConfig.model_validate(
         {"out_dir": str(out), "catalogue": {"coffee_dir": str(data_dir / "coffee"), "max_items": 80},
          "model": {"dim": 16, "numeric_hidden": 16, "fusion_hidden": 32, "text": {"enabled": False},
@@ -40,7 +41,7 @@ def job_cfg(data_dir: Path, out: Path, **update: object) -> Taste2VecJobConfig:
                    "users": {"dim": 17, "initial_capacity": 8}, "items": {"dim": 2, "initial_capacity": 128},
                    "context": {"hidden": 8, "history": 3}},
          "learn": {"window": 40, "replay": {"capacity": 200, "ratio": 1.0}},
-         "update": {"checkpoint_every": 120, **update}, "tracking": {"enabled": False}, "chroma": {"enabled": False}}
+         "update": {"checkpoint_every": 120}, "faults": faults, "tracking": {"enabled": False}, "chroma": {"enabled": False}}
     )  # fmt: skip
 
 

@@ -182,7 +182,6 @@ def test_prototype_refits_are_cached_and_equal_a_direct_fit() -> None:
     from monovec.classify.linear import LinearHead
     from monovec.classify.prototypes import PrototypeConfig, PrototypeSet
     from monovec.tuning.scoring import (
-        _STATS,
         ClassifierTrialData,
         ClassifierTuneOptions,
         HeadData,
@@ -198,12 +197,11 @@ def test_prototype_refits_are_cached_and_equal_a_direct_fit() -> None:
                     np.arange(4), np.zeros(4, np.int64), np.zeros((4, 3), bool))
     data = ClassifierTrialData("t", x[:4], np.zeros(4, np.int8), np.full(4, -1), 0, np.zeros((4, 16)), np.zeros(4, bool), {"h": head}, ClassifierTuneOptions())
     cfg = PrototypeConfig(multi_k=2, trim_fraction=0.2, diversity_threshold=0.0, min_cluster_size=5)
-    fits = _STATS["fits"]
     p1 = prototypes_for(data, "h", cfg)
     p2 = prototypes_for(data, "h", cfg)
-    assert p1 is p2 and _STATS["fits"] == fits + 1
+    assert p1 is p2 and data.cache.fits == 1 and data.cache.hits == 1
     np.testing.assert_array_equal(p1.vectors, PrototypeSet.fit(x, y, labels, cfg).vectors)
-    assert prototypes_for(data, "h", PrototypeConfig()).counts() == base.counts() and _STATS["fits"] == fits + 1
+    assert prototypes_for(data, "h", PrototypeConfig()).counts() == base.counts() and data.cache.fits == 1
 
 
 def test_run_trial_applies_overrides_and_reports_invalid_configs(real) -> None:

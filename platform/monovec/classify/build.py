@@ -38,16 +38,10 @@ from monovec.classify.safety_data import load_corpus
 from monovec.config import StrictModel
 from monovec.embed.cache import embed_texts
 from monovec.embed.text import build_encoder
+from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
 from monovec.paths import embedding_cache_dir, state_dir
-from monovec.tracking.mlflow_store import TrackingConfig
 
 log = logging.getLogger(__name__)
-
-
-class RayConfig(StrictModel):
-    address: str | None = Field(None, description="Ray address; None starts (or joins via RAY_ADDRESS) a local Ray")
-    num_cpus: int | None = Field(None, ge=1, description="CPUs for a locally started Ray (None = all)")
-    embed_shards: int = Field(2, ge=1, description="parallel Ray tasks embedding the corpus (1 CPU each)")
 
 
 class BuildConfig(StrictModel):
@@ -60,6 +54,10 @@ class BuildConfig(StrictModel):
     cache_dir: str | None = Field(None, description="per-text embedding cache (None = ~/.cache/monovec/embeddings, see monovec.paths.cache_dir)")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    scaling: ScalingConfig = Field(
+        default_factory=lambda: ScalingConfig(num_workers=2),
+        description="num_workers = Ray actors embedding the corpus in parallel (1 CPU each; 0 or 1 = in the driver)",
+    )
 
 
 @dataclass
@@ -71,7 +69,11 @@ class BuildResult:
     registered: dict[str, Any] | None
 
 
-def _fit_head(name: str, cfg: HeadConfig, ex: Examples, norms: list[str], x: np.ndarray, extra: tuple[list[str], np.ndarray, np.ndarray] | None, seed: int) -> Head:
+def fit_head(name: str, cfg: HeadConfig, ex: Examples, norms: list[str], x: np.ndarray, extra: tuple[list[str], np.ndarray, np.ndarray] | None, seed: int) -> Head:
+    """Fit one head (prototypes, linear head, optional harm scorer) on its training embeddings.
+
+    `x` is (len(norms), dim) float32 rows of the normalised texts `norms`; `extra` optional extra harm
+    examples (texts, vectors, 0/1 labels). Used by the build and by the Tune classifier target."""
     index = {label: i for i, label in enumerate(cfg.labels)}
     y = ex.primary(index)
     protos = PrototypeSet.fit(x, y, cfg.labels, cfg.prototypes)
@@ -116,11 +118,18 @@ def _subset_corpus(corpus, keep: list[int]):  # noqa: ANN001, ANN202 - SafetyCor
 
 
 def build_classifier(config: BuildConfig, progress: Callable[[str], None] = print) -> BuildResult:
+    """Build one classifier version: load and normalise the heads' data, embed every text once (on
+    `scaling.num_workers` Ray actors when Ray is up; cached per text), fit each head and the safety
+    stage, evaluate on the dev sources, save under `out_dir/<version>` and register it in MLflow.
+
+    Returns the model dir, version (UTC timestamp), headline metrics, the evaluation report and the
+    registration (None when tracking is off). Raises FileNotFoundError / ValueError for missing or
+    malformed data sources (the message names the file)."""
     t_start = time.perf_counter()
     cfg = config.classifier
     cache = Path(config.cache_dir) if config.cache_dir else embedding_cache_dir()
     normalizer = KoreanNormalizer(cfg.normalize)
-    shards = config.ray.embed_shards
+    shards = config.scaling.num_workers
 
     def embed(texts: list[str], what: str = "") -> np.ndarray:
         return embed_texts(texts, cfg.encoder, cache, num_shards=shards, progress=what)
@@ -142,7 +151,7 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
             extra = (n2, embed(n2, f"{name} harm extra"), np.array([ls[0] == "harmful" for ls in ex2.labels]))
             progress(f"[{name}] +{len(n2)} extra harm texts")
         t0 = time.perf_counter()
-        heads[name] = _fit_head(name, hcfg, ex, norms, x, extra, cfg.seed)
+        heads[name] = fit_head(name, hcfg, ex, norms, x, extra, cfg.seed)
         progress(f"[{name}] fitted prototypes {heads[name].prototypes.counts()} + linear head in {time.perf_counter() - t0:.1f}s")
         counts[name] = {"train": len(ex), "skipped_rows": len(ex.errors)}
         reference.append(x)

@@ -57,6 +57,3 @@ def gate(scores: np.ndarray, config: GateConfig) -> GateResult:
     labels = tuple(int(j) for j in order if scores[j] >= config.multi_label_threshold)
     return GateResult(status, top, s1, s2, labels)
 
-
-def gate_batch(scores: np.ndarray, config: GateConfig) -> list[GateResult]:
-    return [gate(row, config) for row in np.atleast_2d(scores)]

@@ -41,6 +41,23 @@ class InputError(ValueError):
 
 
 class ClassifierPipeline:
+    """A built classifier answering texts: normalise, embed once, run every head and the safety stage,
+    decide, escalate what is unsure.
+
+    Args:
+        model: a loaded model directory (`ClassifierModel.load`).
+        encoder: the text encoder (default: built from the model's encoder config; its name must be the
+            one the model was built with).
+        escalator: where unsure items go (default: the model's escalation config, created lazily).
+
+    Raises:
+        ValueError: when `encoder` is not the encoder the model was built with.
+
+    `classify` / `classify_batch` return the documented answer (docs/classifier.md "Answer"):
+    request_id, model_version, decision (allow / block / escalate), stage, reason, per-head label,
+    score (cosine or probability in [0, 1]), status and source, the safety verdict, latency_ms.
+    """
+
     def __init__(
         self,
         model: ClassifierModel,
@@ -98,8 +115,11 @@ class ClassifierPipeline:
     ) -> list[dict[str, Any]]:
         """One answer per input, in order; a bad input gets an error entry and the rest are classified.
 
-        `with_embeddings` adds each text's vector under "embedding" (for Chroma / drift), so the
-        caller never re-encodes.
+        A bad input (not a string, longer than `classifier.max_text_chars` characters, empty after
+        normalisation) gets `{"error": {"code", "message"}}` instead of raising. `with_embeddings` adds
+        each text's vector (the encoder's dimension, float32, unit length) under "embedding" (for
+        Chroma / drift), so the caller never re-encodes. `latency_ms` is each answer's share of the
+        batch's wall time in milliseconds.
         """
         t0 = time.perf_counter()
         n = len(texts)
@@ -239,7 +259,8 @@ class ClassifierPipeline:
                         to_escalate = True
                         reasons.append(f"{name}: {h.status}, linear head p={h.confidence:.2f}")
             if to_escalate and decision != "block":
-                decision, stage = "escalate", "llm"
+                # `llm` only when the item really goes to the escalation backend (not with escalate=False)
+                decision, stage = "escalate", "llm" if escalate else stage
         if to_escalate and escalate:
             decision, stage = self._escalate(rid, raw, heads, reasons, decision, stage)
         if not reasons:

@@ -45,11 +45,6 @@ class RuleResult(BaseModel):
     reason: str = Field(description="human-readable: the category and the matched span")
     matched: str = Field("", description="the text span that matched")
 
-    @property
-    def is_critical(self) -> bool:
-        """True when the rule alone decides (a block), as the seed's pipeline reads it."""
-        return self.action == "block"
-
 
 class RuleSpec(StrictModel):
     """One rule as written in the YAML file."""

@@ -8,49 +8,38 @@ from pathlib import Path
 
 import typer
 
-from monovec.cli.common import EXIT_BAD_INPUT, EXIT_NOT_FOUND, fail, note
+from monovec.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_NOT_FOUND,
+    ConfigOpt,
+    FromTuneOpt,
+    OutOpt,
+    OverridesArg,
+    fail,
+    job_config,
+    note,
+)
 
 app = typer.Typer(help="Build, run and evaluate the unified classifier.", no_args_is_help=True)
 
 
 @app.command("build")
 def build(
-    config: Path = typer.Option(None, "--config", "-c", help="BuildConfig YAML, e.g. jobs/configs/classifier.yaml (with --from-tune: default the sweep's base config)"),
-    out: Path = typer.Option(None, "--out", help="output root (versions are written under it)"),
-    from_tune: str = typer.Option(None, "--from-tune", help="a sweep: its folder, a folder of sweeps (the newest), its best.yaml or MLflow run id; its overrides are applied on top"),
-    overrides: list[str] = typer.Argument(None, help="dotted overrides, e.g. classifier.heads.emotion.gate.margin=0.1"),
+    config: ConfigOpt = None,
+    out: OutOpt = None,
+    from_tune: FromTuneOpt = None,
+    overrides: OverridesArg = None,
 ) -> None:
-    """Build a versioned model directory, evaluate it on dev, register it in MLflow."""
+    """Build a versioned model directory, evaluate it on dev, register it in MLflow (the same code as
+    jobs/build_classifier.py). --config is the BuildConfig YAML, e.g. jobs/configs/classifier.yaml
+    (with --from-tune: default the sweep's base config); versions are written under --out."""
     from monovec.classify.build import BuildConfig, build_classifier
-    from monovec.config import ConfigError, load_config
-    from monovec.ray_env import init_ray
+    from monovec.entry import start_ray
 
-    items = list(overrides or [])
-    if from_tune is not None:
-        from monovec.tuning.report import load_best
-
-        try:
-            best = load_best(from_tune)
-        except ConfigError as exc:
-            fail(str(exc))
-        if best.get("_note"):
-            note(best["_note"])
-        items = [f"{k}={json.dumps(v)}" for k, v in best["overrides"].items()] + items
-        if config is None and best.get("base_config"):
-            from monovec.paths import REPO_ROOT
-
-            config = Path(best["base_config"])
-            config = config if config.is_file() or not (REPO_ROOT / config).is_file() else REPO_ROOT / config
-        typer.echo(f"applying {len(best['overrides'])} tuned overrides from {best['_path']} (sweep objective {best.get('objective')})")
-    if config is None:
+    if config is None and from_tune is None:
         fail("--config is required (or --from-tune with a sweep that names its base config)")
-    if out is not None:
-        items.append(f"out_dir={out}")
-    try:
-        cfg = load_config(BuildConfig, config, items)
-    except ConfigError as exc:
-        fail(str(exc))
-    init_ray(cfg.ray.address, cfg.ray.num_cpus)
+    cfg = job_config(BuildConfig, config, overrides, out, from_tune)
+    start_ray(cfg.ray)
     result = build_classifier(cfg, progress=typer.echo)
     typer.echo(str(result.model_dir))
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 
 import typer
 
@@ -17,9 +15,6 @@ from monovec.cli.serve import experiment_app, serve_app
 from monovec.cli.taste import app as taste_app
 from monovec.cli.textvib import app as textvib_app
 from monovec.cli.tune import app as tune_app
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 app = typer.Typer(help="monovec: train, tune and serve embedding models on Ray.", no_args_is_help=True, add_completion=False)
 app.add_typer(classifier_app, name="classifier")
@@ -35,7 +30,9 @@ app.add_typer(tune_app, name="tune")
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging")) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from monovec.entry import setup_logging
+
+    setup_logging(verbose)  # the same levels and format as the job scripts
 
 
 @app.command("classify")

@@ -8,26 +8,21 @@ from typing import Annotated
 
 import typer
 
-from monovec.cli.common import fail
+from monovec.cli.common import OutOpt, OverridesArg, fail, job_config
 
 app = typer.Typer(help="Taste2Vec: coffee taste embeddings learned online from feedback.", no_args_is_help=True)
 
-ConfigOpt = Annotated[
+TasteConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Taste2VecJobConfig YAML [default: jobs/configs/taste2vec.yaml]")
 ]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="dotted override, e.g. --set learn.lr=0.01 (repeatable)")]
 
 
-def _config(path: Path | None, overrides: list[str] | None):  # noqa: ANN202 - imports stay lazy
-    from monovec.config import ConfigError, load_config
+def _config(path: Path | None, overrides: list[str] | None, out: Path | None = None):  # noqa: ANN202 - imports stay lazy
     from monovec.paths import REPO_ROOT
     from monovec.taste.config import Taste2VecJobConfig
 
     default = REPO_ROOT / "jobs" / "configs" / "taste2vec.yaml"
-    try:
-        return load_config(Taste2VecJobConfig, path or (default if default.is_file() else None), overrides)
-    except ConfigError as exc:
-        fail(str(exc))
+    return job_config(Taste2VecJobConfig, path, overrides, out, default_config=default if default.is_file() else None)
 
 
 @app.command("simulate")
@@ -38,8 +33,8 @@ def simulate(
     out: Annotated[Path | None, typer.Option("--out", help="output folder [default: $MONOVEC_HOME/taste-sim]")] = None,
     malformed_rate: Annotated[float, typer.Option("--malformed-rate", min=0.0, max=0.5, help="share of broken events")] = 0.0,
     write_events: Annotated[bool, typer.Option("--write-events", help="also write OUT/events/*.jsonl for the update job")] = False,
-    config: ConfigOpt = None,
-    overrides: SetOpt = None,
+    config: TasteConfigOpt = None,
+    overrides: OverridesArg = None,
 ) -> None:
     """Simulated users -> events -> prequential online learning vs a frozen model and popularity.
 
@@ -64,17 +59,18 @@ def simulate(
 @app.command("update")
 def update(
     events: Annotated[Path, typer.Option("--events", help="a JSONL file or a folder of *.jsonl")],
-    config: ConfigOpt = None,
-    overrides: SetOpt = None,
+    out: OutOpt = None,
+    config: TasteConfigOpt = None,
+    overrides: OverridesArg = None,
 ) -> None:
     """Learn new events (the body of jobs/update_taste2vec.py, on a local or $RAY_ADDRESS Ray)."""
-    from monovec.ray_env import init_ray
+    from monovec.entry import start_ray
     from monovec.taste.update import run_update
 
-    job = _config(config, overrides)
+    job = _config(config, overrides, out)
     if not events.exists():
         fail(f"events not found: {events}")
-    init_ray(job.ray.address, job.ray.num_cpus)
+    start_ray(job.ray)
     typer.echo(json.dumps(run_update(job, events), indent=2, default=str))
 
 
@@ -88,8 +84,8 @@ def recommend(
     temp_c: Annotated[float | None, typer.Option("--temp", help="context: temperature in C")] = None,
     mood: Annotated[float | None, typer.Option("--mood", min=1, max=10, help="context: mood 1-10")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-    config: ConfigOpt = None,
-    overrides: SetOpt = None,
+    config: TasteConfigOpt = None,
+    overrides: OverridesArg = None,
 ) -> None:
     """Nearest lots (Chroma) to the user's taste vector in the given context."""
     from monovec.taste.recommend import recommend as run

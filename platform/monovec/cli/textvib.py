@@ -7,32 +7,37 @@ from pathlib import Path
 
 import typer
 
-from monovec.cli.common import EXIT_NOT_FOUND, fail
+from monovec.cli.common import EXIT_NOT_FOUND, ConfigOpt, FromTuneOpt, OutOpt, OverridesArg, fail, job_config
 
 app = typer.Typer(help="TextVibCLIP: align vibration windows with text descriptions, domain after domain.", no_args_is_help=True)
 
 
-def _config(config: Path, overrides: list[str] | None, out: Path | None, key: str = "out_dir"):  # noqa: ANN202
-    from monovec.config import ConfigError, load_config
-    from monovec.textvib.config import TextVibConfig
+def _start_ray_if_needed(cfg) -> None:  # noqa: ANN001
+    """Ray Train needs Ray from 1 worker up; 0 workers run the loop in this process without it."""
+    if cfg.scaling.num_workers > 0:
+        from monovec.entry import start_ray
 
-    items = list(overrides or []) + ([f"{key}={out}"] if out is not None else [])
-    try:
-        return load_config(TextVibConfig, config, items)
-    except ConfigError as exc:
-        fail(str(exc))
+        start_ray(cfg.ray)
 
 
 @app.command("train")
 def train(
-    config: Path = typer.Option(..., "--config", "-c", help="TextVibConfig YAML, e.g. jobs/configs/textvib_cwru.yaml"),
-    out: Path = typer.Option(None, "--out", help="run directory (default: <state dir>/textvib/runs/<name>-<time>)"),
-    overrides: list[str] = typer.Argument(None, help="dotted overrides, e.g. model.prototypes.tau=0.05"),
+    config: ConfigOpt = None,
+    out: OutOpt = None,
+    from_tune: FromTuneOpt = None,
+    overrides: OverridesArg = None,
 ) -> None:
-    """Continual training through Ray Train (the same code as jobs/train_textvib.py)."""
+    """Continual training through Ray Train (the same code as jobs/train_textvib.py). --config is the
+    TextVibConfig YAML, e.g. jobs/configs/textvib_cwru.yaml (with --from-tune: default the sweep's base
+    config); --out is the run directory (default <state dir>/textvib/runs/<name>-<time>; an existing one is resumed)."""
+    from monovec.textvib.config import TextVibConfig
     from monovec.textvib.train import run_training
 
-    result = run_training(_config(config, overrides, out), progress=typer.echo)
+    if config is None and from_tune is None:
+        fail("--config is required (or --from-tune with a sweep that names its base config)")
+    cfg = job_config(TextVibConfig, config, overrides, out, from_tune)
+    _start_ray_if_needed(cfg)
+    result = run_training(cfg, progress=typer.echo)
     typer.echo(f"run_dir={result.run_dir}")
     typer.echo(f"model_dir={result.model_dir}")
 
@@ -85,6 +90,10 @@ def ablate(
     unknown = sorted(set(variant or []) - set(VARIANTS))
     if unknown:
         fail(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
-    table = run_ablation(_config(config, overrides, None), out, variants=variant or None, progress=typer.echo)
+    from monovec.textvib.config import TextVibConfig
+
+    cfg = job_config(TextVibConfig, config, overrides)
+    _start_ray_if_needed(cfg)
+    table = run_ablation(cfg, out, variants=variant or None, progress=typer.echo)
     typer.echo(table.markdown)
     typer.echo(f"table: {table.csv_path}")

@@ -27,8 +27,9 @@ def run(
 
     Rerun with the same options on the --out of a sweep whose driver died to resume it."""
     from monovec.config import ConfigError
+    from monovec.entry import start_ray
     from monovec.tuning.config import load_job
-    from monovec.tuning.runner import run_sweep
+    from monovec.tuning.runner import plan_sweep, run_sweep
     from monovec.tuning.space import load_space
 
     if search is not None and search not in ("optuna", "random", "grid"):
@@ -36,8 +37,10 @@ def run(
     try:
         sp = load_space(space)
         job = load_job(str(config) if config else None, list(overrides or []), num_samples=num_samples, out=str(out) if out else None,
-                       address=address, algorithm=search, multi_objective=multi_objective)
-        result = run_sweep(job, sp, str(space), progress=typer.echo)
+                       address=address, algorithm=search, multi_objective=multi_objective)  # fmt: skip
+        plan = plan_sweep(job, sp, str(space))  # every config error before Ray starts
+        start_ray(job.ray, dashboard=True)  # State API: see init_ray
+        result = run_sweep(job, sp, str(space), progress=typer.echo, plan=plan)
     except ConfigError as exc:
         fail(str(exc))
     typer.echo(str(result.files["best"]))

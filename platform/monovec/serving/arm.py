@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +59,6 @@ class ClassifierArm:
         faults: dict[str, Any] | None = None,
     ) -> None:
         bind_replica_grpc_to_node_ip()
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.arm = arm
         self.model_ref = model_ref
         self.faults = FaultConfig.model_validate(faults or {})

@@ -64,7 +64,6 @@ class ClassifierAppArgs(StrictModel):
     guardrail_check_every: int = Field(50, ge=1, description="check guardrails every N answered requests")
     champion_alias: str = Field("champion", description="MLflow alias moved on promote")
     ramp: list[float] = Field(default_factory=list, description="treatment weights for a step-wise promote, e.g. [0.25, 0.5, 1.0]")
-    max_text_chars: int = Field(20_000, ge=1, description="longer texts get 413 text_too_long (per item in a batch)")
     max_batch_items: int = Field(256, ge=1, le=10_000, description="texts per /v1/classify/batch request (413 batch_too_large)")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="request bodies over this get 413 body_too_large, refused from Content-Length before reading")
     max_header_bytes: int = Field(16 * 1024, ge=1024, description="request headers over this (names + values) get 431 headers_too_large")

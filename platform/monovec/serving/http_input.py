@@ -113,12 +113,16 @@ def unpaired_surrogate(text: str) -> int | None:
         return exc.start
 
 
-def text_problem(text: object, max_chars: int) -> ApiError | None:
-    """Why `text` cannot be classified (400/413/422 ApiError), or None when it can."""
+INPUT_ERROR_STATUS = {"text_too_long": 413, "invalid_type": 422}
+"""HTTP status of a pipeline InputError code (others: 400). The length limit is the model's own
+`classifier.max_text_chars`, checked by the arm's pipeline: one limit for the CLI, jobs and HTTP."""
+
+
+def text_problem(text: object) -> ApiError | None:
+    """Why `text` cannot be sent to an arm (400/422 ApiError), or None when it can. Its length is the
+    model's to judge (`ClassifierPipeline.validate`: 413 text_too_long through INPUT_ERROR_STATUS)."""
     if not isinstance(text, str):
         return ApiError(422, "invalid_type", f"text must be a string, got {type(text).__name__}")
-    if len(text) > max_chars:
-        return ApiError(413, "text_too_long", f"text has {len(text)} characters; the limit is {max_chars}")
     if not text.strip():
         return ApiError(400, "empty_text", "text is empty or only whitespace")
     at = unpaired_surrogate(text)

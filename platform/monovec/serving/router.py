@@ -39,6 +39,7 @@ from monovec.serving.batcher import AdaptiveBatcher
 from monovec.serving.config import ClassifierAppArgs
 from monovec.serving.experiment import Experiment, PromotionRefused
 from monovec.serving.http_input import (
+    INPUT_ERROR_STATUS,
     ApiError,
     check_headers,
     item_error,
@@ -306,7 +307,7 @@ class ExperimentRouter:
     async def classify(self, request: Request) -> JSONResponse:
         t0 = time.perf_counter()
         body = await self._body(request, ClassifyBody)
-        problem = text_problem(body.text, self.args.max_text_chars)
+        problem = text_problem(body.text)
         if problem is not None:
             raise problem
         arm, replaced = self._assign(body.user_id, body.session_id, request)
@@ -322,7 +323,8 @@ class ExperimentRouter:
         latency = (time.perf_counter() - t0) * 1000
         if "error" in result:  # e.g. text that normalises to nothing: the client's input, not the arm
             self._record(arm, {"request_id": request_id}, latency, input_error=True)
-            raise ApiError(400, result["error"]["code"], result["error"]["message"])
+            code = result["error"]["code"]
+            raise ApiError(INPUT_ERROR_STATUS.get(code, 400), code, result["error"]["message"])
         if "shadow" in self.arms:
             asyncio.get_running_loop().create_task(self._shadow(body.text, body.session_id))
         result.update(arm=arm, latency_ms=round(latency, 3))
@@ -345,7 +347,7 @@ class ExperimentRouter:
         results: list[dict[str, Any] | None] = [None] * len(body.texts)
         good: list[int] = []
         for i, text in enumerate(body.texts):
-            problem = text_problem(text, self.args.max_text_chars)
+            problem = text_problem(text)
             if problem is None:
                 good.append(i)
             else:

@@ -13,6 +13,8 @@ from pydantic import Field, model_validator
 from monovec.config import StrictModel
 from monovec.embed.dynamic import DynamicEmbeddingConfig
 from monovec.embed.text import EncoderConfig
+from monovec.faults import FaultConfig
+from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
 
 
 class CatalogueConfig(StrictModel):
@@ -99,22 +101,6 @@ class UpdateConfig(StrictModel):
     checkpoint_every: int = Field(500, ge=1, description="commit model + watermark every this many learned events")
     register_every: int = Field(5000, ge=1, description="register a model version in MLflow every this many events")
     dead_letter: str | None = Field(None, description="dead-letter JSONL; None = <out_dir>/dead_letter.jsonl")
-    fail_after_events: int | None = Field(
-        None, ge=1, description="fault injection: raise after learning this many events in one run (tests)"
-    )
-
-
-class RayConfig(StrictModel):
-    address: str | None = Field(None, description="Ray address; None = $RAY_ADDRESS or a private local Ray")
-    num_cpus: int | None = Field(2, ge=1, description="CPUs of the local Ray this job starts")
-    num_workers: int = Field(0, ge=0, description="Ray Train workers; 0 = run the loop in the driver process")
-
-
-class TrackingConfig(StrictModel):
-    enabled: bool = Field(True, description="register model versions in MLflow")
-    uri: str | None = Field(None, description="None = $MLFLOW_TRACKING_URI or sqlite under the state dir")
-    experiment: str = Field("monovec-taste2vec", description="MLflow experiment")
-    registered_model: str = Field("monovec-taste2vec", description="registry name")
 
 
 class ChromaConfig(StrictModel):
@@ -130,9 +116,16 @@ class Taste2VecJobConfig(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     learn: LearnConfig = Field(default_factory=LearnConfig)
     update: UpdateConfig = Field(default_factory=UpdateConfig)
-    ray: RayConfig = Field(default_factory=RayConfig)
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    ray: RayConfig = Field(default_factory=lambda: RayConfig(num_cpus=2))
+    scaling: ScalingConfig = Field(
+        default_factory=lambda: ScalingConfig(num_workers=0, max_failures=0),
+        description="Ray Train workers of the update (0 = run the loop in the driver process)",
+    )
+    tracking: TrackingConfig = Field(
+        default_factory=lambda: TrackingConfig(experiment="monovec-taste2vec", registered_model="monovec-taste2vec")
+    )
     chroma: ChromaConfig = Field(default_factory=ChromaConfig)
+    faults: FaultConfig = Field(default_factory=FaultConfig, description="fault injection for recovery tests (faults.fail_after_events); off")
 
     @model_validator(mode="after")
     def _commit_on_window_boundaries(self) -> Taste2VecJobConfig:

@@ -98,9 +98,9 @@ def window_metrics(
 
 def plot_curves(curves: dict[str, Curve], bounds: list[tuple[int, int, int]], path: str | Path, title: str) -> Path:
     """AUC and hit@10 per segment for each scorer: bounds = (first window, end window, events seen at end)."""
-    from monovec.plots import _new_figure, _save
+    from monovec.plots import new_figure, save_figure
 
-    fig = _new_figure(11, 4)
+    fig = new_figure(11, 4)
     ax_auc, ax_hit = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     x = [b[2] for b in bounds]
     for name, curve in curves.items():
@@ -113,4 +113,4 @@ def plot_curves(curves: dict[str, Curve], bounds: list[tuple[int, int, int]], pa
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -68,10 +68,6 @@ TERM_FAMILY: dict[str, str] = {
 }
 
 
-def family_index(family: str) -> int:
-    return FAMILIES.index(family)
-
-
 def all_terms(include_trend: bool = False) -> list[str]:
     """Every surface term (English and Korean), in a fixed order."""
     tables = (TERMS, TREND_TERMS) if include_trend else (TERMS,)

@@ -15,7 +15,8 @@ from pydantic import Field, model_validator
 
 from monovec.config import StrictModel
 from monovec.embed.text import EncoderConfig
-from monovec.tracking.mlflow_store import TrackingConfig
+from monovec.faults import FaultConfig
+from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
 
 CWRU_CLASSES = ["IR_7", "IR_14", "IR_21", "B_7", "B_14", "B_21", "OR@6_7", "OR@6_14", "OR@6_21"]
 CWRU_DOMAINS = ["1797", "1772", "1750", "1730"]
@@ -133,9 +134,6 @@ class TrainConfig(StrictModel):
     weight_decay: float = Field(1e-4, ge=0)
     seed: int = Field(0)
     threads: int = Field(1, ge=1, le=64, description="torch threads per training process")
-    fail_at_epoch: int | None = Field(
-        None, ge=1, description="fault injection: raise once at the start of this global epoch (also $MONOVEC_TEXTVIB_FAIL_AT)"
-    )
 
 
 class ReplayConfig(StrictModel):
@@ -149,18 +147,6 @@ class ContinualConfig(StrictModel):
     replay: ReplayConfig = Field(default_factory=ReplayConfig)
 
 
-class ScalingSubConfig(StrictModel):
-    num_workers: int = Field(1, ge=0, description="Ray Train workers (0 = run the loop in the driver process)")
-    cpus_per_worker: float = Field(1.0, gt=0)
-    max_failures: int = Field(1, ge=-1, description="worker failures to recover from (resume from the latest checkpoint)")
-    checkpoints_to_keep: int = Field(2, ge=1)
-
-
-class RayConfig(StrictModel):
-    address: str | None = Field(None, description="Ray address; None = $RAY_ADDRESS or a private local Ray")
-    num_cpus: int | None = Field(None, ge=1, description="CPUs of a locally started Ray (None = all)")
-
-
 class TextVibConfig(StrictModel):
     """`jobs/train_textvib.py` / `monovec textvib train` configuration."""
 
@@ -171,8 +157,9 @@ class TextVibConfig(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     continual: ContinualConfig = Field(default_factory=ContinualConfig)
-    scaling: ScalingSubConfig = Field(default_factory=ScalingSubConfig)
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    faults: FaultConfig = Field(default_factory=FaultConfig, description="fault injection for recovery tests (faults.fail_at_epoch); off")
     plots: bool = Field(True, description="accuracy-matrix heatmap and per-domain PCA PNGs")
     tracking: TrackingConfig = Field(
         default_factory=lambda: TrackingConfig(experiment="monovec-textvib", registered_model="monovec-textvib")

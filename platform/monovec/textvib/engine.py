@@ -56,7 +56,6 @@ def plan(cfg: TextVibConfig) -> list[Phase]:
 class ContinualLearner:
     def __init__(self, cfg: TextVibConfig, domains: list[DomainData], texts: TextTable, rank: int = 0, world_size: int = 1,
                  wrap: Callable[[nn.Module], nn.Module] | None = None) -> None:  # fmt: skip
-        torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.train.seed)
         self.cfg, self.domains, self.texts = cfg, domains, texts
         self.rank, self.world = rank, world_size

@@ -92,10 +92,10 @@ def log_run(cfg: TextVibConfig, model_dir: Path, metrics: dict[str, Any]) -> dic
     """Log + register through the platform helper, then add the per-epoch curves to the same run."""
     from mlflow.entities import Metric
 
-    from monovec.tracking.mlflow_store import _client, log_and_register
+    from monovec.tracking.mlflow_store import log_and_register, mlflow_client
 
     reg = log_and_register(model_dir, cfg, flat_metrics(metrics), cfg.tracking)
-    _, client, _ = _client(cfg.tracking.uri)
+    _, client, _ = mlflow_client(cfg.tracking.uri)
     now = int(time.time() * 1000)
     batch = []
     for h in metrics["history"]:

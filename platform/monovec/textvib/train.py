@@ -17,7 +17,6 @@ same run directory, resumes from the newest of them (`latest_local_checkpoint`).
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -34,12 +33,7 @@ from monovec.textvib.data import DomainData, load_domains
 from monovec.textvib.text import TextTable, build_text_table
 
 log = logging.getLogger(__name__)
-FAIL_ENV = "MONOVEC_TEXTVIB_FAIL_AT"
 STATE_FILE = "state.pt"
-
-
-class InjectedFailure(RuntimeError):
-    """Raised once by the fault-injection switch to exercise worker-failure recovery."""
 
 
 def default_run_dir(cfg: TextVibConfig) -> Path:
@@ -88,6 +82,7 @@ def train_loop(config: dict[str, Any]) -> None:
     from monovec.textvib.engine import ContinualLearner
 
     cfg = TextVibConfig.model_validate(config["config"])
+    torch.set_num_threads(cfg.train.threads)  # this worker process's torch threads (the learner sets none)
     texts = TextTable(**config["texts"])
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -109,7 +104,7 @@ def train_loop(config: dict[str, Any]) -> None:
             learner.load_state_dict(torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False))
         log.info("resumed after epoch %d of %d", learner.epoch_done, learner.total_epochs)
 
-    fail_at, marker = config.get("fail_at_epoch"), Path(config["run_dir"]) / ".injected_failure"
+    marker = Path(config["run_dir"]) / ".injected_failure"
 
     marks: list[float] = []
 
@@ -119,10 +114,7 @@ def train_loop(config: dict[str, Any]) -> None:
             # train + eval + checkpoint + report of the previous epoch (lands in this epoch's checkpoint)
             learner.history[-1]["cycle_seconds"] = now - marks[-1]
         marks.append(now)
-        if fail_at == g and not marker.exists():
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(str(g))
-            raise InjectedFailure(f"injected failure at the start of epoch {g} ({FAIL_ENV} / train.fail_at_epoch)")
+        cfg.faults.check_epoch(g, marker)
 
     def on_epoch(metrics: dict[str, Any]) -> None:
         metrics = {**metrics, "resumed_from": checkpoint is not None}
@@ -159,13 +151,11 @@ def build_trainer(cfg: TextVibConfig, run_dir: str | Path, texts: TextTable) -> 
     from ray.train.torch import TorchTrainer
 
     run_dir = Path(run_dir)
-    env_fail = os.environ.get(FAIL_ENV)
     loop_config = {
         "config": portable(cfg).model_dump(mode="json"),
         "texts": {"texts": texts.texts, "langs": texts.langs, "domains": texts.domains, "classes": texts.classes, "emb": texts.emb},
         "run_dir": str(run_dir),
         "local_mode": cfg.scaling.num_workers == 0,
-        "fail_at_epoch": cfg.train.fail_at_epoch or (int(env_fail) if env_fail else None),
     }
     sc = cfg.scaling
     return TorchTrainer(
@@ -198,7 +188,13 @@ def final_state(result: Any) -> dict[str, Any]:
 
 
 def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) -> TrainResult:
-    """Data -> texts (embedded once) -> Ray Train fit -> model dir, metrics, plots, MLflow."""
+    """Data -> texts (embedded once) -> Ray Train fit -> model dir, metrics, plots, MLflow.
+
+    With `scaling.num_workers >= 1` it runs on the Ray the entrypoint started (`monovec.entry.start_ray`);
+    0 workers run the loop in this process (Train v2 local mode). An existing `out_dir` is resumed from its
+    latest checkpoint. Returns the run dir, the model dir, the metrics (average_accuracy, forgetting, bwt,
+    per-domain accuracy matrix), the MLflow registration (or None) and the seconds taken. Raises
+    RuntimeError when Ray is needed but not running, or training ends without a checkpoint."""
     from monovec.textvib.report import finalize
 
     t0 = time.perf_counter()
@@ -206,9 +202,10 @@ def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) ->
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = portable(cfg).model_copy(update={"out_dir": str(run_dir)})
     if cfg.scaling.num_workers > 0:
-        from monovec.ray_env import init_ray
+        import ray
 
-        init_ray(cfg.ray.address, cfg.ray.num_cpus)
+        if not ray.is_initialized():
+            raise RuntimeError("run_training with scaling.num_workers >= 1 needs Ray: the entrypoint starts it (monovec.entry.start_ray)")
     domains = load_domains(cfg.data)
     progress(f"[textvib] {len(domains)} domains: " + ", ".join(f"{d.name} ({len(d.train)}/{len(d.val)}/{len(d.test)} train/val/test windows)" for d in domains))
     texts = prepare_texts(cfg, domains)

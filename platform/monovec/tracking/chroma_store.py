@@ -66,7 +66,9 @@ def chroma_client(path: str | Path | None = None):
     host = os.environ.get("CHROMA_HOST")
     if host:
         return chromadb.HttpClient(host=host, port=int(os.environ.get("CHROMA_PORT", "8000")), settings=settings)
-    return chromadb.PersistentClient(path=str(path or state_dir() / "chroma"), settings=settings)
+    local = Path(path) if path else state_dir() / "chroma"
+    local.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(local), settings=settings)
 
 
 class VectorMemory:

@@ -14,20 +14,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from monovec.config import StrictModel
+from monovec.infra import TrackingConfig
 from monovec.paths import state_dir
 
 log = logging.getLogger(__name__)
-
-
-class TrackingConfig(StrictModel):
-    enabled: bool = Field(True, description="log the build to MLflow and register a model version")
-    uri: str | None = Field(None, description="tracking URI; None = $MLFLOW_TRACKING_URI or sqlite under the state dir")
-    experiment: str = Field("monovec-classifier", description="MLflow experiment name")
-    registered_model: str | None = Field(None, description="registry name (None = the classifier's name)")
-    alias: str | None = Field(None, description="alias set on the new version (e.g. 'candidate'); None sets none")
 
 
 def tracking_uri(uri: str | None = None) -> str:
@@ -39,10 +31,14 @@ def tracking_uri(uri: str | None = None) -> str:
     return f"sqlite:///{state_dir() / 'mlflow.db'}"
 
 
-def _client(uri: str | None):
+def mlflow_client(uri: str | None):  # noqa: ANN201 - mlflow stays a lazy import
+    """(the mlflow module, an MlflowClient, the resolved URI) with tracking and registry set to `uri`
+    (None = $MLFLOW_TRACKING_URI or sqlite under the state dir, whose folder is created here)."""
     import mlflow
 
     resolved = tracking_uri(uri)
+    if resolved.startswith("sqlite:///"):
+        Path(resolved[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(resolved)
     mlflow.set_registry_uri(resolved)
     return mlflow, mlflow.MlflowClient(tracking_uri=resolved, registry_uri=resolved), resolved
@@ -55,7 +51,8 @@ def _artifact_location(uri: str) -> str | None:
     return (Path(uri[len("sqlite:///") :]).parent / "mlartifacts").as_uri()
 
 
-def _sanitise(key: str) -> str:
+def sanitise(key: str) -> str:
+    """An MLflow metric/param key: characters MLflow refuses become `_`."""
     return "".join(c if c.isalnum() or c in "._-/ " else "_" for c in key)
 
 
@@ -75,13 +72,13 @@ def ensure_registered_model(client: Any, name: str, description: str) -> None:
 
 
 def log_and_register(model_dir: Path, config: BaseModel, metrics: dict[str, float], tracking: TrackingConfig) -> dict[str, Any]:
-    mlflow, client, uri = _client(tracking.uri)
+    mlflow, client, uri = mlflow_client(tracking.uri)
     exp_id = experiment_id(client, uri, tracking.experiment)
     name = tracking.registered_model or getattr(getattr(config, "classifier", None), "name", None) or "monovec-model"
     with mlflow.start_run(experiment_id=exp_id, run_name=f"build-{model_dir.name}") as run:
         flat = _flatten(config.model_dump(mode="json"))
         mlflow.log_params({k[:250]: str(v)[:500] for k, v in list(flat.items())[:400]})
-        mlflow.log_metrics({_sanitise(k): float(v) for k, v in metrics.items()})
+        mlflow.log_metrics({sanitise(k): float(v) for k, v in metrics.items()})
         mlflow.log_artifacts(str(model_dir), artifact_path="model")
         run_id = run.info.run_id
         source = f"{run.info.artifact_uri}/model"
@@ -119,7 +116,7 @@ def resolve_model(ref: str, uri: str | None = None, dst: str | Path | None = Non
         from monovec.model_dirs import find_model_dir
 
         return find_model_dir(ref)[0]
-    mlflow, client, _ = _client(uri)
+    mlflow, client, _ = mlflow_client(uri)
     body = ref[len("models:/") :]
     from mlflow.exceptions import MlflowException
 
@@ -148,12 +145,12 @@ def resolve_model(ref: str, uri: str | None = None, dst: str | Path | None = Non
 
 
 def set_alias(name: str, alias: str, version: str, uri: str | None = None) -> None:
-    _, client, _ = _client(uri)
+    _, client, _ = mlflow_client(uri)
     client.set_registered_model_alias(name, alias, version)
 
 
 def get_alias(name: str, alias: str, uri: str | None = None) -> str | None:
-    _, client, _ = _client(uri)
+    _, client, _ = mlflow_client(uri)
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
     except Exception:
@@ -167,7 +164,7 @@ def registry_entry(ref: str, monovec_version: str, name: str | None = None, uri:
     tag every build puts on its registry version.
     """
     try:
-        _, client, _ = _client(uri)
+        _, client, _ = mlflow_client(uri)
         if ref.startswith("models:/"):
             body = ref[len("models:/") :]
             if "@" in body:

@@ -2,7 +2,7 @@
 
 `prepare` does everything a trial's parameters cannot change, once: load + normalise train/dev,
 embed them through the project's encoder and cache (a re-run reads `.npy` files), fit the linear
-and harm heads with the build's own `_fit_head`, run the rules on dev, precompute the harm scorer's
+and harm heads with the build's own `fit_head`, run the rules on dev, precompute the harm scorer's
 lexical part and the simulated session context. A trial then applies its overrides to the build
 config, fits prototypes only if (multi_k, trim_fraction, ...) changed (once per sweep, see
 `monovec.tuning.scoring`), and scores every dev item in one vectorised pass.
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from monovec.classify.build import BuildConfig, _fit_head, fit_safety
+from monovec.classify.build import BuildConfig, fit_head, fit_safety
 from monovec.classify.config import ClassifierConfig
 from monovec.classify.data import Examples, load_examples
 from monovec.classify.evaluate import normalise_examples
@@ -46,7 +46,7 @@ from monovec.tuning.scoring import (
     evaluate,
     session_context,
 )
-from monovec.tuning.targets import Report
+from monovec.tuning.targets import Report, Target
 
 __all__ = ["TARGET", "ClassifierTarget", "ClassifierTuneOptions", "HeadInputs", "assemble", "session_ids"]
 
@@ -139,7 +139,7 @@ def assemble(cfg: ClassifierConfig, inputs: dict[str, HeadInputs], options: Clas
     )
 
 
-class ClassifierTarget:
+class ClassifierTarget(Target):
     """`monovec.tuning.targets.Target` for the unified classifier (BuildConfig keys)."""
 
     def prepare(self, base: BuildConfig, options: ClassifierTuneOptions, progress: Callable[[str], None] = print) -> ClassifierTrialData:
@@ -149,7 +149,7 @@ class ClassifierTarget:
 
         def embed(texts: list[str], what: str) -> np.ndarray:
             t0 = time.perf_counter()
-            x = embed_texts(texts, cfg.encoder, cache, num_shards=base.ray.embed_shards, progress=what)
+            x = embed_texts(texts, cfg.encoder, cache, num_shards=base.scaling.num_workers, progress=what)
             progress(f"[{what}] {len(texts)} texts embedded/loaded in {time.perf_counter() - t0:.1f}s")
             return x
 
@@ -165,7 +165,7 @@ class ClassifierTarget:
                 ex2, n2 = normalise_examples(normalizer, load_examples(hcfg.harm.extra_train, ["harmful", "safe"], None, cfg.seed))
                 extra = (n2, embed(n2, f"{name} harm extra"), np.array([ls[0] == "harmful" for ls in ex2.labels]))
             t0 = time.perf_counter()
-            head = _fit_head(name, hcfg, ex, norms, x, extra, cfg.seed)  # the build's own factory
+            head = fit_head(name, hcfg, ex, norms, x, extra, cfg.seed)  # the build's own factory
             progress(f"[{name}] fitted prototypes + linear head{' + harm scorer' if head.harm else ''} once in {time.perf_counter() - t0:.1f}s")
             index = {label: i for i, label in enumerate(hcfg.labels)}
             inputs[name] = HeadInputs(head, x, ex.primary(index), dev, dnorms, embed(dnorms, f"{name} dev"))

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from monovec.config import StrictModel
-from monovec.tracking.mlflow_store import TrackingConfig
+from monovec.infra import RayConfig, TrackingConfig
 from monovec.tuning.objective import ObjectiveConfig
 from monovec.tuning.scoring import ClassifierTuneOptions
 from monovec.tuning.textvib import TextVibTuneOptions
@@ -30,11 +30,6 @@ class SearchConfig(StrictModel):
     reduction_factor: float = Field(2.0, gt=1, description="asha: 1/reduction_factor of the trials reaching a rung go on")
 
 
-class TuneRayConfig(StrictModel):
-    address: str | None = Field(None, description="Ray address; None starts (or joins via RAY_ADDRESS) a local Ray")
-    num_cpus: int | None = Field(2, ge=1, description="CPUs for a locally started Ray")
-
-
 class TuneJobConfig(StrictModel):
     """One sweep. Every field has a default: `python jobs/tune.py --space FILE` alone is a full run."""
 
@@ -46,7 +41,7 @@ class TuneJobConfig(StrictModel):
     classifier: ClassifierTuneOptions = Field(default_factory=ClassifierTuneOptions, description="options of the classifier target")
     textvib: TextVibTuneOptions = Field(default_factory=TextVibTuneOptions, description="options of the textvib target")
     tracking: TrackingConfig = Field(default_factory=lambda: TrackingConfig(experiment="monovec-tune"), description="MLflow: parent run per sweep, child run per trial")
-    ray: TuneRayConfig = Field(default_factory=TuneRayConfig)
+    ray: RayConfig = Field(default_factory=lambda: RayConfig(num_cpus=2))
     out_dir: str | None = Field(None, description="results directory (default <state dir>/tune/<name>-<UTC time>)")
     top_k: int = Field(10, ge=1, description="rows of the printed / saved results table")
 

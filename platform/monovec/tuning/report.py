@@ -87,7 +87,7 @@ def plot_objective(rows: Sequence[dict[str, Any]], baseline: float, path: Path, 
     """Objective per trial, the best so far and the untuned baseline. When some trials are over
     budget the y-axis keeps the feasible region readable: penalised trials are drawn at its
     bottom edge, and an infeasible baseline is shown by its unpenalised metric."""
-    from monovec.plots import _new_figure, _save
+    from monovec.plots import new_figure, save_figure
 
     xs = [r["trial"] for r in rows]
     ys = [r["objective"] for r in rows]
@@ -96,7 +96,7 @@ def plot_objective(rows: Sequence[dict[str, Any]], baseline: float, path: Path, 
     for y in ys:
         cur = y if cur is None or (y > cur if mode == "max" else y < cur) else cur
         best.append(cur)
-    fig = _new_figure(7.0, 4.5)
+    fig = new_figure(7.0, 4.5)
     ax = fig.add_subplot()
     feasible = [y for y, f in zip(ys, ok, strict=True) if f]
     clip = None
@@ -124,14 +124,14 @@ def plot_objective(rows: Sequence[dict[str, Any]], baseline: float, path: Path, 
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     ax.set_title("objective over trials")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_pareto(rows: Sequence[dict[str, Any]], front: Sequence[int], pairs: Sequence[tuple[str, str]], path: Path, budget: float | None) -> Path:
-    from monovec.plots import _new_figure, _save
+    from monovec.plots import new_figure, save_figure
 
     (ym, _), (xm, _) = pairs[0], pairs[1]
-    fig = _new_figure(6.5, 4.5)
+    fig = new_figure(6.5, 4.5)
     ax = fig.add_subplot()
     ax.scatter([r[xm] for r in rows], [r[ym] for r in rows], s=10, alpha=0.5, label="trials")
     pts = sorted((rows[i][xm], rows[i][ym]) for i in front)
@@ -146,50 +146,32 @@ def plot_pareto(rows: Sequence[dict[str, Any]], front: Sequence[int], pairs: Seq
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("Pareto front")
-    return _save(fig, path)
+    return save_figure(fig, path)
+
+
+BUILD_COMMANDS = {"classifier": "monovec classifier build", "textvib": "monovec textvib train"}
+"""The command that applies a sweep's best.yaml, per target (`--from-tune`, see monovec.entry)."""
 
 
 def write_outputs(out: Path, space: SearchSpace, job: TuneJobConfig, rows: list[dict[str, Any]], baseline: dict[str, Any], meta: dict[str, Any], progress: Callable[[str], None] = print) -> SweepResult:
+    """Write a finished sweep's files under `out`: trials.csv, top_trials.csv, objective.png, best.yaml,
+    summary.json (and pareto.csv / pareto.png for a multi-objective sweep), print the top trials.
 
+    `rows` are the finished trials (their params, metrics and `objective`), `baseline` the untuned
+    defaults' point, `meta` the runner's fields (name, base_config, baseline_objective/metrics, seconds,
+    prepare_seconds, trials_per_minute). Returns the SweepResult (rows in trial order)."""
     obj = job.objective
     rows = sorted(rows, key=lambda r: r["trial"])
     params = list(space.params)
     obj_cols = [*HEADLINE, obj.metric, *([obj.budget_metric] if obj.budget_metric else [])]
     cols = columns(rows, params, obj_cols)
-    b = best_index([r["objective"] for r in rows], obj.mode)
-    best_row = rows[b]
+    best_row = rows[best_index([r["objective"] for r in rows], obj.mode)]
     ranked = sorted(range(len(rows)), key=lambda i: (-rows[i]["objective"] if obj.mode == "max" else rows[i]["objective"], rows[i]["trial"]))
     top = [rows[i] for i in ranked[: job.top_k]]
-    files = {"trials": write_csv(out / "trials.csv", rows, cols), "top_trials": write_csv(out / "top_trials.csv", top, cols)}
-    pairs = obj.pareto_pairs()
-    front: list[int] = []
-    if len(pairs) >= 2:
-        front = pareto_front(rows, pairs)
-        files["pareto"] = write_csv(out / "pareto.csv", [rows[i] for i in front], cols)
-        files["pareto_plot"] = plot_pareto(rows, front, pairs, out / "pareto.png", obj.budget)
-    base_metric = meta["baseline_metrics"].get(obj.metric)
-    files["objective_plot"] = plot_objective(rows, meta["baseline_objective"], out / "objective.png", obj.mode,
-                                             None if base_metric is None else (obj.metric, float(base_metric)))
-
+    files, front = _write_tables(out, job, rows, top, cols, meta)
+    best = best_record(space, best_row, params, obj_cols, meta)
+    files["best"] = write_best(out, space.target, best, meta)
     base_row = next((r for r in rows if all(r.get(k) == v for k, v in baseline.items())), None)
-    metric_keys = [k for k in dict.fromkeys(obj_cols) if k in best_row]
-    best = {
-        "sweep": meta["name"],
-        "target": space.target,
-        "base_config": meta["base_config"],
-        "trial": best_row["trial"],
-        "objective": best_row["objective"],
-        "baseline_objective": meta["baseline_objective"],
-        "metrics": {k: _plain(best_row[k]) for k in metric_keys},
-        "baseline_metrics": {k: _plain(meta["baseline_metrics"][k]) for k in metric_keys if k in meta["baseline_metrics"]},
-        "overrides": {k: _plain(best_row[k]) for k in params},
-    }
-    header = (
-        f"# best trial of sweep {out.name}: objective {best['objective']:.4f} (untuned defaults {meta['baseline_objective']:.4f})\n"
-        f"# build it: monovec classifier build --from-tune {out}   (overrides applied on top of {meta['base_config']})\n"
-    )
-    files["best"] = out / "best.yaml"
-    files["best"].write_text(header + yaml.safe_dump(best, sort_keys=False, allow_unicode=True))
     summary = {
         **meta,
         "out_dir": str(out),
@@ -207,6 +189,56 @@ def write_outputs(out: Path, space: SearchSpace, job: TuneJobConfig, rows: list[
     }
     files["summary"] = out / "summary.json"
     files["summary"].write_text(json.dumps(summary, indent=2))
+    _print_outcome(out, rows, top, cols, params, best_row, meta, files, progress)
+    return SweepResult(out, rows, summary, best, files)
+
+
+def _write_tables(out: Path, job: TuneJobConfig, rows: list[dict[str, Any]], top: list[dict[str, Any]], cols: list[str],
+                  meta: dict[str, Any]) -> tuple[dict[str, Path], list[int]]:  # fmt: skip
+    """trials.csv, top_trials.csv, the objective plot and, with 2+ objectives, the Pareto front (CSV + plot)."""
+    obj = job.objective
+    files = {"trials": write_csv(out / "trials.csv", rows, cols), "top_trials": write_csv(out / "top_trials.csv", top, cols)}
+    pairs = obj.pareto_pairs()
+    front: list[int] = []
+    if len(pairs) >= 2:
+        front = pareto_front(rows, pairs)
+        files["pareto"] = write_csv(out / "pareto.csv", [rows[i] for i in front], cols)
+        files["pareto_plot"] = plot_pareto(rows, front, pairs, out / "pareto.png", obj.budget)
+    base_metric = meta["baseline_metrics"].get(obj.metric)
+    files["objective_plot"] = plot_objective(rows, meta["baseline_objective"], out / "objective.png", obj.mode,
+                                             None if base_metric is None else (obj.metric, float(base_metric)))  # fmt: skip
+    return files, front
+
+
+def best_record(space: SearchSpace, best_row: dict[str, Any], params: list[str], obj_cols: list[str], meta: dict[str, Any]) -> dict[str, Any]:
+    """best.yaml's content: the winning trial's overrides with its and the defaults' metrics."""
+    metric_keys = [k for k in dict.fromkeys(obj_cols) if k in best_row]
+    return {
+        "sweep": meta["name"],
+        "target": space.target,
+        "base_config": meta["base_config"],
+        "trial": best_row["trial"],
+        "objective": best_row["objective"],
+        "baseline_objective": meta["baseline_objective"],
+        "metrics": {k: _plain(best_row[k]) for k in metric_keys},
+        "baseline_metrics": {k: _plain(meta["baseline_metrics"][k]) for k in metric_keys if k in meta["baseline_metrics"]},
+        "overrides": {k: _plain(best_row[k]) for k in params},
+    }
+
+
+def write_best(out: Path, target: str, best: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """out/best.yaml, headed by the command that applies it for this target."""
+    header = (
+        f"# best trial of sweep {out.name}: objective {best['objective']:.4f} (untuned defaults {meta['baseline_objective']:.4f})\n"
+        f"# apply it: {BUILD_COMMANDS.get(target, f'the {target} job')} --from-tune {out}   (overrides applied on top of {meta['base_config']})\n"
+    )
+    path = out / "best.yaml"
+    path.write_text(header + yaml.safe_dump(best, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def _print_outcome(out: Path, rows: list[dict[str, Any]], top: list[dict[str, Any]], cols: list[str], params: list[str],
+                   best_row: dict[str, Any], meta: dict[str, Any], files: dict[str, Path], progress: Callable[[str], None]) -> None:  # fmt: skip
     shown = ["trial", *[c for c in (*HEADLINE[:6],) if c in cols], *params]
     progress(f"\ntop {len(top)} of {len(rows)} trials ({out / 'top_trials.csv'}):\n" + table(top, shown))
     progress(
@@ -215,15 +247,14 @@ def write_outputs(out: Path, space: SearchSpace, job: TuneJobConfig, rows: list[
         f"({meta['trials_per_minute']:.0f}/min) + {meta['prepare_seconds']:.0f}s preparation\n"
         f"best.yaml: {files['best']}"
     )
-    return SweepResult(out, rows, summary, best, files)
 
 
 def start_parent_run(out: Path, space: SearchSpace, job: TuneJobConfig, resume_id: str | None = None) -> str:
     """The sweep's MLflow parent run (status RUNNING until `log_to_mlflow` ends it): `resume_id` when that
     run still exists and is not deleted (a resumed sweep continues it), else a new run."""
-    from monovec.tracking.mlflow_store import _client, experiment_id
+    from monovec.tracking.mlflow_store import experiment_id, mlflow_client
 
-    _, client, uri = _client(job.tracking.uri)
+    _, client, uri = mlflow_client(job.tracking.uri)
     if resume_id:
         try:
             run = client.get_run(resume_id)
@@ -244,9 +275,9 @@ def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, s
     `monovec.trial_id`) and parameters already set are not logged again."""
     from mlflow.entities import Metric, Param, RunTag
 
-    from monovec.tracking.mlflow_store import _client, _sanitise, experiment_id
+    from monovec.tracking.mlflow_store import experiment_id, mlflow_client, sanitise
 
-    _, client, uri = _client(job.tracking.uri)
+    _, client, uri = mlflow_client(job.tracking.uri)
     exp_id = experiment_id(client, uri, job.tracking.experiment)
     s = result.summary
     pid = parent_id or start_parent_run(result.out_dir, space, job)
@@ -256,7 +287,7 @@ def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, s
     now = int(time.time() * 1000)
 
     def metrics_of(d: dict[str, Any]) -> list[Metric]:
-        return [Metric(_sanitise(k), float(v), now, 0) for k, v in d.items() if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))]
+        return [Metric(sanitise(k), float(v), now, 0) for k, v in d.items() if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))]
 
     params = {"space": space.name, "target": space.target, "algorithm": job.search.algorithm, "num_samples": job.search.num_samples,
               "max_concurrent": job.search.max_concurrent, "seed": job.search.seed, "objective.metric": job.objective.metric,
@@ -267,7 +298,7 @@ def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, s
     summary_metrics.update({f"best.{k}": v for k, v in s["best_metrics"].items()})
     summary_metrics.update({f"baseline.{k}": v for k, v in s["baseline_metrics"].items() if k in s["best_metrics"]})
     client.log_batch(pid, metrics=metrics_of(summary_metrics),
-                     params=[Param(_sanitise(k)[:250], str(v)[:500]) for k, v in params.items() if _sanitise(k)[:250] not in logged_params])  # fmt: skip
+                     params=[Param(sanitise(k)[:250], str(v)[:500]) for k, v in params.items() if sanitise(k)[:250] not in logged_params])  # fmt: skip
     for row in result.rows:
         if row["trial_id"] in logged_trials:
             continue
@@ -276,7 +307,7 @@ def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, s
         client.log_batch(
             cid,
             metrics=metrics_of({k: v for k, v in row.items() if k not in space.params and k != "trial"}),
-            params=[Param(_sanitise(k)[:250], str(_plain(row[k]))[:500]) for k in space.params],
+            params=[Param(sanitise(k)[:250], str(_plain(row[k]))[:500]) for k in space.params],
             tags=[RunTag("monovec.trial", str(row["trial"])), RunTag("monovec.best", str(row["trial"] == s["best_trial"]).lower())],
         )
         client.set_terminated(cid)

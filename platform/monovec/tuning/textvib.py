@@ -29,7 +29,7 @@ from pydantic import Field, ValidationError
 
 from monovec.config import ConfigError, StrictModel, set_path
 from monovec.textvib.config import TextVibConfig
-from monovec.tuning.targets import Report
+from monovec.tuning.targets import Report, Target
 
 STAGE1_KEY = "train.first_domain_stage1_epochs"
 
@@ -95,7 +95,7 @@ def _scored_callback(scored: Callable[[dict[str, Any]], dict[str, Any]]) -> Any:
     return ScoredTuneReport()
 
 
-class TextVibTarget:
+class TextVibTarget(Target):
     """`monovec.tuning.targets.Target` for TextVibCLIP (TextVibConfig keys)."""
 
     reuse_actors = False  # a stopped trial's actor must die so its Train controller and workers do
