@@ -45,6 +45,12 @@ class EncoderConfig(StrictModel):
         raise ValueError(f"unknown encoder {value!r}: use 'use-m3', 'minilm' or 'hf:<local dir>'")
 
 
+def encoder_identity(config: EncoderConfig) -> str:
+    """What the encoder's vectors depend on, as a name (embedding caches key on it, with the fields
+    of `monovec.embed.cache.cache_identity`): the backend name; a directory model adds its digest there."""
+    return config.name
+
+
 def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
