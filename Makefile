@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup quickstart test test-unit test-integration test-e2e bench lint clean
+.PHONY: setup quickstart test test-unit test-integration test-e2e bench lint format clean
 
 # pip's output goes to .venv/install.log: one line here, the whole story there.
 $(STAMP): pyproject.toml constraints.txt
@@ -40,8 +40,14 @@ test-e2e: $(STAMP)
 bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
+# The style the code base is held to: ruff's linter and its formatter (line length in pyproject.toml).
 lint: $(STAMP)
-	$(BIN)/ruff check platform tests jobs serve_apps bench
+	$(BIN)/ruff check platform tests jobs bench cluster
+	$(BIN)/ruff format --check platform tests jobs bench cluster
+
+format: $(STAMP)
+	$(BIN)/ruff format platform tests jobs bench cluster
+	$(BIN)/ruff check --fix platform tests jobs bench cluster
 
 clean:
 	rm -rf $(VENV) .monovec .pytest_cache

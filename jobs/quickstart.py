@@ -31,16 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, filename=log_file, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     t0 = time.perf_counter()
     init_ray(cfg.build.ray.address, cfg.build.ray.num_cpus, log_to_driver=False, logging_level=logging.WARNING)
-    import ray.serve  # noqa: F401  (its driver-side logger prints INFO lines: send them to the file instead)
+    import mlflow  # noqa: F401  (both configure console handlers on import: their lines go to the file instead)
+    import ray.serve  # noqa: F401
 
-    for name in ("ray", "ray.serve"):
+    for name in ("ray", "ray.serve", "mlflow"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     print(f"monovec quickstart: local Ray on 127.0.0.1 ({cfg.build.ray.num_cpus} CPUs)")
     print(f"logs: {log_file} (monovec) and {ray_log_dir()} (Ray)")
     run_quickstart(cfg)
-    print(f"done in {time.perf_counter() - t0:.0f}s. Next: `.venv/bin/monovec serve up` serves the registry's "
-          "champion vs candidate (README: Serving).")  # fmt: skip
+    print(f"done in {time.perf_counter() - t0:.0f}s. Next: .venv/bin/monovec serve up (champion vs candidate, README)")
     return 0
 
 

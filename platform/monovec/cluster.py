@@ -84,6 +84,9 @@ def head_env(cfg: LocalHeadConfig) -> dict[str, str]:
     env.update(auth_env(cfg.auth))
     if cfg.host in LOOPBACK:
         env.update(LOCAL_RAY_ENV)  # else Ray swaps 127.0.0.1 for the machine's address (ray_env docstring)
+    # Every process of the head (jobs, their workers, Train controllers) finds this cluster by this
+    # address instead of scanning the machine, which fails when another Ray runs here (ray_env.pin_ray_address).
+    env["RAY_ADDRESS"] = f"{cfg.host}:{cfg.gcs_port}"
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("MONOVEC_HOME", str(state_dir()))
     env.setdefault("MONOVEC_DATA", str(data_dir()))

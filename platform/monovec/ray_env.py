@@ -127,6 +127,7 @@ def init_ray(
             _node_ip_address="127.0.0.1",
             log_to_driver=log_to_driver,
             logging_level=logging_level,
+            runtime_env={"worker_process_setup_hook": "monovec.ray_env.pin_ray_address"},
         )
         log.info("started a local Ray with %s CPUs (logs: %s)", num_cpus or os.cpu_count(), ray_log_dir())
     return True
@@ -161,6 +162,21 @@ def port_holder(port: int, host: str = "127.0.0.1") -> str | None:
     except (psutil.AccessDenied, psutil.NoSuchProcess):
         pass
     return "unknown process"
+
+
+def pin_ray_address() -> None:
+    """Worker set-up hook (`runtime_env["worker_process_setup_hook"]`): point `RAY_ADDRESS` at this
+    worker's own cluster.
+
+    Ray code that looks a cluster up by itself (Train's PlacementGroupCleaner asking the State API
+    whether a run's controller died) otherwise scans the machine for GCS processes and gives up with
+    "Found multiple active Ray instances" whenever another Ray runs on the same machine (a test
+    session, a notebook, a `monovec cluster up` head): the placement groups of trials that ASHA stops
+    are then never released and later trials wait forever.
+    """
+    import ray
+
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
 
 
 def ray_log_dir() -> Path | None:

@@ -31,7 +31,7 @@ import pytest
 
 from tests.docs_commands import documented_commands, normalise
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]  # each test is a stretch of one user session: minutes, not the default 420 s
 REPO = Path(__file__).resolve().parents[2]
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 COVERED_BY_CI = {"make test": "this suite is what `make test` runs (CI calls it through .ci/run)"}
@@ -281,6 +281,7 @@ TUNING = [
 ]
 
 TEXTVIB = [
+    Step("python jobs/train_textvib.py --config jobs/configs/textvib_smoke.yaml --out .monovec/textvib/runs/smoke", expect("model_dir="), 600),
     Step(".venv/bin/python jobs/train_textvib.py --config jobs/configs/textvib_cwru.yaml", expect("model_dir="), 1500),
     Step("monovec textvib evaluate --model .monovec/textvib/runs --data ../shared/data/cwru --out report.json", expect("average_accuracy=", "using the newest")),
     Step("monovec textvib ablate --config jobs/configs/textvib_smoke.yaml", expect("| +rkd |", "table: ")),

@@ -137,7 +137,7 @@ def test_custom_rule_file_with_unless(tmp_path: Path) -> None:
     assert engine.check("listen to the free money podcast") is None
 
 
-@pytest.mark.skipif(not (DATA / "goemotions" / "dev.jsonl").exists(), reason="shared data not present")
+@pytest.mark.shared_data
 def test_fire_rate_on_goemotions_sample(engine: RuleEngine, norm: KoreanNormalizer) -> None:
     with (DATA / "goemotions" / "dev.jsonl").open(encoding="utf-8") as fh:
         rows = [json.loads(line) for _, line in zip(range(2000), fh, strict=False)]

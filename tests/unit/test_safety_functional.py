@@ -26,7 +26,7 @@ def safety_pipe(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     from monovec.config import load_config
 
     root = tmp_path_factory.mktemp("safety_model")
-    overrides = [o for o in tiny_build_overrides(root / "models", root / "cache") if not o.startswith("classifier.safety.")]
+    overrides = [o for o in tiny_build_overrides(root / "models") if not o.startswith("classifier.safety.")]
     overrides += safety_overrides(4000) + ["evaluate=false"]
     cfg = load_config(BuildConfig, REPO / "jobs" / "configs" / "classifier.yaml", overrides)
     model_dir = build_classifier(cfg, progress=lambda _m: None).model_dir

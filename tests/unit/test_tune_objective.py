@@ -92,6 +92,7 @@ def real(tiny_model_dir: Path):
     from monovec.classify.model import ClassifierModel
     from monovec.classify.pipeline import ClassifierPipeline
     from monovec.embed.cache import embed_texts
+    from monovec.paths import embedding_cache_dir
     from monovec.tuning.classifier import HeadInputs
 
     model = ClassifierModel.load(tiny_model_dir)
@@ -106,7 +107,7 @@ def real(tiny_model_dir: Path):
     inputs = {}
     for name, head in model.heads.items():
         ex, norms = normalise_examples(pipe.normalizer, load_examples(head.config.dev, head.labels))
-        x = embed_texts(norms, model.config.encoder, tiny_model_dir.parents[1] / "cache")
+        x = embed_texts(norms, model.config.encoder, embedding_cache_dir())
         inputs[name] = HeadInputs(head, np.zeros((0, x.shape[1]), np.float32), np.zeros(0, np.int64), ex, norms, x)
     return model, pipe, inputs
 

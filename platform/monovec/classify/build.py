@@ -38,7 +38,7 @@ from monovec.classify.safety_data import load_corpus
 from monovec.config import StrictModel
 from monovec.embed.cache import embed_texts
 from monovec.embed.text import build_encoder
-from monovec.paths import state_dir
+from monovec.paths import embedding_cache_dir, state_dir
 from monovec.tracking.mlflow_store import TrackingConfig
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class BuildConfig(StrictModel):
     out_dir: str | None = Field(None, description="versions are written under out_dir/<version>; None = <state dir>/models/<classifier name>")
     evaluate: bool = Field(True, description="evaluate every head on its dev sources and store the report")
     reference_sample: int = Field(2000, ge=0, description="training embeddings kept as the drift reference")
-    cache_dir: str | None = Field(None, description="embedding cache (None = <state>/cache)")
+    cache_dir: str | None = Field(None, description="per-text embedding cache (None = ~/.cache/monovec/embeddings, see monovec.paths.cache_dir)")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
 
@@ -118,7 +118,7 @@ def _subset_corpus(corpus, keep: list[int]):  # noqa: ANN001, ANN202 - SafetyCor
 def build_classifier(config: BuildConfig, progress: Callable[[str], None] = print) -> BuildResult:
     t_start = time.perf_counter()
     cfg = config.classifier
-    cache = Path(config.cache_dir) if config.cache_dir else state_dir() / "cache"
+    cache = Path(config.cache_dir) if config.cache_dir else embedding_cache_dir()
     normalizer = KoreanNormalizer(cfg.normalize)
     shards = config.ray.embed_shards
 

@@ -187,7 +187,7 @@ def drive_ab_app(cfg: QuickstartConfig, results: dict[str, BuildResult], echo: C
         decision = client.admin("evaluate")
         status = client.experiment()
         echo(f"      {len(order)} dev texts sent with their true labels as feedback in {seconds:.0f}s\n{format_experiment(status)}")
-        echo(format_decision(decision))
+        echo(format_decision(decision, with_reason=decision.get("action") == "continue_experiment"))
         return {"status": status, "decision": decision, "url": url}
     finally:
         serve.delete("classifier")  # the replicas go; Serve itself ends with this process's Ray

@@ -112,10 +112,12 @@ def format_experiment(exp: dict[str, Any], width: int = 100) -> str:
     return "\n".join(lines)
 
 
-def format_decision(decision: dict[str, Any]) -> str:
-    """What an evaluate/promote/rollback call did, in one or two lines."""
+def format_decision(decision: dict[str, Any], with_reason: bool = True) -> str:
+    """What an evaluate/promote/rollback call did, in one or two lines (`with_reason=False`: when the
+    reason was just printed, e.g. under the experiment table)."""
     split = " / ".join(f"{arm} {w:.0%}" for arm, w in (decision.get("split") or {}).items())
-    line = textwrap.fill(f"decision: {decision['action']} - {decision.get('reason', '')}; split now {split}", 100, subsequent_indent="  ")
+    why = f" - {decision.get('reason', '')}" if with_reason else ""
+    line = textwrap.fill(f"decision: {decision['action']}{why}; split now {split}", 100, subsequent_indent="  ")
     champion = decision.get("champion")
     if champion:
         line += f"\n  MLflow alias {champion['name']}@{champion['alias']} -> v{champion['version']}"

@@ -5,6 +5,13 @@ and `monovec textvib train`), the ablation runner and a Tune sweep all call it. 
 metrics and a checkpoint after every epoch; with `scaling.max_failures` a failed worker is restarted
 and the loop resumes from `ray.train.get_checkpoint()`; rebuilding the trainer on the same run
 directory resumes a run whose driver died.
+
+With `scaling.num_workers: 0` Ray Train v2 runs the loop in the driver (local mode): there is no
+controller, no checkpoint index under `storage_path` and no `max_failures` retry, and
+`ray.train.get_checkpoint()` starts as None (the deprecated `resume_from_checkpoint` argument raises in
+v2). The loop therefore keeps its own checkpoints under `run_dir/checkpoints/epoch_NNNN` (written to a
+temporary folder and renamed, so a kill never leaves a half-written newest one) and, on a rerun on the
+same run directory, resumes from the newest of them (`latest_local_checkpoint`).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Any
 
 import torch
 
-from monovec.paths import resolve_data_path, state_dir
+from monovec.paths import embedding_cache_dir, resolve_data_path, state_dir
 from monovec.textvib.config import TextVibConfig
 from monovec.textvib.data import DomainData, load_domains
 from monovec.textvib.text import TextTable, build_text_table
@@ -49,9 +56,27 @@ def portable(cfg: TextVibConfig) -> TextVibConfig:
 
 
 def prepare_texts(cfg: TextVibConfig, domains: list[DomainData]) -> TextTable:
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else state_dir() / "cache"
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else embedding_cache_dir()
     points = [(d.name, d.rpm, d.load_hp) for d in domains]
     return build_text_table(points, cfg.data.classes, cfg.model.text.languages, cfg.model.text.encoder, cache)
+
+
+def local_checkpoint_dirs(ckpt_dir: Path) -> list[Path]:
+    """The complete `epoch_NNNN` checkpoint folders of a 0-worker run under `ckpt_dir`, oldest first.
+
+    Local mode keeps no checkpoint index, so the folder itself is the index: only renamed (complete)
+    `epoch_<digits>` folders holding `state.pt` count; `*.tmp` folders of a killed write are ignored.
+    """
+    done = [p for p in ckpt_dir.glob("epoch_*") if p.name[6:].isdigit() and (p / STATE_FILE).is_file()]
+    return sorted(done, key=lambda p: int(p.name[6:]))
+
+
+def latest_local_checkpoint(ckpt_dir: Path) -> Any:
+    """The newest complete local checkpoint (a `ray.train.Checkpoint`), or None when there is none."""
+    from ray.train import Checkpoint
+
+    done = local_checkpoint_dirs(ckpt_dir)
+    return Checkpoint.from_directory(str(done[-1])) if done else None
 
 
 # ------------------------------------------------------------------------------------------ worker
@@ -75,7 +100,10 @@ def train_loop(config: dict[str, Any]) -> None:
             return ray.train.torch.prepare_model(m, parallel_strategy_kwargs={"find_unused_parameters": True})
 
     learner = ContinualLearner(cfg, load_domains(cfg.data), texts, rank, world, wrap)
+    local_ckpts = Path(config["run_dir"]) / "checkpoints"
     checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None and config["local_mode"]:  # a 0-worker rerun: Ray knows no checkpoint, the disk does
+        checkpoint = latest_local_checkpoint(local_ckpts)
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             learner.load_state_dict(torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False))
@@ -96,8 +124,6 @@ def train_loop(config: dict[str, Any]) -> None:
             marker.write_text(str(g))
             raise InjectedFailure(f"injected failure at the start of epoch {g} ({FAIL_ENV} / train.fail_at_epoch)")
 
-    local_ckpts = Path(config["run_dir"]) / "checkpoints"
-
     def on_epoch(metrics: dict[str, Any]) -> None:
         metrics = {**metrics, "resumed_from": checkpoint is not None}
         if rank != 0:
@@ -105,16 +131,24 @@ def train_loop(config: dict[str, Any]) -> None:
             return
         if config["local_mode"]:  # no controller copies the directory: keep it where the driver finds it
             target = local_ckpts / f"epoch_{metrics['epoch']:04d}"
-            target.mkdir(parents=True, exist_ok=True)
-            torch.save(learner.state_dict(), target / STATE_FILE)
+            partial = target.with_name(target.name + ".tmp")
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            torch.save(learner.state_dict(), partial / STATE_FILE)
+            shutil.rmtree(target, ignore_errors=True)  # an epoch redone after a kill between save and rename
+            partial.rename(target)
             ray.train.report(metrics, checkpoint=Checkpoint.from_directory(str(target)))
-            for old in sorted(local_ckpts.glob("epoch_*"))[: -cfg.scaling.checkpoints_to_keep]:
+            for old in local_checkpoint_dirs(local_ckpts)[: -cfg.scaling.checkpoints_to_keep]:
                 shutil.rmtree(old, ignore_errors=True)
             return
         with tempfile.TemporaryDirectory() as tmp:
             torch.save(learner.state_dict(), Path(tmp) / STATE_FILE)
             ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
 
+    if config["local_mode"] and checkpoint is not None and learner.epoch_done == learner.total_epochs:
+        # killed after the last checkpoint (while finalizing): no epoch is left, hand the driver that checkpoint
+        ray.train.report({**learner.history[-1], "resumed_from": True}, checkpoint=checkpoint)
+        return
     learner.run(on_epoch, before_epoch)
 
 
@@ -181,7 +215,8 @@ def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) ->
     progress(f"[textvib] {len(texts.texts)} descriptions ({'+'.join(cfg.model.text.languages)}) embedded with {cfg.model.text.encoder.name}")
     result = build_trainer(cfg, run_dir, texts).fit()
     state = final_state(result)
-    progress(f"[textvib] trained {state['epoch_done']} epochs with {cfg.scaling.num_workers} worker(s) in {time.perf_counter() - t0:.0f}s")
+    resumed = " (resumed from a checkpoint)" if (result.metrics or {}).get("resumed_from") else ""
+    progress(f"[textvib] trained {state['epoch_done']} epochs with {cfg.scaling.num_workers} worker(s){resumed} in {time.perf_counter() - t0:.0f}s")
     metrics, model_dir, registered = finalize(cfg, run_dir, state, domains, texts, seconds=time.perf_counter() - t0)
     progress(f"[textvib] average accuracy {metrics['average_accuracy']:.4f}, forgetting {metrics['forgetting']:.4f}, BWT {metrics['bwt']:.4f} -> {run_dir}")
     return TrainResult(run_dir, model_dir, metrics, registered, time.perf_counter() - t0)

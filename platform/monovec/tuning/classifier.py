@@ -37,7 +37,7 @@ from monovec.classify.rules import RuleEngine
 from monovec.classify.safety import SafetyModel
 from monovec.config import set_path
 from monovec.embed.cache import embed_texts
-from monovec.paths import state_dir
+from monovec.paths import embedding_cache_dir
 from monovec.tuning.scoring import (
     ClassifierTrialData,
     ClassifierTuneOptions,
@@ -144,7 +144,7 @@ class ClassifierTarget:
 
     def prepare(self, base: BuildConfig, options: ClassifierTuneOptions, progress: Callable[[str], None] = print) -> ClassifierTrialData:
         cfg = base.classifier
-        cache = Path(base.cache_dir) if base.cache_dir else state_dir() / "cache"
+        cache = Path(base.cache_dir) if base.cache_dir else embedding_cache_dir()
         normalizer = KoreanNormalizer(cfg.normalize)
 
         def embed(texts: list[str], what: str) -> np.ndarray:
