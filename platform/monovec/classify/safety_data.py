@@ -206,11 +206,14 @@ def load_corpus(cfg: SafetyConfig) -> tuple[SafetyCorpus, ExampleFile]:
                 # stance rows: hate examples, and harmless examples that name a protected group
                 stance = 1 if tc.category in g.labels else (0 if not g.labels and lexicon and lexicon.find(text, lang) else -1)
                 corpus.add(text, lang, set(g.labels), everything, cfg.example_weight, -1, g.subtype, context, stance)
-    if lexicon is not None and tc.category in everything:  # the data sets' hate that names a group: hateful stance
+    if lexicon is not None and tc.category in everything:  # the data sets' rows that name a group: their label is the stance
         j = cfg.names.index(tc.category)
         for i in range(len(corpus)):
-            if corpus.group[i] >= 0 and corpus.y[i][j] and lexicon.find(corpus.texts[i], corpus.langs[i]):
-                corpus.stance[i] = 1
+            if corpus.group[i] < 0 or not corpus.known[i][j]:
+                continue
+            clean = not any(corpus.y[i])  # labelled harmless (K-MHaS not_hate, Davidson neither): a benign mention
+            if (corpus.y[i][j] or clean) and lexicon.find(corpus.texts[i], corpus.langs[i]):
+                corpus.stance[i] = 1 if corpus.y[i][j] else 0
     if tc.enabled:
         hate = {tc.category} & everything
         for lang, text, hateful, subtype in expand_templates(load_template_file(tc.file)):

@@ -145,12 +145,12 @@ class SafetyConfig(StrictModel):
     lexical: LexicalConfig = Field(default_factory=LexicalConfig, description="hashed character n-gram channel shared by the categories (C and max_iter unused)")
     calibration_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of each data source held out (per language) to calibrate the scores")
     min_calibration_positives: int = Field(15, ge=1, description="a (category, language) with fewer held-out positives keeps the raw score")
-    identity_templates: TemplateConfig = Field(default_factory=TemplateConfig)
-    stance: StanceConfig = Field(default_factory=StanceConfig)
-    context: ContextConfig = Field(default_factory=ContextConfig)
-    targets: TargetConfig = Field(default_factory=TargetConfig)
-    multi_risk: MultiRiskConfig = Field(default_factory=MultiRiskConfig)
-    segments: SegmentConfig = Field(default_factory=SegmentConfig)
+    identity_templates: TemplateConfig = Field(default_factory=TemplateConfig, description="protected groups filled into neutral, positive and hateful frames (training rows of the hate category)")
+    stance: StanceConfig = Field(default_factory=StanceConfig, description="learned stance toward a named group: damps the hate score of benign mentions")
+    context: ContextConfig = Field(default_factory=ContextConfig, description="context of use: counter-speech, negation, quoting, reporting, praise")
+    targets: TargetConfig = Field(default_factory=TargetConfig, description="hate needs a named protected group (the target lexicon)")
+    multi_risk: MultiRiskConfig = Field(default_factory=MultiRiskConfig, description="several high-risk categories at once escalate")
+    segments: SegmentConfig = Field(default_factory=SegmentConfig, description="segment-level harm: the worst sentence counts")
 
     @model_validator(mode="after")
     def _known(self) -> SafetyConfig:
