@@ -46,6 +46,33 @@ def test_shipped_taxonomy_is_valid_and_complete() -> None:
     assert all(c.description for c in safety.categories.values())
 
 
+def _field_paths(model: type, prefix: str = "") -> list[str]:
+    """Dotted paths of the leaf fields of a pydantic model, nested models expanded (`stance.threshold`)."""
+    from pydantic import BaseModel
+
+    from monovec.classify.taxonomy import CategoryConfig, SafetySource
+
+    nested = {"categories": (CategoryConfig, "categories.<name>."), "sources": (SafetySource, "sources[i].")}
+    out = []
+    for name, field in model.model_fields.items():
+        if not prefix and name in nested:
+            out += [prefix + name, *_field_paths(nested[name][0], nested[name][1])]
+        elif isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            out += _field_paths(field.annotation, f"{prefix}{name}.")  # the leaves name their parent
+        else:
+            out.append(prefix + name)
+    return out
+
+
+def test_every_safety_config_field_is_documented() -> None:
+    """docs/configuration.md has a row naming every `classifier.safety` key (nested ones dotted)."""
+    docs = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    section = docs.split("### The safety stage (`classifier.safety`)", 1)[1].split("\n## ", 1)[0]
+    missing = [p for p in _field_paths(SafetyConfig) if f"`{p}`" not in section]
+    assert not missing, f"undocumented safety config keys: {missing}"
+    assert all(f.description for f in SafetyConfig.model_fields.values())
+
+
 def test_config_rejects_unknown_categories_and_bad_thresholds() -> None:
     with pytest.raises(ValidationError, match="not in the taxonomy"):
         _config(sources=[{"path": "x.jsonl", "text_fields": {"t": "en"}, "label_field": "l", "categories": {"a": ["nope"]}}])

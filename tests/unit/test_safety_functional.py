@@ -47,11 +47,13 @@ def test_suite_is_large_bilingual_and_covers_both_sides() -> None:
 
 def test_suite_shares_no_sentence_with_the_training_examples() -> None:
     from monovec.classify.cases import load_cases
-    from monovec.classify.safety_data import load_example_file
+    from monovec.classify.safety_data import expand_templates, load_example_file, load_template_file
 
     examples = {t for g in load_example_file().groups for t in g.en + g.ko}
+    templates = {t.lower() for _, t, _, _ in expand_templates(load_template_file())}
     cases = {t for g in load_cases(CASES).groups for t in g.en + g.ko}
     assert not (examples & cases)
+    assert not ({t.lower() for t in cases} & templates)
 
 
 def test_functional_suite_pass_rate(safety_pipe, capsys: pytest.CaptureFixture[str]) -> None:

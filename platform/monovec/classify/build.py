@@ -112,7 +112,7 @@ def _subset_corpus(corpus, keep: list[int]):  # noqa: ANN001, ANN202 - SafetyCor
     from monovec.classify.safety_data import SafetyCorpus
 
     out = SafetyCorpus(corpus.categories)
-    for name in ("texts", "langs", "y", "known", "weight", "group", "subtype", "context"):
+    for name in ("texts", "langs", "y", "known", "weight", "group", "subtype", "context", "stance"):
         setattr(out, name, [getattr(corpus, name)[i] for i in keep])
     return out
 

@@ -64,7 +64,8 @@ class Head:
             g = gate(proto[i], self.config.gate)
             lin_top = int(np.argmax(proba[i]))
             lin_p = float(proba[i, lin_top])
-            if g.status == "confident":
+            overridden = self.config.linear.overrides_prototype and lin_top != g.top and lin_p >= self.config.linear.threshold
+            if g.status == "confident" and not overridden:
                 label, score, source, resolved = self.labels[g.top], g.score, "prototype", True
             else:
                 resolved = lin_p >= self.config.linear.threshold

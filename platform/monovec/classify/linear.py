@@ -25,6 +25,7 @@ class LinearHeadConfig(StrictModel):
     calibration_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of train held out for bias calibration")
     max_iter: int = Field(100, ge=5, description="L-BFGS iterations")
     threshold: float = Field(0.45, ge=0.0, le=1.0, description="top probability needed to trust the head when prototypes were not confident")
+    overrides_prototype: bool = Field(False, description="a linear head at or above `threshold` decides when it disagrees with a confident prototype (emotion: prototypes of the Reddit data put plainly stated anger and fear in the sadness cluster)")
 
 
 def _class_weights(y: np.ndarray, n_classes: int, mode: str) -> np.ndarray | None:

@@ -132,7 +132,8 @@ class NormalizeConfig(StrictModel):
     honorifics: bool = Field(False, description="map common polite sentence endings to the plain form (합니다 -> 한다, 좋아요 -> 좋아)")
     spacing: bool = Field(False, description="also tidy punctuation spacing: no space before . , ! ?, a space after sentence punctuation between Hangul, ?!?! -> ?!")
     slang: dict[str, str] = Field(default_factory=dict, description="extra slang entries (key -> replacement), merged over the packaged dictionary and slang_file")
-    slang_file: str | None = Field(None, description="optional YAML file of slang entries: a flat mapping, or {slang: {...}, targets: {ko: [...], en: [...]}}")
+    slang_file: str | None = Field(None, description="optional YAML file of slang entries: a flat mapping, or {slang: {...}, targets: {ko: [...], en: [...]}, homonyms: {regex: replacement}}")
+    homonyms: bool = Field(True, description="rewrite innocent homonyms of profanity to an unambiguous synonym (새끼 오리 -> 아기 오리, 병신년 원숭이띠 -> 丙申년 원숭이띠, 시발점 -> 출발점); the `homonyms` table of the slang files")
 
 
 def _read_slang_file(path: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
@@ -140,23 +141,37 @@ def _read_slang_file(path: str) -> tuple[dict[str, str], dict[str, tuple[str, ..
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"slang file not found: {p}")
-    return _parse_slang_file(str(p), p.stat().st_mtime_ns)
+    return _parse_slang_file(str(p), p.stat().st_mtime_ns)[:2]
+
+
+def _read_homonyms(path: str) -> dict[str, str]:
+    """The `homonyms` table (regex -> replacement) of a structured slang file ({} when it has none)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"slang file not found: {p}")
+    return _parse_slang_file(str(p), p.stat().st_mtime_ns)[2]
 
 
 @lru_cache(maxsize=8)
-def _parse_slang_file(path: str, mtime_ns: int) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+def _parse_slang_file(path: str, mtime_ns: int) -> tuple[dict[str, str], dict[str, tuple[str, ...]], dict[str, str]]:
     """Cached on (path, mtime): the packaged file is read once per process, edits are still seen."""
     p = Path(path)
     data: Any = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise ValueError(f"slang file {p} must hold a mapping, got {type(data).__name__}")
-    structured = "slang" in data or "targets" in data
+    structured = "slang" in data or "targets" in data or "homonyms" in data
     entries = (data.get("slang") or {}) if structured else data
     targets = (data.get("targets") or {}) if structured else {}
-    if not isinstance(entries, dict) or not isinstance(targets, dict):
-        raise ValueError(f"slang file {p}: 'slang' must be a mapping and 'targets' a mapping of lists")
+    homonyms = (data.get("homonyms") or {}) if structured else {}
+    if not isinstance(entries, dict) or not isinstance(targets, dict) or not isinstance(homonyms, dict):
+        raise ValueError(f"slang file {p}: 'slang' and 'homonyms' must be mappings and 'targets' a mapping of lists")
+    for pattern in homonyms:
+        try:
+            re.compile(str(pattern))
+        except re.error as exc:
+            raise ValueError(f"slang file {p}: homonym pattern {pattern!r} does not compile: {exc}") from None
     slang = {str(k): str(v) for k, v in entries.items()}
-    return slang, {str(k): tuple(str(w) for w in v or ()) for k, v in targets.items()}
+    return slang, {str(k): tuple(str(w) for w in v or ()) for k, v in targets.items()}, {str(k): str(v) for k, v in homonyms.items()}
 
 
 def _alternation(words: Iterable[str]) -> str:
@@ -193,7 +208,7 @@ def _decode_leet_token(m: re.Match[str]) -> str:
 class KoreanNormalizer:
     """Callable text -> normalised text; build once (it compiles its regexes), call many times."""
 
-    VERSION = "norm-2"
+    VERSION = "norm-3"
 
     def __init__(self, config: NormalizeConfig | None = None) -> None:
         self.config = cfg = config or NormalizeConfig()
@@ -205,6 +220,10 @@ class KoreanNormalizer:
             for lang, words in extra_targets.items():
                 targets.setdefault(lang, []).extend(words)
         slang.update(cfg.slang)
+        homonyms = dict(_read_homonyms(str(resource_path("slang_ko.yaml"))))
+        if cfg.slang_file:
+            homonyms.update(_read_homonyms(str(Path(cfg.slang_file).expanduser().resolve())))
+        self._homonyms = [(re.compile(k), v) for k, v in homonyms.items()] if cfg.homonyms else []
         self._targets_ko = sorted({w for w in targets.get("ko", []) if len(w) > 1}, key=len, reverse=True)
         self._targets_en = [w.lower() for w in targets.get("en", []) if w.isalpha()]
         n = cfg.squash_repeats
@@ -325,6 +344,8 @@ class KoreanNormalizer:
             t = self._leet.sub(self._decode_leet, t)
         for pattern, lookup in self._slang_passes:
             t = pattern.sub(lambda m, f=lookup: f(m.group(0)) or m.group(0), t)
+        for pattern, repl in self._homonyms:
+            t = pattern.sub(repl, t)
         if cfg.honorifics:
             for pattern, repl in _HONORIFICS:
                 t = pattern.sub(repl, t)

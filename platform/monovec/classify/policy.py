@@ -28,6 +28,7 @@ from monovec.classify.targets import target_lexicon
 from monovec.classify.taxonomy import SEVERITY, SafetyConfig
 
 CONTEXT = "context"  # rule category that damps scores instead of raising one
+RECLAIMED = "reclaimed"  # context subtype: a member of the group speaking (honoured only when no other group is named)
 
 
 @dataclass
@@ -50,9 +51,15 @@ class SafetyVerdict:
         return out
 
 
-def decide(config: SafetyConfig, scores: dict[str, float], hits: Sequence[RuleResult], subtypes: dict[str, str], context: float = 0.0) -> SafetyVerdict:
+def decide(config: SafetyConfig, scores: dict[str, float], hits: Sequence[RuleResult], subtypes: dict[str, str], context: float = 0.0,
+           settled: set[str] | frozenset[str] = frozenset()) -> SafetyVerdict:
     """Apply the policy to one text's calibrated category scores (already damped by `context`, the
-    context-of-use score) and its rule hits."""
+    context-of-use score) and its rule hits.
+
+    `settled`: categories whose model score was damped on specific evidence (no protected group named,
+    a benign mention of one, a counter-speech or negation rule). Their damped score still decides at
+    or above the threshold, but it is not "ambiguous": it neither escalates from the ambiguous band nor
+    counts toward several risks at once (otherwise damping a confident 0.9 to 0.36 would escalate)."""
     scores = dict(scores)
     rule_cats: dict[str, RuleResult] = {}
     for hit in hits:  # per category, the hit whose subtype has the most severe action
@@ -73,7 +80,7 @@ def decide(config: SafetyConfig, scores: dict[str, float], hits: Sequence[RuleRe
         if s >= cat.threshold:
             action = config.action(name, sub)
             why = f"rule {rule_cats[name].rule_id} matched '{rule_cats[name].matched}'" if name in rule_cats else f"score {s:.2f} >= {cat.threshold}"
-        elif s >= cat.ambiguous_threshold:
+        elif s >= cat.ambiguous_threshold and name not in settled:
             action = "escalate" if cat.high_risk else "flag"
             why = f"{'ambiguous high risk' if cat.high_risk else 'borderline'}, score {s:.2f}"
         else:
@@ -82,7 +89,8 @@ def decide(config: SafetyConfig, scores: dict[str, float], hits: Sequence[RuleRe
         reasons.append(f"{label}: {why} -> {'allow and flag' if action == 'flag' else action}")
     decision = max((a for a in actions.values() if a != "flag"), key=SEVERITY.__getitem__, default="allow")
     by_rule = any(a == decision and n in rule_cats for n, a in actions.items())
-    risky = [n for n, c in config.categories.items() if c.high_risk and scores[n] >= config.multi_risk.min_score]
+    risky = [n for n, c in config.categories.items() if c.high_risk and scores[n] >= config.multi_risk.min_score
+             and (n not in settled or scores[n] >= c.threshold)]
     if len(risky) >= config.multi_risk.count:
         if SEVERITY[decision] < SEVERITY["escalate"]:
             decision, by_rule = "escalate", False
@@ -113,6 +121,11 @@ class SafetyStage:
         self.positive = positive  # (a head's linear head, indices of its positive labels)
         tc = self.config.targets
         self.targets = target_lexicon(tc.file) if tc.enabled and tc.category in self.model.categories else None
+
+    def _other_group(self, hit: RuleResult, norm: str, lang: str) -> bool:
+        """An in-group hit ("as a gay man ...") speaks for its own group only: True when the rest of the
+        text names a protected group, whose hate the speaker's membership does not excuse."""
+        return hit.subtype == RECLAIMED and self.targets is not None and self.targets.find(norm.replace(hit.matched, " "), lang) is not None
 
     def _context(self, x: np.ndarray) -> np.ndarray:
         return self.model.context(x) if self.config.context.enabled else np.zeros(len(x), np.float32)
@@ -149,6 +162,7 @@ class SafetyStage:
         positive = self._positive(x)
         whole = self._praise(self._apply(self.model.scores(norms, x, langs), ctx_whole, damped), positive)
         worst = whole.copy()
+        stance = self.model.stance(x) if self.config.stance.enabled else None  # worst sentence's stance, as for harm
         best_row: list[np.ndarray] = [x[i] for i in range(len(norms))]
         if segments is not None and seg_x is not None:
             flat = [(i, s) for i, segs in enumerate(segments) for s in segs]
@@ -159,24 +173,37 @@ class SafetyStage:
                 ss = self._praise(ss, self._positive(sx))  # each sentence's own stance: padding cannot excuse the hateful one
                 if self.config.segments.high_risk_only:
                     ss[:, ~np.array([self.config.categories[n].high_risk for n in self.model.categories])] = 0.0
+                seg_stance = self.model.stance(sx) if stance is not None else None
                 for k, (i, _s) in enumerate(flat):
                     if ss[k].max() > worst[i].max():
                         best_row[i] = sx[k]
                     worst[i] = np.maximum(worst[i], ss[k])
+                    if seg_stance is not None:
+                        stance[i] = max(stance[i], seg_stance[k])
         out = []
         names = self.model.categories
         for i, norm in enumerate(norms):
             hits = self.rules.check_all(norm)
-            context_hits = [h for h in hits if h.category == CONTEXT]
+            context_hits = [h for h in hits if h.category == CONTEXT and not self._other_group(h, norm, langs[i])]
+            settled: set[str] = set()
             if context_hits:  # talking ABOUT hate to condemn, deny or report it: damp the model scores, not the rules
                 worst[i, damped] *= self.config.context.rule_damping
+                settled.update(self.config.context.categories)
             target = None
             tj = names.index(self.config.targets.category) if self.targets is not None else -1
+            sc = self.config.stance
+            pj = names.index(sc.profanity_category) if sc.profanity_category in names else -1
             matters = min(self.config.categories[self.config.targets.category].ambiguous_threshold, self.config.multi_risk.min_score) if tj >= 0 else 1.0
+            benign = False
             if tj >= 0 and worst[i, tj] >= matters:  # hate is aimed at a protected group: no group named, little hate
                 target = self.targets.find(norm, langs[i])
                 if target is None:
                     worst[i, tj] *= self.config.targets.no_target_factor
+                    settled.add(names[tj])
+                elif stance is not None and stance[i] < sc.threshold and (pj < 0 or worst[i, pj] < sc.max_profanity):
+                    worst[i, tj] *= sc.factor  # a clean text that names the group without saying anything bad about it
+                    benign = True
+                    settled.add(names[tj])
             scores = {n: float(worst[i, j]) for j, n in enumerate(names)}
             subtypes = {}
             for j, n in enumerate(names):
@@ -186,7 +213,9 @@ class SafetyStage:
                         subtypes[n] = st
             if target is not None:
                 subtypes[self.config.targets.category] = target
-            verdict = decide(self.config, scores, hits, subtypes, float(ctx_whole[i]))
+            verdict = decide(self.config, scores, hits, subtypes, float(ctx_whole[i]), settled)
+            if benign:
+                verdict.reasons.append(f"stance: a benign mention of {target} ({stance[i]:.2f} < {sc.threshold}); hate score damped")
             if positive[i]:
                 verdict.reasons.append(f"context of use: positive stance ({self.config.context.positive_head}); hate score damped")
             if context_hits:

@@ -65,8 +65,8 @@ class LexicalFeatures:
 
 class SafetyModel:
     """Arrays only: lexical weights (C, L, F), embedding weights (C, L, D), bias (C, L) and Platt
-    (C, L) x 2 for C categories and L languages, idf (F,), subtype prototypes, the context-of-use
-    weights. `scores` is a few sparse dot products per text."""
+    (C, L) x 2 for C categories and L languages, idf (F,), subtype prototypes, the context-of-use and
+    stance weights (D,). `scores` is a few sparse dot products per text."""
 
     def __init__(
         self,
@@ -82,6 +82,8 @@ class SafetyModel:
         proto_names: list[str],
         context_w: np.ndarray | None = None,
         context_b: float = 0.0,
+        stance_w: np.ndarray | None = None,
+        stance_b: float = 0.0,
     ) -> None:
         self.config = config
         self.categories = config.names
@@ -97,6 +99,8 @@ class SafetyModel:
         self._lex_t = [np.ascontiguousarray(self.w_lex[:, k, :].T) for k in range(self.w_lex.shape[1])]  # (F, C) per language
         self.context_w = None if context_w is None else np.asarray(context_w, np.float32)
         self.context_b = float(context_b)
+        self.stance_w = None if stance_w is None else np.asarray(stance_w, np.float32)
+        self.stance_b = float(stance_b)
         if self.w_emb.shape[:2] != (len(self.categories), len(LANGS)):
             raise ValueError(f"safety weights of shape {self.w_emb.shape[:2]}, expected (categories {len(self.categories)}, languages {len(LANGS)})")
 
@@ -128,6 +132,12 @@ class SafetyModel:
         if self.context_w is None:
             return np.zeros(len(np.atleast_2d(x)), np.float32)
         return 1.0 / (1.0 + np.exp(-(np.atleast_2d(x) @ self.context_w + self.context_b)))
+
+    def stance(self, x: np.ndarray) -> np.ndarray | None:
+        """(n,) P(the text says something bad about the group it names), or None without a stance model."""
+        if self.stance_w is None:
+            return None
+        return 1.0 / (1.0 + np.exp(-(np.atleast_2d(x) @ self.stance_w + self.stance_b)))
 
     def subtype(self, category: str, x: np.ndarray) -> str | None:
         """Nearest subtype prototype of `category` to one embedding, or None when it has none."""
@@ -224,7 +234,16 @@ class SafetyModel:
             clf.fit(x[used], ctx[used], sample_weight=ctx_w[used])
             context_w, context_b = clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
             report["_context"] = {"harmless_uses": int((ctx == 1).sum()), "harmful": int((ctx == 0).sum())}
-        model = cls(config, w_lex, w_emb, bias, cal_a, cal_b, lex.idf if use_lex else None, pv, np.array(owner, np.int64), names, context_w, context_b)
+        stance_w, stance_b = None, 0.0
+        st = np.array(corpus.stance)
+        if config.stance.enabled and (st == 1).sum() >= 5 and (st == 0).sum() >= 5:  # hateful vs benign mentions of a group
+            used = st >= 0
+            clf = LogisticRegression(C=config.stance.C, max_iter=2000, random_state=seed)
+            clf.fit(x[used], st[used], sample_weight=weight[used])
+            stance_w, stance_b = clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
+            report["_stance"] = {"hateful": int((st == 1).sum()), "benign": int((st == 0).sum())}
+        model = cls(config, w_lex, w_emb, bias, cal_a, cal_b, lex.idf if use_lex else None, pv, np.array(owner, np.int64), names,
+                    context_w, context_b, stance_w, stance_b)
         return model, report
 
     # -- persistence --------------------------------------------------------------------------
@@ -235,13 +254,16 @@ class SafetyModel:
             s["idf"] = self.lexical.idf
         if self.context_w is not None:
             s["context_w"], s["context_b"] = self.context_w, np.array([self.context_b], np.float32)
+        if self.stance_w is not None:
+            s["stance_w"], s["stance_b"] = self.stance_w, np.array([self.stance_b], np.float32)
         return s
 
     @classmethod
     def from_state(cls, config: SafetyConfig, state: dict[str, np.ndarray]) -> SafetyModel:
         return cls(config, state["w_lex"], state["w_emb"], state["bias"], state["cal_a"], state["cal_b"], state.get("idf"),
                    state["proto_vectors"], state["proto_owner"], [str(n) for n in state["proto_names"]],
-                   state.get("context_w"), float(state["context_b"][0]) if "context_b" in state else 0.0)
+                   state.get("context_w"), float(state["context_b"][0]) if "context_b" in state else 0.0,
+                   state.get("stance_w"), float(state["stance_b"][0]) if "stance_b" in state else 0.0)
 
 
 def _platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:

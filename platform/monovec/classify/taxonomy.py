@@ -110,6 +110,28 @@ class TargetConfig(StrictModel):
     no_target_factor: float = Field(0.4, ge=0, le=1, description="factor on the model's hate score when no group is named (rule hits are not affected)")
 
 
+class TemplateConfig(StrictModel):
+    """Identity-term templates (resources/safety/identity_templates.yaml): every protected group filled
+    into neutral, positive and hateful frames, so naming a group is not, by itself, evidence of hate."""
+
+    enabled: bool = Field(True, description="add the expanded templates to the training rows of `category`")
+    file: str | None = Field(None, description="template YAML; None = packaged resources/safety/identity_templates.yaml")
+    category: str = Field("hate", description="the category the rows train (positive for hateful frames, negative otherwise); other categories never see them")
+    weight: float = Field(2.0, gt=0, description="loss weight of each expanded row (each frame appears once per group)")
+
+
+class StanceConfig(StrictModel):
+    """Stance toward a named group: does the text say something bad about it? (learned from the identity
+    templates and the example set; consulted only when a protected group is named)."""
+
+    enabled: bool = Field(True, description="learn the stance score and damp the hate score of clean texts that name a group in a benign way")
+    C: float = Field(4.0, gt=0, description="inverse L2 strength of the stance logistic regression (embedding only, both languages)")
+    threshold: float = Field(0.1, gt=0, lt=1, description="stance scores below this (worst sentence) count as a benign mention of the group")
+    factor: float = Field(0.4, ge=0, le=1, description="factor on the model's hate score of a benign mention (rule hits are not affected)")
+    max_profanity: float = Field(0.5, gt=0, le=1, description="only texts whose `profanity_category` score is below this are damped: abusive language keeps the data-trained judgement")
+    profanity_category: str = Field("profanity", description="the category whose score marks abusive language")
+
+
 class SafetyConfig(StrictModel):
     """The safety stage: taxonomy + policy, its training data and how it is fitted."""
 
@@ -123,14 +145,18 @@ class SafetyConfig(StrictModel):
     lexical: LexicalConfig = Field(default_factory=LexicalConfig, description="hashed character n-gram channel shared by the categories (C and max_iter unused)")
     calibration_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of each data source held out (per language) to calibrate the scores")
     min_calibration_positives: int = Field(15, ge=1, description="a (category, language) with fewer held-out positives keeps the raw score")
-    context: ContextConfig = Field(default_factory=ContextConfig)
-    targets: TargetConfig = Field(default_factory=TargetConfig)
-    multi_risk: MultiRiskConfig = Field(default_factory=MultiRiskConfig)
-    segments: SegmentConfig = Field(default_factory=SegmentConfig)
+    identity_templates: TemplateConfig = Field(default_factory=TemplateConfig, description="protected groups filled into neutral, positive and hateful frames (training rows of the hate category)")
+    stance: StanceConfig = Field(default_factory=StanceConfig, description="learned stance toward a named group: damps the hate score of benign mentions")
+    context: ContextConfig = Field(default_factory=ContextConfig, description="context of use: counter-speech, negation, quoting, reporting, praise")
+    targets: TargetConfig = Field(default_factory=TargetConfig, description="hate needs a named protected group (the target lexicon)")
+    multi_risk: MultiRiskConfig = Field(default_factory=MultiRiskConfig, description="several high-risk categories at once escalate")
+    segments: SegmentConfig = Field(default_factory=SegmentConfig, description="segment-level harm: the worst sentence counts")
 
     @model_validator(mode="after")
     def _known(self) -> SafetyConfig:
         known = set(self.categories)
+        if self.identity_templates.enabled and self.identity_templates.category not in known:
+            raise ValueError(f"identity_templates.category {self.identity_templates.category!r} is not in the taxonomy {sorted(known)}")
         if set(self.context.categories) - known:
             raise ValueError(f"context.categories {sorted(set(self.context.categories) - known)} are not in the taxonomy {sorted(known)}")
         for src in [*self.sources, *self.dev]:

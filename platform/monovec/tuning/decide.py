@@ -47,11 +47,16 @@ class HeadArrays:
     harm: np.ndarray | None  # P(harmful), the harm head only
 
 
-def head_arrays(proto_scores: np.ndarray, proba: np.ndarray, gate_cfg: GateConfig, linear_threshold: float, harm: np.ndarray | None = None) -> HeadArrays:
+def head_arrays(proto_scores: np.ndarray, proba: np.ndarray, gate_cfg: GateConfig, linear_threshold: float, harm: np.ndarray | None = None,
+                overrides_prototype: bool = False) -> HeadArrays:
+    """`overrides_prototype`: as `LinearHeadConfig.overrides_prototype` (a sure linear head beats a
+    disagreeing confident prototype), so the tuner scores exactly what `Head.predict` answers."""
     top, status, multi = gate_arrays(proto_scores, gate_cfg)
     lin_top = np.argmax(proba, axis=1)
     lin_p = proba[np.arange(len(proba)), lin_top].astype(np.float64)
     confident = status == CONFIDENT
+    if overrides_prototype:
+        confident = confident & ~((lin_top != top) & (lin_p >= linear_threshold))
     label = np.where(confident, top, lin_top)
     resolved = confident | (lin_p >= linear_threshold)
     multi = multi.copy()

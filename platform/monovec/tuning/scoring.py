@@ -198,7 +198,7 @@ def decide_pool(data: ClassifierTrialData, cfg: ClassifierConfig) -> tuple[dict[
             harm = (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
             harm_t = (hcfg.harm.block_threshold, hcfg.harm.escalate_threshold)
         protos = prototypes_for(data, name, hcfg.prototypes)
-        arrays[name] = head_arrays(protos.scores(x), h.linear.proba(x), hcfg.gate, hcfg.linear.threshold, harm)
+        arrays[name] = head_arrays(protos.scores(x), h.linear.proba(x), hcfg.gate, hcfg.linear.threshold, harm, hcfg.linear.overrides_prototype)
     escalated, blocked = pipeline_decisions(arrays, {n: cfg.heads[n].escalate_uncertain for n in arrays}, harm_t, data.rule_action)
     return arrays, escalated, blocked
 
