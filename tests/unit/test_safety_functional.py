@@ -14,8 +14,9 @@ import pytest
 from tests.conftest import REPO, safety_overrides, tiny_build_overrides
 
 CASES = Path(__file__).parent / "data" / "safety_cases.yaml"
-# What the capped build must reach (the full build's pass rate is higher, see docs/classifier.md).
-MIN_PASS_RATE = 0.80
+# The bar (>= 95% in CI), held by the capped build too (310/324 = 0.957 on 2026-11-30; the full
+# build: 313/324, see docs/classifier.md).
+MIN_PASS_RATE = 0.95
 
 
 @pytest.fixture(scope="session")
