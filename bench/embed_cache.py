@@ -30,14 +30,14 @@ def main() -> int:
     args = parser.parse_args()
     import numpy as np
 
-    from monovec.embed.cache import EmbeddingCache, _embed_uncached, embed_texts
+    from monovec.embed.cache import EmbeddingCache, embed_texts, embed_uncached
     from monovec.embed.text import EncoderConfig
     from monovec.paths import data_dir
 
     rows = [json.loads(line) for line in (data_dir() / "goemotions" / "dev.jsonl").read_text(encoding="utf-8").splitlines()[: args.n // 2]]
     texts = [r["text_en"] for r in rows] + [r["text_ko"] for r in rows]
     cfg = EncoderConfig(threads=args.threads)
-    _embed_uncached(texts[:8], cfg, 1)  # load the encoder once, outside every timing
+    embed_uncached(texts[:8], cfg, 1)  # load the encoder once, outside every timing
 
     def timed(fn):  # noqa: ANN001, ANN202
         t0 = time.perf_counter()
@@ -45,7 +45,7 @@ def main() -> int:
         return time.perf_counter() - t0, out
 
     with tempfile.TemporaryDirectory() as tmp:
-        t_none, ref = timed(lambda: _embed_uncached(texts, cfg, 1))
+        t_none, ref = timed(lambda: embed_uncached(texts, cfg, 1))
         t_cold, cold = timed(lambda: embed_texts(texts, cfg, tmp))
         t_warm, warm = timed(lambda: embed_texts(texts, cfg, tmp))
         changed = [texts[0] + " (edited)"] + texts[1:]

@@ -130,7 +130,7 @@ def evaluate_safety(pipe: ClassifierPipeline, embed: Callable[[list[str]], np.nd
     Per source and language: harmful-vs-not F1 of `decision != allow` and of `decision == block`,
     per category precision/recall/F1 of `score >= threshold`, and the decision mix.
     """
-    from monovec.classify.safety_data import SafetyCorpus, _add_source
+    from monovec.classify.safety_data import SafetyCorpus, add_source
 
     cfg = pipe.model.config.safety
     if cfg is None or pipe.safety is None:
@@ -138,7 +138,7 @@ def evaluate_safety(pipe: ClassifierPipeline, embed: Callable[[list[str]], np.nd
     report: dict[str, Any] = {}
     for k, src in enumerate(sources if sources is not None else cfg.dev):
         corpus = SafetyCorpus(cfg.names)
-        _add_source(corpus, src, k)
+        add_source(corpus, src, k)
         norms = [pipe.normalizer(t) for t in corpus.texts]
         keep = [i for i, n in enumerate(norms) if n]
         if not keep:

@@ -162,7 +162,14 @@ def _labels(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def _add_source(corpus: SafetyCorpus, src: SafetySource, group: int) -> int:
+def add_source(corpus: SafetyCorpus, src: SafetySource, group: int) -> int:
+    """Append the valid rows of one data source to `corpus`, labelled by `src.categories`.
+
+    `group` tags the rows (the source's index: calibration holds out a share of every group).
+    Unreadable records, unknown labels, empty texts and texts matching `src.exclude` are skipped,
+    never fatal (the reader keeps the good rows). Reads at most `src.max_rows` records and returns
+    how many it read (skipped ones included); each text field of a row adds one example.
+    """
     path = resolve_data_path(src.path)
     named = {c for cats in src.categories.values() for c in cats}
     known = set(src.applies_to) if src.applies_to is not None else named
@@ -190,7 +197,7 @@ def load_corpus(cfg: SafetyConfig) -> tuple[SafetyCorpus, ExampleFile]:
     """Every source's rows, then the example set's (which knows every category)."""
     corpus = SafetyCorpus(cfg.names)
     for i, src in enumerate(cfg.sources):
-        n = _add_source(corpus, src, i)
+        n = add_source(corpus, src, i)
         log.info("safety source %s: %d rows read", src.path, n)
     examples = load_example_file(cfg.examples_file)
     everything = set(cfg.names)

@@ -160,7 +160,7 @@ def embed_texts(
     """
     texts = list(texts)
     if cache_dir is None:
-        return _embed_uncached(texts, config, num_shards, progress)
+        return embed_uncached(texts, config, num_shards, progress)
     t0 = time.perf_counter()
     cache = EmbeddingCache(cache_dir)
     keys = text_keys(cache_identity(config), texts)
@@ -171,7 +171,7 @@ def embed_texts(
             missing.setdefault(k, t)
     if missing:
         miss_keys = list(missing)
-        new = _embed_uncached(list(missing.values()), config, num_shards, progress,
+        new = embed_uncached(list(missing.values()), config, num_shards, progress,
                               on_chunk=lambda start, vecs: cache.put(miss_keys[start : start + len(vecs)], vecs))
         found.update(zip(miss_keys, new, strict=True))
     if progress:
@@ -183,7 +183,7 @@ def embed_texts(
     return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
 
-def _embed_uncached(
+def embed_uncached(
     texts: list[str],
     config: EncoderConfig,
     num_shards: int,
