@@ -1,7 +1,7 @@
 """Build, evaluate and register a unified classifier version.
 
-    python jobs/build_classifier.py --config jobs/configs/classifier.yaml [--out DIR] [--from-tune SWEEP] [key.path=value ...]
-    ray job submit --address http://127.0.0.1:8265 --working-dir . -- python jobs/build_classifier.py --config jobs/configs/classifier.yaml
+python jobs/build_classifier.py --config jobs/configs/classifier.yaml [--out DIR] [--from-tune SWEEP] [key.path=value ...]
+ray job submit --address http://127.0.0.1:8265 --working-dir . -- python jobs/build_classifier.py --config jobs/configs/classifier.yaml
 """
 
 from __future__ import annotations

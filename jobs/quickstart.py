@@ -1,6 +1,6 @@
 """`make quickstart`: two classifier versions on real data, registered, served as an A/B experiment, decided.
 
-    python jobs/quickstart.py --config jobs/configs/quickstart.yaml [key.path=value ...]
+python jobs/quickstart.py --config jobs/configs/quickstart.yaml [key.path=value ...]
 """
 
 from __future__ import annotations
@@ -18,11 +18,15 @@ from monovec.ray_env import ray_log_dir
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_job_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        cfg = load_job_config(QuickstartConfig, args.config, args.overrides, out=args.out, from_tune=args.from_tune)
+        cfg = load_job_config(
+            QuickstartConfig, args.config, args.overrides, out=args.out, from_tune=args.from_tune
+        )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -40,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"monovec quickstart: local Ray on 127.0.0.1 ({cfg.build.ray.num_cpus} CPUs)")
     print(f"logs: {log_file} (monovec) and {ray_log_dir()} (Ray)")
     run_quickstart(cfg)
-    print(f"done in {time.perf_counter() - t0:.0f}s. Next: .venv/bin/monovec serve up (champion vs candidate, README)")
+    print(
+        f"done in {time.perf_counter() - t0:.0f}s. Next: .venv/bin/monovec serve up (champion vs candidate, README)"
+    )
     return 0
 
 

@@ -39,8 +39,11 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def setup_logging(verbose: bool = False, log_file: str | Path | None = None) -> None:
     """monovec's loggers at INFO (DEBUG with `verbose`), other libraries at WARNING; to stderr or `log_file`."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format=LOG_FORMAT,
-                        filename=str(log_file) if log_file else None)  # fmt: skip
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format=LOG_FORMAT,
+        filename=str(log_file) if log_file else None,
+    )
     logging.getLogger("monovec").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
@@ -58,7 +61,9 @@ def tuned_overrides(from_tune: str | Path) -> tuple[list[str], str | None, list[
         path = Path(base)
         base = str(path if path.is_file() or not (REPO_ROOT / path).is_file() else REPO_ROOT / path)
     said = [best["_note"]] if best.get("_note") else []
-    said.append(f"applying {len(items)} tuned overrides from {best['_path']} (sweep objective {best.get('objective')})")
+    said.append(
+        f"applying {len(items)} tuned overrides from {best['_path']} (sweep objective {best.get('objective')})"
+    )
     return items, base, said
 
 
@@ -98,9 +103,13 @@ def add_job_arguments(parser: argparse.ArgumentParser, *, config_required: bool 
     """The options every job script takes (see the module docstring)."""
     parser.add_argument("--config", required=config_required, help="the job's YAML config")
     parser.add_argument("--out", help="output directory (shorthand for out_dir=DIR)")
-    parser.add_argument("--from-tune", help="apply a Tune sweep's best overrides (sweep folder, best.yaml or MLflow run id)")
+    parser.add_argument(
+        "--from-tune", help="apply a Tune sweep's best overrides (sweep folder, best.yaml or MLflow run id)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("overrides", nargs="*", help="dotted overrides, key.path=value (values parsed as YAML)")
+    parser.add_argument(
+        "overrides", nargs="*", help="dotted overrides, key.path=value (values parsed as YAML)"
+    )
 
 
 def job(
@@ -120,16 +129,24 @@ def job(
         @functools.wraps(run)
         def main(argv: list[str] | None = None) -> int:
             module = sys.modules.get(run.__module__)
-            parser = argparse.ArgumentParser(description=getattr(module, "__doc__", None),
-                                             formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+            parser = argparse.ArgumentParser(
+                description=getattr(module, "__doc__", None),
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
             add_job_arguments(parser, config_required=config_required)
             if arguments is not None:
                 arguments(parser)
             args = parser.parse_args(argv)
             setup_logging(args.verbose)
             try:
-                cfg = load_job_config(cls, args.config, args.overrides, out=args.out, from_tune=args.from_tune,
-                                      note=lambda m: print(m, file=sys.stderr))  # fmt: skip
+                cfg = load_job_config(
+                    cls,
+                    args.config,
+                    args.overrides,
+                    out=args.out,
+                    from_tune=args.from_tune,
+                    note=lambda m: print(m, file=sys.stderr),
+                )
                 if ray(cfg) if callable(ray) else ray:
                     start_ray(cfg.ray, dashboard=dashboard)  # type: ignore[attr-defined]
                 return run(cfg, args) or 0

@@ -24,9 +24,15 @@ class InjectedFault(RuntimeError):
 class FaultConfig(StrictModel):
     """Switches for fault-injection tests; all off by default."""
 
-    fail_texts_containing: str | None = Field(None, description="an arm replica raises while classifying a text that contains this marker")
-    fail_at_epoch: int | None = Field(None, ge=1, description="training raises once at the start of this global epoch (the rerun resumes)")
-    fail_after_events: int | None = Field(None, ge=1, description="an update job raises after learning this many events in one run")
+    fail_texts_containing: str | None = Field(
+        None, description="an arm replica raises while classifying a text that contains this marker"
+    )
+    fail_at_epoch: int | None = Field(
+        None, ge=1, description="training raises once at the start of this global epoch (the rerun resumes)"
+    )
+    fail_after_events: int | None = Field(
+        None, ge=1, description="an update job raises after learning this many events in one run"
+    )
 
     def check_texts(self, texts: Iterable[object]) -> None:
         """Raise InjectedFault when a text carries the `fail_texts_containing` marker."""

@@ -19,8 +19,17 @@ def test_build_on_ray_registers_and_beats_chance(ray_session: None, data_dir: Pa
     from monovec.tracking.mlflow_store import resolve_model
 
     overrides = tiny_build_overrides(tmp_path / "models", rows=3000)
-    overrides = [o for o in overrides if not o.startswith(("tracking.enabled", "scaling.num_workers", "classifier.encoder.threads"))]
-    overrides += ["tracking.enabled=true", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", "scaling.num_workers=2", "classifier.encoder.threads=1"]
+    overrides = [
+        o
+        for o in overrides
+        if not o.startswith(("tracking.enabled", "scaling.num_workers", "classifier.encoder.threads"))
+    ]
+    overrides += [
+        "tracking.enabled=true",
+        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        "scaling.num_workers=2",
+        "classifier.encoder.threads=1",
+    ]
     cfg = load_config(BuildConfig, REPO / "jobs/configs/classifier.yaml", overrides)
     logs: list[str] = []
     result = build_classifier(cfg, progress=logs.append)

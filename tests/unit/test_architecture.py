@@ -110,7 +110,9 @@ def test_the_graph_reader_sees_imports_inside_functions(tmp_path: Path) -> None:
 
 def test_no_import_cycles_in_the_library() -> None:
     found = cycles(graph()[0])
-    assert not found, "import cycles (imports inside functions included):\n" + "\n".join(" <-> ".join(c) for c in found)
+    assert not found, "import cycles (imports inside functions included):\n" + "\n".join(
+        " <-> ".join(c) for c in found
+    )
 
 
 @pytest.mark.parametrize("top", FORBIDDEN)
@@ -123,12 +125,28 @@ def test_the_library_never_imports_entrypoints_or_tests(top: str) -> None:
 def _touches_import_paths(path: Path) -> bool:
     """`sys.path` used in code, or a `PYTHONPATH` string outside docstrings."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    docstrings = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-                  and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}  # fmt: skip
+    docstrings = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name) and node.value.id == "sys":
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "path"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "sys"
+        ):
             return True
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "PYTHONPATH" in node.value and id(node) not in docstrings:
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and "PYTHONPATH" in node.value
+            and id(node) not in docstrings
+        ):
             return True
     return False
 
@@ -151,7 +169,11 @@ def test_one_class_per_infrastructure_block() -> None:
     defined = {}
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ClassDef) and any(w in node.name for w in ("Ray", "Scaling", "Tracking")) and node.name.endswith("Config"):
+            if (
+                isinstance(node, ast.ClassDef)
+                and any(w in node.name for w in ("Ray", "Scaling", "Tracking"))
+                and node.name.endswith("Config")
+            ):
                 defined.setdefault(node.name, []).append(module_name(path))
     assert defined == {c.__name__: ["monovec.infra"] for c in shared.values()}, defined
     for job in (BuildConfig, Taste2VecJobConfig, TextVibConfig, TuneJobConfig):

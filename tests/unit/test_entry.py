@@ -35,7 +35,9 @@ def test_every_job_takes_the_same_options(name: str, capsys: pytest.CaptureFixtu
         assert option in usage, f"jobs/{name}.py lacks {option}"
 
 
-@pytest.mark.parametrize("command", [["classifier", "build"], ["textvib", "train"], ["taste", "update"], ["tune", "run"]])
+@pytest.mark.parametrize(
+    "command", [["classifier", "build"], ["textvib", "train"], ["taste", "update"], ["tune", "run"]]
+)
 def test_cli_jobs_take_the_same_options(command: list[str]) -> None:
     from monovec.cli.main import app
 
@@ -46,18 +48,25 @@ def test_cli_jobs_take_the_same_options(command: list[str]) -> None:
 
 
 def test_a_bad_override_exits_2_naming_the_field(capsys: pytest.CaptureFixture[str]) -> None:
-    code = job_main("train_textvib")(["--config", str(REPO / "jobs/configs/textvib_smoke.yaml"), "train.bogus=1"])
+    code = job_main("train_textvib")(
+        ["--config", str(REPO / "jobs/configs/textvib_smoke.yaml"), "train.bogus=1"]
+    )
     assert code == 2 and "train.bogus" in capsys.readouterr().err
 
 
 def test_from_tune_applies_the_sweeps_overrides_before_the_command_lines(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     sweep.mkdir()
-    best = {"base_config": "jobs/configs/textvib_smoke.yaml", "objective": 0.9,
-            "overrides": {"train.lr": 0.005, "train.batch_size": 16}}  # fmt: skip
+    best = {
+        "base_config": "jobs/configs/textvib_smoke.yaml",
+        "objective": 0.9,
+        "overrides": {"train.lr": 0.005, "train.batch_size": 16},
+    }
     (sweep / "best.yaml").write_text(yaml.safe_dump(best))
     said: list[str] = []
-    cfg = load_job_config(TextVibConfig, None, ["train.batch_size=8"], out=tmp_path / "run", from_tune=sweep, note=said.append)
+    cfg = load_job_config(
+        TextVibConfig, None, ["train.batch_size=8"], out=tmp_path / "run", from_tune=sweep, note=said.append
+    )
     assert cfg.name == "textvib-smoke"  # the sweep's base config, resolved against the checkout
     assert cfg.train.lr == 0.005 and cfg.train.batch_size == 8 and cfg.out_dir == str(tmp_path / "run")
     assert said and said[-1].startswith("applying 2 tuned overrides")

@@ -41,7 +41,11 @@ def test_suite_is_large_bilingual_and_covers_both_sides() -> None:
     texts = [t for g in cases.groups for t in g.en + g.ko]
     assert len(texts) >= 300 and len(set(texts)) == len(texts)
     assert sum(len(g.ko) for g in cases.groups) >= 120
-    harmful = [g for g in cases.groups if g.expect.decision in ("block", "escalate") or g.expect.harmful or g.expect.hate]
+    harmful = [
+        g
+        for g in cases.groups
+        if g.expect.decision in ("block", "escalate") or g.expect.harmful or g.expect.hate
+    ]
     benign = [g for g in cases.groups if g.expect.decision == "allow" or g.expect.hate is False]
     assert len(harmful) >= 10 and len(benign) >= 10
 
@@ -68,4 +72,6 @@ def test_functional_suite_pass_rate(safety_pipe, capsys: pytest.CaptureFixture[s
             print(f"  {kind:34s} {int(r['passed']):3d}/{int(r['n']):3d}  {r['rate']:.2f}")
     # consistency holds on every case, whatever the model learned
     assert not [r.text for r in results if any("not in labels" in f for f in r.failures)]
-    assert rates["_all"]["rate"] >= MIN_PASS_RATE, [(r.kind, r.text, r.failures) for r in results if not r.passed]
+    assert rates["_all"]["rate"] >= MIN_PASS_RATE, [
+        (r.kind, r.text, r.failures) for r in results if not r.passed
+    ]

@@ -34,6 +34,12 @@ def test_a_target_must_prepare_and_run_trials_and_gets_the_rest_by_default() -> 
 
 
 def test_a_registered_object_that_is_no_target_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(TARGETS, "bogus", TargetSpec("bogus", "monovec.config:StrictModel", "monovec.config:ConfigError", "classifier", "x.yaml"))
+    monkeypatch.setitem(
+        TARGETS,
+        "bogus",
+        TargetSpec(
+            "bogus", "monovec.config:StrictModel", "monovec.config:ConfigError", "classifier", "x.yaml"
+        ),
+    )
     with pytest.raises(ConfigError, match="not a monovec.tuning.targets.Target"):
         targets.runtime("bogus")

@@ -19,7 +19,9 @@ def test_reading_the_state_dir_creates_nothing(tmp_path: Path, monkeypatch: pyte
     assert state_dir() == (tmp_path / "home").resolve() and not (tmp_path / "home").exists()
 
 
-def test_taste_workers_get_absolute_paths_and_a_resolved_tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_taste_workers_get_absolute_paths_and_a_resolved_tracking_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MONOVEC_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -48,10 +48,16 @@ class BuildConfig(StrictModel):
     """`jobs/build_classifier.py` / `monovec classifier build` configuration."""
 
     classifier: ClassifierConfig
-    out_dir: str | None = Field(None, description="versions are written under out_dir/<version>; None = <state dir>/models/<classifier name>")
+    out_dir: str | None = Field(
+        None,
+        description="versions are written under out_dir/<version>; None = <state dir>/models/<classifier name>",
+    )
     evaluate: bool = Field(True, description="evaluate every head on its dev sources and store the report")
     reference_sample: int = Field(2000, ge=0, description="training embeddings kept as the drift reference")
-    cache_dir: str | None = Field(None, description="per-text embedding cache (None = ~/.cache/monovec/embeddings, see monovec.paths.cache_dir)")
+    cache_dir: str | None = Field(
+        None,
+        description="per-text embedding cache (None = ~/.cache/monovec/embeddings, see monovec.paths.cache_dir)",
+    )
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     scaling: ScalingConfig = Field(
@@ -69,7 +75,15 @@ class BuildResult:
     registered: dict[str, Any] | None
 
 
-def fit_head(name: str, cfg: HeadConfig, ex: Examples, norms: list[str], x: np.ndarray, extra: tuple[list[str], np.ndarray, np.ndarray] | None, seed: int) -> Head:
+def fit_head(
+    name: str,
+    cfg: HeadConfig,
+    ex: Examples,
+    norms: list[str],
+    x: np.ndarray,
+    extra: tuple[list[str], np.ndarray, np.ndarray] | None,
+    seed: int,
+) -> Head:
     """Fit one head (prototypes, linear head, optional harm scorer) on its training embeddings.
 
     `x` is (len(norms), dim) float32 rows of the normalised texts `norms`; `extra` optional extra harm
@@ -84,12 +98,21 @@ def fit_head(name: str, cfg: HeadConfig, ex: Examples, norms: list[str], x: np.n
         harmful = np.array([any(label not in safe for label in ls) for ls in ex.labels])
         texts, xs = list(norms), x
         if extra is not None:
-            texts, xs, harmful = texts + extra[0], np.concatenate([x, extra[1]]), np.concatenate([harmful, extra[2]])
+            texts, xs, harmful = (
+                texts + extra[0],
+                np.concatenate([x, extra[1]]),
+                np.concatenate([harmful, extra[2]]),
+            )
         harm = HarmScorer.fit(texts, xs, harmful, cfg.harm.lexical, seed=seed)
     return Head(name, cfg, protos, linear, harm)
 
 
-def fit_safety(cfg: ClassifierConfig, normalizer: Callable[[str], str], embed: Callable[[list[str], str], np.ndarray], progress: Callable[[str], None]) -> tuple[SafetyModel, dict[str, Any]]:
+def fit_safety(
+    cfg: ClassifierConfig,
+    normalizer: Callable[[str], str],
+    embed: Callable[[list[str], str], np.ndarray],
+    progress: Callable[[str], None],
+) -> tuple[SafetyModel, dict[str, Any]]:
     """Load the safety sources and the example set, embed them (cached), fit the category scorers."""
     assert cfg.safety is not None
     corpus, examples = load_corpus(cfg.safety)
@@ -100,11 +123,15 @@ def fit_safety(cfg: ClassifierConfig, normalizer: Callable[[str], str], embed: C
         norms = [norms[i] for i in keep]
     corpus.texts = norms
     per_lang = {lang: corpus.langs.count(lang) for lang in sorted(set(corpus.langs))}
-    progress(f"[safety] {len(corpus)} training texts {per_lang} ({sum(g < 0 for g in corpus.group)} from the example set {examples.version})")
+    progress(
+        f"[safety] {len(corpus)} training texts {per_lang} ({sum(g < 0 for g in corpus.group)} from the example set {examples.version})"
+    )
     x = embed(norms, "safety train")
     t0 = time.perf_counter()
     model, report = SafetyModel.fit(corpus, x, cfg.safety, seed=cfg.seed)
-    progress(f"[safety] fitted {len(model.categories)} categories + {len(model.proto_names)} subtype prototypes in {time.perf_counter() - t0:.1f}s")
+    progress(
+        f"[safety] fitted {len(model.categories)} categories + {len(model.proto_names)} subtype prototypes in {time.perf_counter() - t0:.1f}s"
+    )
     return model, {"examples": examples.version, "train": len(corpus), "languages": per_lang, "fit": report}
 
 
@@ -138,21 +165,31 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
     counts: dict[str, Any] = {}
     reference: list[np.ndarray] = []
     for name, hcfg in cfg.heads.items():
-        ex, norms = normalise_examples(normalizer, load_examples(hcfg.train, hcfg.labels, hcfg.max_per_class, cfg.seed))
+        ex, norms = normalise_examples(
+            normalizer, load_examples(hcfg.train, hcfg.labels, hcfg.max_per_class, cfg.seed)
+        )
         if len(ex) == 0:
-            raise ValueError(f"head {name!r}: no training examples were loaded from {[s.path for s in hcfg.train]}")
-        progress(f"[{name}] {len(ex)} training texts ({', '.join(f'{k}={ex.langs.count(k)}' for k in sorted(set(ex.langs)))}), {len(ex.errors)} rows skipped")
+            raise ValueError(
+                f"head {name!r}: no training examples were loaded from {[s.path for s in hcfg.train]}"
+            )
+        progress(
+            f"[{name}] {len(ex)} training texts ({', '.join(f'{k}={ex.langs.count(k)}' for k in sorted(set(ex.langs)))}), {len(ex.errors)} rows skipped"
+        )
         t0 = time.perf_counter()
         x = embed(norms, f"{name} train")
         progress(f"[{name}] embedded in {time.perf_counter() - t0:.1f}s (cached: {cache})")
         extra = None
         if hcfg.harm is not None and hcfg.harm.extra_train:
-            ex2, n2 = normalise_examples(normalizer, load_examples(hcfg.harm.extra_train, ["harmful", "safe"], None, cfg.seed))
+            ex2, n2 = normalise_examples(
+                normalizer, load_examples(hcfg.harm.extra_train, ["harmful", "safe"], None, cfg.seed)
+            )
             extra = (n2, embed(n2, f"{name} harm extra"), np.array([ls[0] == "harmful" for ls in ex2.labels]))
             progress(f"[{name}] +{len(n2)} extra harm texts")
         t0 = time.perf_counter()
         heads[name] = fit_head(name, hcfg, ex, norms, x, extra, cfg.seed)
-        progress(f"[{name}] fitted prototypes {heads[name].prototypes.counts()} + linear head in {time.perf_counter() - t0:.1f}s")
+        progress(
+            f"[{name}] fitted prototypes {heads[name].prototypes.counts()} + linear head in {time.perf_counter() - t0:.1f}s"
+        )
         counts[name] = {"train": len(ex), "skipped_rows": len(ex.errors)}
         reference.append(x)
     safety, safety_info = None, None
@@ -160,7 +197,11 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
         safety, safety_info = fit_safety(cfg, normalizer, embed, progress)
     rng = np.random.default_rng(cfg.seed)
     ref = np.concatenate(reference)
-    ref = ref[rng.choice(len(ref), size=min(config.reference_sample, len(ref)), replace=False)] if config.reference_sample else None
+    ref = (
+        ref[rng.choice(len(ref), size=min(config.reference_sample, len(ref)), replace=False)]
+        if config.reference_sample
+        else None
+    )
     version = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     encoder = build_encoder(cfg.encoder.model_copy(update={"threads": 1}))
     manifest = {
@@ -183,7 +224,15 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
         if safety is not None:
             report["safety"] = evaluate_safety(pipe, lambda texts: embed(texts, "safety dev"))
             flat.update(safety_headline(report["safety"]))
-        shown = (".pipeline.macro_f1", "harm.f1", ".harmful_not_allow.f1", ".harmful_block.f1", ".hate.recall", ".hate.f1", "false_positive_rate")
+        shown = (
+            ".pipeline.macro_f1",
+            "harm.f1",
+            ".harmful_not_allow.f1",
+            ".harmful_block.f1",
+            ".hate.recall",
+            ".hate.f1",
+            "false_positive_rate",
+        )
         for key in sorted(k for k in flat if any(s in k for s in shown)):
             progress(f"  {key} = {flat[key]:.4f}")
     model.manifest["metrics"] = flat
@@ -199,5 +248,7 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
         from monovec.tracking.mlflow_store import log_and_register
 
         registered = log_and_register(out, config, flat, config.tracking)
-        progress(f"registered {registered['name']} version {registered['version']} (run {registered['run_id']}) in {registered['tracking_uri']}")
+        progress(
+            f"registered {registered['name']} version {registered['version']} (run {registered['run_id']}) in {registered['tracking_uri']}"
+        )
     return BuildResult(out, version, flat, report, registered)

@@ -72,7 +72,11 @@ class ClassifierPipeline:
             raise ValueError(f"model was built with encoder {expected!r}, got {self.encoder.name!r}")
         self.normalizer = KoreanNormalizer(cfg.normalize)
         self.rules = RuleEngine(cfg.rules)
-        self.safety = SafetyStage(model.safety, self.rules, positive_stance(model.safety.config, model.heads)) if model.safety is not None else None
+        self.safety = (
+            SafetyStage(model.safety, self.rules, positive_stance(model.safety.config, model.heads))
+            if model.safety is not None
+            else None
+        )
         self._escalator = escalator
         self._sessions: OrderedDict[str, deque[np.ndarray]] = OrderedDict()
 
@@ -99,7 +103,9 @@ class ClassifierPipeline:
             raise InputError("empty_text", "text is empty or only whitespace")
         return norm
 
-    def classify(self, text: str, session_id: str | None = None, request_id: str | None = None, escalate: bool = True) -> dict[str, Any]:
+    def classify(
+        self, text: str, session_id: str | None = None, request_id: str | None = None, escalate: bool = True
+    ) -> dict[str, Any]:
         result = self.classify_batch([text], [session_id], [request_id], escalate=escalate)[0]
         if "error" in result:
             raise InputError(result["error"]["code"], result["error"]["message"])
@@ -140,8 +146,16 @@ class ClassifierPipeline:
             both = self.encoder.encode(norms + flat)  # one batch: whole texts, then their sentences
             raw, seg_x = both[: len(norms)], self._split_rows(both[len(norms) :], segments)
             x = self._with_context(raw, [session_ids[i] for i in good])
-            decided = self.decide(x, norms, [request_ids[i] for i in good], escalate=escalate, texts=[texts[i] for i in good],
-                                  raw_x=raw, segments=segments, segment_x=seg_x)
+            decided = self.decide(
+                x,
+                norms,
+                [request_ids[i] for i in good],
+                escalate=escalate,
+                texts=[texts[i] for i in good],
+                raw_x=raw,
+                segments=segments,
+                segment_x=seg_x,
+            )
             for row, (i, r) in enumerate(zip(good, decided, strict=True)):
                 if with_embeddings:
                     r["embedding"] = x[row]
@@ -158,7 +172,10 @@ class ClassifierPipeline:
         if self.safety is None or cfg is None or not cfg.segments.enabled:
             return [[] for _ in norms]
         seg = cfg.segments
-        return [split_segments(t, seg.max_segments, seg.min_chars) if len(t) >= seg.min_text_chars else [] for t in norms]
+        return [
+            split_segments(t, seg.max_segments, seg.min_chars) if len(t) >= seg.min_text_chars else []
+            for t in norms
+        ]
 
     @staticmethod
     def _split_rows(x: np.ndarray, segments: list[list[str]]) -> list[np.ndarray]:
@@ -216,17 +233,32 @@ class ClassifierPipeline:
             rid = (request_ids[i] if request_ids else None) or uuid.uuid4().hex
             per_head = {name: outs[i] for name, outs in heads.items()}
             verdict = verdicts[i] if verdicts is not None else None
-            out.append(self._decide_one(rid, norm, per_head, escalate, str(texts[i]) if texts else norm, verdict))
+            out.append(
+                self._decide_one(rid, norm, per_head, escalate, str(texts[i]) if texts else norm, verdict)
+            )
         return out
 
-    def assess(self, norms: Sequence[str], x: np.ndarray, segments: Sequence[Sequence[str]] | None = None,
-               segment_x: Sequence[np.ndarray] | None = None) -> list[SafetyVerdict] | None:
+    def assess(
+        self,
+        norms: Sequence[str],
+        x: np.ndarray,
+        segments: Sequence[Sequence[str]] | None = None,
+        segment_x: Sequence[np.ndarray] | None = None,
+    ) -> list[SafetyVerdict] | None:
         """The safety verdict per text (None when the model has no safety stage)."""
         if self.safety is None:
             return None
         return self.safety.assess(norms, x, segments, segment_x)
 
-    def _decide_one(self, rid: str, norm: str, heads: dict[str, HeadOutput], escalate: bool, raw: str, verdict: SafetyVerdict | None = None) -> dict[str, Any]:
+    def _decide_one(
+        self,
+        rid: str,
+        norm: str,
+        heads: dict[str, HeadOutput],
+        escalate: bool,
+        raw: str,
+        verdict: SafetyVerdict | None = None,
+    ) -> dict[str, Any]:
         reasons: list[str] = []
         decision, stage = "allow", "prototype"
         if any(h.source == "linear_head" for h in heads.values()):
@@ -277,7 +309,9 @@ class ClassifierPipeline:
             out["safety"] = verdict.public()
         return out
 
-    def _escalate(self, rid: str, raw: str, heads: dict[str, HeadOutput], reasons: list[str], decision: str, stage: str) -> tuple[str, str]:
+    def _escalate(
+        self, rid: str, raw: str, heads: dict[str, HeadOutput], reasons: list[str], decision: str, stage: str
+    ) -> tuple[str, str]:
         req = EscalationRequest(
             request_id=rid,
             text=raw,
@@ -292,6 +326,8 @@ class ClassifierPipeline:
                 if name in heads:
                     heads[name].label, heads[name].source, heads[name].resolved = label, "llm", True
             reasons.append(f"answered by {res.backend}")
-            return (res.decision or "allow") if decision != "block" else decision, "llm" if stage != "rules" else stage
+            return (
+                res.decision or "allow"
+            ) if decision != "block" else decision, "llm" if stage != "rules" else stage
         reasons.append(f"queued for review #{res.queue_id}" + (f" ({res.error})" if res.error else ""))
         return decision if decision == "block" else "escalate", stage

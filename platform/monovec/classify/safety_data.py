@@ -32,10 +32,19 @@ TEMPLATES = "safety/identity_templates.yaml"
 class ExampleGroup(StrictModel):
     """Sentences of one kind: positives of `labels` (with `subtype`) or, with labels [], hard negatives."""
 
-    kind: str = Field(min_length=1, description="what the group exercises, e.g. self_harm_method, idiom, counter_speech")
-    labels: list[str] = Field(default_factory=list, description="categories every sentence is positive for ([] = harmless)")
-    subtype: str | None = Field(None, description="subtype of the first label (hate target, crime kind, self-harm kind)")
-    context: bool | None = Field(None, description="harmless use of risky words (counter-speech, negation, quoting, reporting, support talk, idioms, neutral mentions): trains the context-of-use score; None = true exactly when labels is []")
+    kind: str = Field(
+        min_length=1, description="what the group exercises, e.g. self_harm_method, idiom, counter_speech"
+    )
+    labels: list[str] = Field(
+        default_factory=list, description="categories every sentence is positive for ([] = harmless)"
+    )
+    subtype: str | None = Field(
+        None, description="subtype of the first label (hate target, crime kind, self-harm kind)"
+    )
+    context: bool | None = Field(
+        None,
+        description="harmless use of risky words (counter-speech, negation, quoting, reporting, support talk, idioms, neutral mentions): trains the context-of-use score; None = true exactly when labels is []",
+    )
     en: list[str] = Field(default_factory=list)
     ko: list[str] = Field(default_factory=list)
 
@@ -58,10 +67,18 @@ class FrameList(StrictModel):
 class TemplateLanguage(StrictModel):
     """One language's identity groups and the frames they are filled into."""
 
-    groups: list[dict[str, str]] = Field(min_length=1, description="slot values of each group ({p}, {a}, {me}) and its `subtype`")
-    neutral: list[str | FrameList] = Field(default_factory=list, description="frames that say nothing bad about the group (harmless rows)")
-    positive: list[str | FrameList] = Field(default_factory=list, description="frames that praise the group (harmless rows)")
-    hateful: list[str | FrameList] = Field(default_factory=list, description="frames that derogate, dehumanise or threaten the group (hate rows)")
+    groups: list[dict[str, str]] = Field(
+        min_length=1, description="slot values of each group ({p}, {a}, {me}) and its `subtype`"
+    )
+    neutral: list[str | FrameList] = Field(
+        default_factory=list, description="frames that say nothing bad about the group (harmless rows)"
+    )
+    positive: list[str | FrameList] = Field(
+        default_factory=list, description="frames that praise the group (harmless rows)"
+    )
+    hateful: list[str | FrameList] = Field(
+        default_factory=list, description="frames that derogate, dehumanise or threaten the group (hate rows)"
+    )
 
     @staticmethod
     def flat(frames: list[str | FrameList]) -> list[str]:
@@ -75,7 +92,9 @@ class TemplateLanguage(StrictModel):
             for frame in self.flat(self.neutral) + self.flat(self.positive) + self.flat(self.hateful):
                 missing = set(_SLOT.findall(frame)) - set(g)
                 if missing:
-                    raise ValueError(f"template frame {frame!r} uses slots {sorted(missing)} that group {g} lacks")
+                    raise ValueError(
+                        f"template frame {frame!r} uses slots {sorted(missing)} that group {g} lacks"
+                    )
         return self
 
 
@@ -132,13 +151,27 @@ class SafetyCorpus:
     y: list[list[bool]] = field(default_factory=list)
     known: list[list[bool]] = field(default_factory=list)
     weight: list[float] = field(default_factory=list)
-    group: list[int] = field(default_factory=list)  # source index; -1 the example set, -2 identity templates (never held out)
+    group: list[int] = field(
+        default_factory=list
+    )  # source index; -1 the example set, -2 identity templates (never held out)
     subtype: list[str | None] = field(default_factory=list)  # subtype of the row's first positive category
     context: list[int] = field(default_factory=list)  # example rows: 1 harmless use, 0 harmful, -1 not used
-    stance: list[int] = field(default_factory=list)  # rows naming a protected group: 1 hateful about it, 0 not, -1 not used
+    stance: list[int] = field(
+        default_factory=list
+    )  # rows naming a protected group: 1 hateful about it, 0 not, -1 not used
 
-    def add(self, text: str, lang: str, positives: set[str], known: set[str], weight: float, group: int, subtype: str | None,
-            context: int = -1, stance: int = -1) -> None:
+    def add(
+        self,
+        text: str,
+        lang: str,
+        positives: set[str],
+        known: set[str],
+        weight: float,
+        group: int,
+        subtype: str | None,
+        context: int = -1,
+        stance: int = -1,
+    ) -> None:
         self.texts.append(text)
         self.langs.append(lang)
         self.y.append([c in positives for c in self.categories])
@@ -153,7 +186,12 @@ class SafetyCorpus:
         return len(self.texts)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return np.array(self.y, bool), np.array(self.known, bool), np.array(self.weight, np.float32), np.array(self.group, np.int64)
+        return (
+            np.array(self.y, bool),
+            np.array(self.known, bool),
+            np.array(self.weight, np.float32),
+            np.array(self.group, np.int64),
+        )
 
 
 def _labels(value: object) -> list[str]:
@@ -206,23 +244,45 @@ def load_corpus(cfg: SafetyConfig) -> tuple[SafetyCorpus, ExampleFile]:
     for g in examples.groups:
         unknown = set(g.labels) - everything
         if unknown:
-            raise ValueError(f"example group {g.kind!r}: labels {sorted(unknown)} are not in the taxonomy {cfg.names}")
+            raise ValueError(
+                f"example group {g.kind!r}: labels {sorted(unknown)} are not in the taxonomy {cfg.names}"
+            )
         for lang, texts in (("en", g.en), ("ko", g.ko)):
             for text in texts:
                 context = int(not g.labels) if g.context is None else int(g.context)
                 # stance rows: hate examples, and harmless examples that name a protected group
-                stance = 1 if tc.category in g.labels else (0 if not g.labels and lexicon and lexicon.find(text, lang) else -1)
-                corpus.add(text, lang, set(g.labels), everything, cfg.example_weight, -1, g.subtype, context, stance)
-    if lexicon is not None and tc.category in everything:  # the data sets' rows that name a group: their label is the stance
+                stance = (
+                    1
+                    if tc.category in g.labels
+                    else (0 if not g.labels and lexicon and lexicon.find(text, lang) else -1)
+                )
+                corpus.add(
+                    text, lang, set(g.labels), everything, cfg.example_weight, -1, g.subtype, context, stance
+                )
+    if (
+        lexicon is not None and tc.category in everything
+    ):  # the data sets' rows that name a group: their label is the stance
         j = cfg.names.index(tc.category)
         for i in range(len(corpus)):
             if corpus.group[i] < 0 or not corpus.known[i][j]:
                 continue
-            clean = not any(corpus.y[i])  # labelled harmless (K-MHaS not_hate, Davidson neither): a benign mention
+            clean = not any(
+                corpus.y[i]
+            )  # labelled harmless (K-MHaS not_hate, Davidson neither): a benign mention
             if (corpus.y[i][j] or clean) and lexicon.find(corpus.texts[i], corpus.langs[i]):
                 corpus.stance[i] = 1 if corpus.y[i][j] else 0
     if tc.enabled:
         hate = {tc.category} & everything
         for lang, text, hateful, subtype in expand_templates(load_template_file(tc.file)):
-            corpus.add(text, lang, hate if hateful else set(), hate, tc.weight, -2, subtype if hateful else None, int(not hateful), int(hateful))
+            corpus.add(
+                text,
+                lang,
+                hate if hateful else set(),
+                hate,
+                tc.weight,
+                -2,
+                subtype if hateful else None,
+                int(not hateful),
+                int(hateful),
+            )
     return corpus, examples

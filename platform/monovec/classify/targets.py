@@ -36,11 +36,15 @@ class TargetLexicon:
                 if lang == "en":
                     bases = [re.sub(r"s\?$", "", t) for t in terms]  # immigrants? -> immigrant
                     self._plain += [(str(group), b) for b in bases if re.fullmatch(r"[a-z]{5,}", b)]
-                    self._bare.setdefault(lang, []).append((str(group), re.compile(f"(?:{body})", re.IGNORECASE)))
+                    self._bare.setdefault(lang, []).append(
+                        (str(group), re.compile(f"(?:{body})", re.IGNORECASE))
+                    )
                 try:
                     compiled.append((str(group), re.compile(pattern, re.IGNORECASE)))
                 except re.error as exc:
-                    raise ValueError(f"targets file {p}: group {group!r} ({lang}) does not compile: {exc}") from None
+                    raise ValueError(
+                        f"targets file {p}: group {group!r} ({lang}) does not compile: {exc}"
+                    ) from None
             self._rx[lang] = compiled
 
     def find(self, text: str, lang: str) -> str | None:
@@ -63,7 +67,14 @@ class TargetLexicon:
                 # one typo; in words of five or six letters only a swap (wmoen), since other edits turn real
                 # words into group words (while -> white, bigger -> a slur, artist -> autist)
                 swap_only = len(token) <= 6
-                hit = next((g for g, term in self._plain if _one_edit(token, term, swap_only) or _one_edit(token, term + "s", swap_only)), None)
+                hit = next(
+                    (
+                        g
+                        for g, term in self._plain
+                        if _one_edit(token, term, swap_only) or _one_edit(token, term + "s", swap_only)
+                    ),
+                    None,
+                )
                 if hit:
                     return hit
         return None
@@ -80,7 +91,12 @@ def _one_edit(a: str, b: str, swap_only: bool = False) -> bool:
         return False
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
-        swap = len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+        swap = (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
         return swap or (len(diff) == 1 and not swap_only)
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
     i = next((k for k in range(len(short)) if short[k] != long_[k]), len(short))

@@ -48,11 +48,20 @@ def build(
 def predict(
     input: Path = typer.Option(..., "--input", "-i", help="JSONL, one object per line"),
     output: Path = typer.Option(..., "--output", "-o", help="JSONL answers, one line per input line"),
-    model: str = typer.Option(None, "--model", "-m", help="model folder (or a build's --out folder: newest version), models:/name/version or models:/name@alias"),
+    model: str = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="model folder (or a build's --out folder: newest version), models:/name/version or models:/name@alias",
+    ),
     text_field: str = typer.Option("text", "--text-field", help="field holding the text"),
     batch_size: int = typer.Option(64, "--batch-size", min=1, max=4096),
-    escalate: bool = typer.Option(False, "--escalate/--no-escalate", help="send uncertain items to the escalation backend"),
-    chroma: bool = typer.Option(False, "--chroma", help="store each embedding in Chroma (collection per model version)"),
+    escalate: bool = typer.Option(
+        False, "--escalate/--no-escalate", help="send uncertain items to the escalation backend"
+    ),
+    chroma: bool = typer.Option(
+        False, "--chroma", help="store each embedding in Chroma (collection per model version)"
+    ),
 ) -> None:
     """Classify a JSONL file. A bad line gets an error line; the other lines are still classified."""
     from monovec.classify.service import load_pipeline
@@ -80,7 +89,9 @@ def predict(
             nonlocal n_ok, n_err
             if not pending:
                 return
-            results = pipe.classify_batch([t for _, t in pending], escalate=escalate, with_embeddings=memory is not None)
+            results = pipe.classify_batch(
+                [t for _, t in pending], escalate=escalate, with_embeddings=memory is not None
+            )
             if memory is not None:
                 memory.add_results([t for _, t in pending], results)
             for (line, _), r in zip(pending, results, strict=True):
@@ -99,7 +110,18 @@ def predict(
             assert rec is not None
             if text_field not in rec:
                 flush()
-                out.write(json.dumps({"line": line, "error": {"code": "missing_field", "message": f"line {line}: no {text_field!r} field"}}) + "\n")
+                out.write(
+                    json.dumps(
+                        {
+                            "line": line,
+                            "error": {
+                                "code": "missing_field",
+                                "message": f"line {line}: no {text_field!r} field",
+                            },
+                        }
+                    )
+                    + "\n"
+                )
                 n_err += 1
                 continue
             pending.append((line, rec[text_field]))
@@ -111,14 +133,29 @@ def predict(
 
 @app.command("evaluate")
 def evaluate(
-    model: str = typer.Option(None, "--model", "-m", help="model folder (or a build's --out folder: newest version), models:/name/version or models:/name@alias"),
-    data: Path = typer.Option(None, "--data", help="labelled JSONL/TSV (default: the dev files in the model's config)"),
-    head: str = typer.Option(None, "--head", help="which head --data labels (default: every head that has dev data)"),
-    text_field: str = typer.Option(None, "--text-field", help="with --data: text field (default: the head's dev config)"),
+    model: str = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="model folder (or a build's --out folder: newest version), models:/name/version or models:/name@alias",
+    ),
+    data: Path = typer.Option(
+        None, "--data", help="labelled JSONL/TSV (default: the dev files in the model's config)"
+    ),
+    head: str = typer.Option(
+        None, "--head", help="which head --data labels (default: every head that has dev data)"
+    ),
+    text_field: str = typer.Option(
+        None, "--text-field", help="with --data: text field (default: the head's dev config)"
+    ),
     label_field: str = typer.Option(None, "--label-field", help="with --data: label field"),
     lang: str = typer.Option("xx", "--lang", help="with --text-field: language tag for the report"),
-    out: Path = typer.Option(Path(".monovec/reports/latest"), "--out", help="report directory (report.json + PNGs)"),
-    latency_samples: int = typer.Option(200, "--latency-samples", min=0, help="single-text calls timed for p50/p95"),
+    out: Path = typer.Option(
+        Path(".monovec/reports/latest"), "--out", help="report directory (report.json + PNGs)"
+    ),
+    latency_samples: int = typer.Option(
+        200, "--latency-samples", min=0, help="single-text calls timed for p50/p95"
+    ),
 ) -> None:
     """Accuracy and macro-F1 per head and language, coverage, escalation, AURC, latency; JSON + PNG report."""
     from monovec import metrics
@@ -143,7 +180,17 @@ def evaluate(
             fail(f"--data needs --head (one of {heads})")
         base = (pipe.model.heads[heads[0]].config.dev or pipe.model.heads[heads[0]].config.train)[0]
         fields = {text_field: lang} if text_field else base.text_fields
-        sources = {heads[0]: [DataSource(path=str(data.resolve()), text_fields=fields, label_field=label_field or base.label_field, label_map=base.label_map, single_label_only=base.single_label_only)]}
+        sources = {
+            heads[0]: [
+                DataSource(
+                    path=str(data.resolve()),
+                    text_fields=fields,
+                    label_field=label_field or base.label_field,
+                    label_map=base.label_map,
+                    single_label_only=base.single_label_only,
+                )
+            ]
+        }
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     report = evaluate_model(pipe, pipe.encoder.encode, out_dir=out, sources=sources)
@@ -163,8 +210,21 @@ def evaluate(
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     flat = headline({k: v for k, v in report.items() if isinstance(v, dict) and "coverage" in v})
     for key in sorted(flat):
-        if any(s in key for s in (".pipeline.macro_f1", ".prototype_only.macro_f1", ".linear_only.macro_f1", "coverage", "escalation_rate", "aurc", "harm.f1")):
+        if any(
+            s in key
+            for s in (
+                ".pipeline.macro_f1",
+                ".prototype_only.macro_f1",
+                ".linear_only.macro_f1",
+                "coverage",
+                "escalation_rate",
+                "aurc",
+                "harm.f1",
+            )
+        ):
             typer.echo(f"{key:<45} {flat[key]:.4f}")
     if "latency_ms" in report:
-        typer.echo(f"latency p50={report['latency_ms']['p50']:.2f} ms p95={report['latency_ms']['p95']:.2f} ms")
+        typer.echo(
+            f"latency p50={report['latency_ms']['p50']:.2f} ms p95={report['latency_ms']['p95']:.2f} ms"
+        )
     typer.echo(f"report: {out / 'report.json'}")

@@ -23,7 +23,9 @@ EXIT_NOT_FOUND = 3
 _DEFAULT_CODES = {EXIT_FAILED: "failed", EXIT_BAD_INPUT: "bad_input", EXIT_NOT_FOUND: "not_found"}
 
 
-def fail(message: str, code: int = EXIT_BAD_INPUT, *, error_code: str | None = None, as_json: bool = False) -> NoReturn:
+def fail(
+    message: str, code: int = EXIT_BAD_INPUT, *, error_code: str | None = None, as_json: bool = False
+) -> NoReturn:
     """Print one clear error (no traceback) and exit with `code`."""
     if as_json:
         body = {"error": {"code": error_code or _DEFAULT_CODES.get(code, "error"), "message": message}}
@@ -43,9 +45,14 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="the job'
 OutOpt = Annotated[Path | None, typer.Option("--out", help="output directory (shorthand for out_dir=DIR)")]
 FromTuneOpt = Annotated[
     str | None,
-    typer.Option("--from-tune", help="apply a Tune sweep's best overrides: its folder, a folder of sweeps (the newest), its best.yaml or MLflow run id"),
+    typer.Option(
+        "--from-tune",
+        help="apply a Tune sweep's best overrides: its folder, a folder of sweeps (the newest), its best.yaml or MLflow run id",
+    ),
 ]
-OverridesArg = Annotated[list[str] | None, typer.Argument(help="dotted overrides, key.path=value (values parsed as YAML)")]
+OverridesArg = Annotated[
+    list[str] | None, typer.Argument(help="dotted overrides, key.path=value (values parsed as YAML)")
+]
 
 
 def job_config(
@@ -61,7 +68,9 @@ def job_config(
     from monovec.entry import load_job_config
 
     try:
-        cfg = load_job_config(cls, config, overrides, out=out, from_tune=from_tune, default_config=default_config, note=note)
+        cfg = load_job_config(
+            cls, config, overrides, out=out, from_tune=from_tune, default_config=default_config, note=note
+        )
     except ConfigError as exc:
         fail(str(exc))
     return cfg

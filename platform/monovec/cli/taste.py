@@ -10,10 +10,13 @@ import typer
 
 from monovec.cli.common import OutOpt, OverridesArg, fail, job_config
 
-app = typer.Typer(help="Taste2Vec: coffee taste embeddings learned online from feedback.", no_args_is_help=True)
+app = typer.Typer(
+    help="Taste2Vec: coffee taste embeddings learned online from feedback.", no_args_is_help=True
+)
 
 TasteConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="Taste2VecJobConfig YAML [default: jobs/configs/taste2vec.yaml]")
+    Path | None,
+    typer.Option("--config", "-c", help="Taste2VecJobConfig YAML [default: jobs/configs/taste2vec.yaml]"),
 ]
 
 
@@ -22,7 +25,9 @@ def _config(path: Path | None, overrides: list[str] | None, out: Path | None = N
     from monovec.taste.config import Taste2VecJobConfig
 
     default = REPO_ROOT / "jobs" / "configs" / "taste2vec.yaml"
-    return job_config(Taste2VecJobConfig, path, overrides, out, default_config=default if default.is_file() else None)
+    return job_config(
+        Taste2VecJobConfig, path, overrides, out, default_config=default if default.is_file() else None
+    )
 
 
 @app.command("simulate")
@@ -30,9 +35,15 @@ def simulate(
     users: Annotated[int, typer.Option("--users", min=2, help="simulated users")] = 300,
     events: Annotated[int, typer.Option("--events", min=10, help="feedback events")] = 20000,
     seed: Annotated[int, typer.Option("--seed", help="seed of the simulation")] = 0,
-    out: Annotated[Path | None, typer.Option("--out", help="output folder [default: $MONOVEC_HOME/taste-sim]")] = None,
-    malformed_rate: Annotated[float, typer.Option("--malformed-rate", min=0.0, max=0.5, help="share of broken events")] = 0.0,
-    write_events: Annotated[bool, typer.Option("--write-events", help="also write OUT/events/*.jsonl for the update job")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="output folder [default: $MONOVEC_HOME/taste-sim]")
+    ] = None,
+    malformed_rate: Annotated[
+        float, typer.Option("--malformed-rate", min=0.0, max=0.5, help="share of broken events")
+    ] = 0.0,
+    write_events: Annotated[
+        bool, typer.Option("--write-events", help="also write OUT/events/*.jsonl for the update job")
+    ] = False,
     config: TasteConfigOpt = None,
     overrides: OverridesArg = None,
 ) -> None:
@@ -47,7 +58,9 @@ def simulate(
     job = _config(config, overrides)
     sim = SimConfig(users=users, events=events, seed=seed, malformed_rate=malformed_rate)
     out_dir = out or state_dir() / "taste-sim"
-    summary = run_simulation(sim, job, out_dir, write_events=write_events, progress=lambda m: typer.echo(m, err=True))
+    summary = run_simulation(
+        sim, job, out_dir, write_events=write_events, progress=lambda m: typer.echo(m, err=True)
+    )
     typer.echo(
         f"final prequential AUC {summary['final_auc']:.3f} (frozen {summary['frozen_auc']:.3f}, popularity "
         f"{summary['popularity_auc']:.3f}, oracle {summary['oracle_auc']:.3f}); hit@10 {summary['hit_rate_at_10']:.3f} "
@@ -79,8 +92,12 @@ def recommend(
     user: Annotated[str, typer.Option("--user", "-u", help="user id as in the events")],
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="how many lots")] = 10,
     hour: Annotated[int | None, typer.Option("--hour", min=0, max=23, help="context: hour of day")] = None,
-    weekday: Annotated[int | None, typer.Option("--weekday", min=0, max=6, help="context: 0 = Monday")] = None,
-    weather: Annotated[str | None, typer.Option("--weather", help="context: sunny | cloudy | rainy | snowy")] = None,
+    weekday: Annotated[
+        int | None, typer.Option("--weekday", min=0, max=6, help="context: 0 = Monday")
+    ] = None,
+    weather: Annotated[
+        str | None, typer.Option("--weather", help="context: sunny | cloudy | rainy | snowy")
+    ] = None,
     temp_c: Annotated[float | None, typer.Option("--temp", help="context: temperature in C")] = None,
     mood: Annotated[float | None, typer.Option("--mood", min=1, max=10, help="context: mood 1-10")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,

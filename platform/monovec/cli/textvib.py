@@ -9,7 +9,10 @@ import typer
 
 from monovec.cli.common import EXIT_NOT_FOUND, ConfigOpt, FromTuneOpt, OutOpt, OverridesArg, fail, job_config
 
-app = typer.Typer(help="TextVibCLIP: align vibration windows with text descriptions, domain after domain.", no_args_is_help=True)
+app = typer.Typer(
+    help="TextVibCLIP: align vibration windows with text descriptions, domain after domain.",
+    no_args_is_help=True,
+)
 
 
 def _start_ray_if_needed(cfg) -> None:  # noqa: ANN001
@@ -44,11 +47,24 @@ def train(
 
 @app.command("evaluate")
 def evaluate(
-    model: Path = typer.Option(..., "--model", "-m", help="a model folder, a run folder (its model/), or a folder of runs such as the --out of train (the newest is taken)"),
-    data: Path = typer.Option(..., "--data", "-d", help="folder in the shared layout: <domain>/<class>.npz (or .mat)"),
+    model: Path = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        help="a model folder, a run folder (its model/), or a folder of runs such as the --out of train (the newest is taken)",
+    ),
+    data: Path = typer.Option(
+        ..., "--data", "-d", help="folder in the shared layout: <domain>/<class>.npz (or .mat)"
+    ),
     out: Path = typer.Option(None, "--out", "-o", help="write the report JSON here"),
-    split: str = typer.Option("test", "--split", help="test = last part of each recording (held out in training); all = whole recordings"),
-    domain: list[str] = typer.Option(None, "--domain", help="evaluate only these domain folders (repeatable)"),
+    split: str = typer.Option(
+        "test",
+        "--split",
+        help="test = last part of each recording (held out in training); all = whole recordings",
+    ),
+    domain: list[str] = typer.Option(
+        None, "--domain", help="evaluate only these domain folders (repeatable)"
+    ),
 ) -> None:
     """Per-domain accuracy (nearest text prototype) and average_accuracy of a trained model on a data folder."""
     from monovec.model_dirs import find_model_dir
@@ -69,7 +85,9 @@ def evaluate(
         if "accuracy" not in res:
             typer.echo(f"{name:>8}  skipped: {res.get('skipped')}")
             continue
-        typer.echo(f"{name:>8}  accuracy={res['accuracy']:.4f}  v2t_top1={res['v2t_top1']:.3f}  t2v_top5={res['t2v_top5']:.3f}  n={res['n']}")
+        typer.echo(
+            f"{name:>8}  accuracy={res['accuracy']:.4f}  v2t_top1={res['v2t_top1']:.3f}  t2v_top5={res['t2v_top5']:.3f}  n={res['n']}"
+        )
     typer.echo(f"average_accuracy={report['average_accuracy']:.4f}")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +99,9 @@ def evaluate(
 def ablate(
     config: Path = typer.Option(..., "--config", "-c", help="base TextVibConfig YAML (the full method)"),
     out: Path = typer.Option(None, "--out", help="folder for the runs and ablation.csv / ablation.md"),
-    variant: list[str] = typer.Option(None, "--variant", help="run only these variants (repeatable; default: all)"),
+    variant: list[str] = typer.Option(
+        None, "--variant", help="run only these variants (repeatable; default: all)"
+    ),
     overrides: list[str] = typer.Argument(None, help="dotted overrides applied to every variant"),
 ) -> None:
     """The seed's ablation order (proto -> +multi-positive -> +residual -> +bilinear -> +RKD) and naive fine-tuning."""

@@ -35,7 +35,9 @@ class EncoderConfig(StrictModel):
     batch_size: int = Field(64, ge=1, le=4096, description="texts per forward pass")
     max_chars: int = Field(2000, ge=16, description="texts are cut to this many characters before tokenising")
     max_length: int = Field(256, ge=8, description="max tokens for transformer backends")
-    threads: int = Field(2, ge=1, le=64, description="BLAS/torch threads: set to the cores this process really has")
+    threads: int = Field(
+        2, ge=1, le=64, description="BLAS/torch threads: set to the cores this process really has"
+    )
 
     @field_validator("name")
     @classmethod

@@ -89,9 +89,19 @@ CREATE TABLE IF NOT EXISTS test_history (
 """
 
 _LOOK_KEYS = (
-    "metric", "n_control", "successes_control", "n_treatment", "successes_treatment", "z", "boundary",
-    "information_fraction", "p_value", "significant", "min_samples_met", "action",
-)  # fmt: skip
+    "metric",
+    "n_control",
+    "successes_control",
+    "n_treatment",
+    "successes_treatment",
+    "z",
+    "boundary",
+    "information_fraction",
+    "p_value",
+    "significant",
+    "min_samples_met",
+    "action",
+)
 
 
 class StoreBusy(RuntimeError):
@@ -194,12 +204,16 @@ class ExperimentStore:
         writers, which retry).
         """
         with self._connect() as conn:
-            conn.execute(f"PRAGMA busy_timeout={int(1000 * (timeout_s if timeout_s is not None else self.busy_timeout_s))}")
+            conn.execute(
+                f"PRAGMA busy_timeout={int(1000 * (timeout_s if timeout_s is not None else self.busy_timeout_s))}"
+            )
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             except sqlite3.OperationalError as exc:
                 if timeout_s is not None and "locked" in str(exc):
-                    raise StoreBusy(f"the experiment store is locked by another writer (waited {timeout_s:g}s)") from exc
+                    raise StoreBusy(
+                        f"the experiment store is locked by another writer (waited {timeout_s:g}s)"
+                    ) from exc
                 raise
             try:
                 yield conn
@@ -211,7 +225,9 @@ class ExperimentStore:
             except sqlite3.OperationalError as exc:
                 conn.execute("ROLLBACK")
                 if timeout_s is not None and "locked" in str(exc):
-                    raise StoreBusy(f"the experiment store is locked by another writer (waited {timeout_s:g}s)") from exc
+                    raise StoreBusy(
+                        f"the experiment store is locked by another writer (waited {timeout_s:g}s)"
+                    ) from exc
                 raise
 
     # -- split and decision log -------------------------------------------------------------
@@ -280,15 +296,26 @@ class ExperimentStore:
                 "SELECT weights FROM decision_log WHERE weights IS NOT NULL ORDER BY id DESC LIMIT 1"
             ).fetchone()
             before = conn.execute("SELECT value FROM meta WHERE key = 'config_split'").fetchone()
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('config_split', ?)", (json.dumps(norm, sort_keys=True),))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('config_split', ?)",
+                (json.dumps(norm, sort_keys=True),),
+            )
             if row is None:
                 self._append(conn, "initial_split", reason, norm, None)
                 return norm
             current = json.loads(row[0])
             previous = json.loads(before[0]) if before else None
-            changed = previous is not None and any(abs(previous.get(a, 0.0) - w) > 1e-9 for a, w in norm.items())
+            changed = previous is not None and any(
+                abs(previous.get(a, 0.0) - w) > 1e-9 for a, w in norm.items()
+            )
             if changed:
-                self._append(conn, "config_split", f"the deployed config changed the split from {previous} to {norm}", norm, {"previous_config": previous, "was_in_force": current})
+                self._append(
+                    conn,
+                    "config_split",
+                    f"the deployed config changed the split from {previous} to {norm}",
+                    norm,
+                    {"previous_config": previous, "was_in_force": current},
+                )
                 return norm
             return current
 
@@ -363,7 +390,10 @@ class ExperimentStore:
         out = []
         for r in rows:
             item = dict(zip(("id", "ts", *_LOOK_KEYS), r, strict=True))
-            item["significant"], item["min_samples_met"] = bool(item["significant"]), bool(item["min_samples_met"])
+            item["significant"], item["min_samples_met"] = (
+                bool(item["significant"]),
+                bool(item["min_samples_met"]),
+            )
             item["time"] = datetime.fromtimestamp(item["ts"], tz=UTC).isoformat()
             out.append(item)
         return out
@@ -452,7 +482,9 @@ class ExperimentStore:
         if model_version is not None:
             where, args = where + " AND r.model_version = ?", [arm, model_version]
         with self._transaction(write=False) as conn:
-            (input_errors,) = conn.execute(f"SELECT COUNT(*) FROM requests r WHERE {where} AND r.input_error = 1", args).fetchone()
+            (input_errors,) = conn.execute(
+                f"SELECT COUNT(*) FROM requests r WHERE {where} AND r.input_error = 1", args
+            ).fetchone()
             where += " AND r.input_error = 0"  # a client's bad input is not a served request
             traffic = self._traffic(conn, where, args)
             quality = self._quality(conn, where, args)
@@ -466,10 +498,24 @@ class ExperimentStore:
             f" FROM requests r WHERE {where}",
             args,
         ).fetchone()
-        decisions = dict(conn.execute(f"SELECT COALESCE(decision, 'none'), COUNT(*) FROM requests r WHERE {where} GROUP BY 1", args).fetchall())
-        versions = dict(conn.execute(f"SELECT COALESCE(model_version, 'none'), COUNT(*) FROM requests r WHERE {where} GROUP BY 1", args).fetchall())
-        latencies = [row[0] for row in conn.execute(f"SELECT latency_ms FROM requests r WHERE {where} ORDER BY r.rowid DESC LIMIT ?",
-                                                    [*args, self.latency_window])]  # fmt: skip
+        decisions = dict(
+            conn.execute(
+                f"SELECT COALESCE(decision, 'none'), COUNT(*) FROM requests r WHERE {where} GROUP BY 1", args
+            ).fetchall()
+        )
+        versions = dict(
+            conn.execute(
+                f"SELECT COALESCE(model_version, 'none'), COUNT(*) FROM requests r WHERE {where} GROUP BY 1",
+                args,
+            ).fetchall()
+        )
+        latencies = [
+            row[0]
+            for row in conn.execute(
+                f"SELECT latency_ms FROM requests r WHERE {where} ORDER BY r.rowid DESC LIMIT ?",
+                [*args, self.latency_window],
+            )
+        ]
         lat = latency_summary(latencies)
         return {
             "n": n,

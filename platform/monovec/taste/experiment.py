@@ -51,7 +51,11 @@ class Prequential:
     index: dict[str, int]
     warmup: int
     rng: np.random.Generator
-    curves: dict[str, Curve] = field(default_factory=lambda: {n: Curve() for n in ("online", "frozen", "popularity", "oracle", "frozen_weights_live_profile")})
+    curves: dict[str, Curve] = field(
+        default_factory=lambda: {
+            n: Curve() for n in ("online", "frozen", "popularity", "oracle", "frozen_weights_live_profile")
+        }
+    )
     frozen: Scorer | None = None
     frozen_profiles: ProfileStore | None = None
     likes: np.ndarray = field(init=False)
@@ -66,16 +70,39 @@ class Prequential:
         liked = np.flatnonzero(recs.label > 0.5)
         negatives = sample_negatives(recs.items[liked], self.n_items, 99, rng)
         seen = recs.take(liked)
-        curves["online"].add(*window_metrics(recs.label, recs.items, learner.scorer.predict(recs), learner.scorer.catalogue_scores(seen), negatives, rng))
+        curves["online"].add(
+            *window_metrics(
+                recs.label,
+                recs.items,
+                learner.scorer.predict(recs),
+                learner.scorer.catalogue_scores(seen),
+                negatives,
+                rng,
+            )
+        )
         # until the copy is taken the frozen model *is* the online one
-        fro, fro_recs = (self.frozen, self.frozen_profiles.apply(recs)) if self.frozen and self.frozen_profiles else (learner.scorer, recs)
+        fro, fro_recs = (
+            (self.frozen, self.frozen_profiles.apply(recs))
+            if self.frozen and self.frozen_profiles
+            else (learner.scorer, recs)
+        )
         fro_seen = fro_recs.take(liked)
-        curves["frozen"].add(*window_metrics(recs.label, recs.items, fro.predict(fro_recs), fro.catalogue_scores(fro_seen), negatives, rng))
+        curves["frozen"].add(
+            *window_metrics(
+                recs.label, recs.items, fro.predict(fro_recs), fro.catalogue_scores(fro_seen), negatives, rng
+            )
+        )
         # frozen weights, but the verdict memory keeps filling
         live = Scorer(self.frozen.model, self.features, learner.profiles) if self.frozen else learner.scorer
-        curves["frozen_weights_live_profile"].add(*window_metrics(recs.label, recs.items, live.predict(recs), live.catalogue_scores(seen), negatives, rng))
+        curves["frozen_weights_live_profile"].add(
+            *window_metrics(
+                recs.label, recs.items, live.predict(recs), live.catalogue_scores(seen), negatives, rng
+            )
+        )
         pop = np.broadcast_to(likes, (len(liked), self.n_items))
-        curves["popularity"].add(*window_metrics(recs.label, recs.items, likes[recs.items], pop, negatives, rng))
+        curves["popularity"].add(
+            *window_metrics(recs.label, recs.items, likes[recs.items], pop, negatives, rng)
+        )
         curves["oracle"].add(recs.label, np.array(p_like), np.zeros(0), np.zeros(0))
         learner.learn(recs)
         np.add.at(likes, recs.items[liked], 1)
@@ -117,8 +144,14 @@ def run_simulation(
 
     learner = OnlineLearner(new_model(rt, job.model, job.learn.seed), rt.features, rt.scaler, job.learn)
     dead = DeadLetter(out / "dead_letter.jsonl")
-    board = Prequential(learner, rt.features, len(rt.catalogue), rt.catalogue.index, int(warmup_fraction * sim.events),
-                        np.random.default_rng(sim.seed + 99))  # fmt: skip
+    board = Prequential(
+        learner,
+        rt.features,
+        len(rt.catalogue),
+        rt.catalogue.index,
+        int(warmup_fraction * sim.events),
+        np.random.default_rng(sim.seed + 99),
+    )
     raws = (parse_line("simulated", n, (line + "\n").encode()) for n, line in enumerate(lines, start=1))
     reject = lambda raw, reason, event_id: dead.write(raw.source, raw.line, reason, raw.text)  # noqa: E731
     for window in feedback_windows(raws, rt.catalogue.index, job.learn.window, reject):
@@ -127,21 +160,43 @@ def run_simulation(
             progress(f"{window[-1][1].line}/{len(lines)} events, {learner.learned} learned")
     seconds = time.perf_counter() - t0
     summary, segs, bounds = summarise(board, sim, len(lines), len(dead), final_fraction, segments)
-    summary.update({"seconds": round(seconds, 1), "setup_seconds": round(t_setup, 1),
-                    "events_per_second": round(len(lines) / max(seconds - t_setup, 1e-9), 1), "sim": sim.model_dump()})  # fmt: skip
+    summary.update(
+        {
+            "seconds": round(seconds, 1),
+            "setup_seconds": round(t_setup, 1),
+            "events_per_second": round(len(lines) / max(seconds - t_setup, 1e-9), 1),
+            "sim": sim.model_dump(),
+        }
+    )
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     (out / "curves.json").write_text(json.dumps(segs, indent=1))
-    plot_curves(board.curves, bounds, out / "prequential.png", f"Taste2Vec prequential: {sim.users} users, {len(lines)} events")
+    plot_curves(
+        board.curves,
+        bounds,
+        out / "prequential.png",
+        f"Taste2Vec prequential: {sim.users} users, {len(lines)} events",
+    )
     return summary
 
 
-def summarise(board: Prequential, sim: SimConfig, events: int, dead_letters: int, final_fraction: float,
-              segments: int) -> tuple[dict[str, Any], list[dict[str, Any]], list[tuple[int, int, int]]]:  # fmt: skip
+def summarise(
+    board: Prequential, sim: SimConfig, events: int, dead_letters: int, final_fraction: float, segments: int
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[tuple[int, int, int]]]:
     """(summary fields, the curves in `segments` spans, the spans' (first window, end window, events seen))."""
     curves, learner = board.curves, board.learner
     n_windows = len(curves["online"].labels)
     final_start = int(n_windows * (1 - final_fraction))
-    warm_windows = next((i for i in range(n_windows) if sum(len(x) for x in curves["online"].labels[: i + 1]) >= board.warmup), 0) + 1
+    warm_windows = (
+        next(
+            (
+                i
+                for i in range(n_windows)
+                if sum(len(x) for x in curves["online"].labels[: i + 1]) >= board.warmup
+            ),
+            0,
+        )
+        + 1
+    )
     bounds, per = [], max(1, n_windows // segments)
     seen_events = np.cumsum([len(x) for x in curves["online"].labels])
     for a in range(0, n_windows, per):

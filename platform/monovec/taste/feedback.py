@@ -84,7 +84,9 @@ class FeedbackEvent(_Lenient):
         return 1.0 if self.rating is None else 0.5 + abs(self.rating - 3.0) / 2.0
 
 
-def validate_event(record: Mapping[str, Any], known_items: Mapping[str, int]) -> tuple[FeedbackEvent | None, str | None]:
+def validate_event(
+    record: Mapping[str, Any], known_items: Mapping[str, int]
+) -> tuple[FeedbackEvent | None, str | None]:
     """(event, None) or (None, reason). Reasons name the field, e.g. `rating: Input should be a finite number`."""
     bad = non_finite_path(record)
     if bad is not None:
@@ -92,7 +94,9 @@ def validate_event(record: Mapping[str, Any], known_items: Mapping[str, int]) ->
     try:
         event = FeedbackEvent.model_validate(record)
     except ValidationError as exc:
-        reason = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors())
+        reason = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors()
+        )
         return None, reason
     if event.item_id not in known_items:
         return None, f"item_id: unknown item {event.item_id!r}"
@@ -136,7 +140,9 @@ def parse_line(source: str, n: int, raw: bytes) -> RawLine:
     try:
         text = raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError as exc:
-        return RawLine(source, n, None, f"invalid UTF-8 at byte {exc.start}", raw.decode("utf-8", "replace").rstrip())
+        return RawLine(
+            source, n, None, f"invalid UTF-8 at byte {exc.start}", raw.decode("utf-8", "replace").rstrip()
+        )
     if not text.strip():
         return RawLine(source, n, None, None, text)
     try:
@@ -208,7 +214,14 @@ class DeadLetter:
         key = (source, line)
         if key in self._seen:
             return False
-        entry = {"source": source, "line": line, "event_id": event_id, "reason": reason, "raw": raw[:4000], "at": time.time()}
+        entry = {
+            "source": source,
+            "line": line,
+            "event_id": event_id,
+            "reason": reason,
+            "raw": raw[:4000],
+            "at": time.time(),
+        }
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, ensure_ascii=False, allow_nan=True) + "\n")
         self._seen.add(key)

@@ -52,18 +52,26 @@ class UpdateSession:
     state: JobState
 
     @classmethod
-    def open(cls, cfg: Taste2VecJobConfig, root: Path, ray_checkpoint_dir: Path | None = None) -> UpdateSession:
+    def open(
+        cls, cfg: Taste2VecJobConfig, root: Path, ray_checkpoint_dir: Path | None = None
+    ) -> UpdateSession:
         candidates = [p for p in (latest_checkpoint(root), ray_checkpoint_dir) if p is not None]
         chosen = max(candidates, key=lambda p: JobState.read(p).learned, default=None)  # local wins ties
         if chosen is None:
             runtime = build_runtime(cfg.catalogue, cfg.model)
             model = new_model(runtime, cfg.model, cfg.learn.seed)
             learner = OnlineLearner(model, runtime.features, runtime.scaler, cfg.learn)
-            return cls(cfg, root, runtime, model, learner, JobState(fingerprint=runtime.catalogue.fingerprint()))
+            return cls(
+                cfg, root, runtime, model, learner, JobState(fingerprint=runtime.catalogue.fingerprint())
+            )
         state = JobState.read(chosen)
-        runtime = build_runtime(cfg.catalogue, cfg.model, scaler=NumericScaler.load(chosen / MODEL / "scaler.json"))
+        runtime = build_runtime(
+            cfg.catalogue, cfg.model, scaler=NumericScaler.load(chosen / MODEL / "scaler.json")
+        )
         if runtime.catalogue.fingerprint() != state.fingerprint:
-            raise ValueError(f"{chosen}: trained on another catalogue (fingerprint {state.fingerprint}); use a new run_name")
+            raise ValueError(
+                f"{chosen}: trained on another catalogue (fingerprint {state.fingerprint}); use a new run_name"
+            )
         model = Taste2Vec.load(chosen / MODEL, runtime.token_encoder)
         learner = OnlineLearner(model, runtime.features, runtime.scaler, cfg.learn)
         learner.load_state_dict(load_train_state(chosen))
@@ -78,7 +86,9 @@ class UpdateSession:
         checkpoint_dir)` gets each commit's metrics (learned, dead_letters, prequential_auc). Returns
         {learned, learned_this_run, dead_letters, root}. Raises InjectedFault when `faults` says so."""
         cfg, state, index = self.cfg, self.state, self.runtime.catalogue.index
-        dead = DeadLetter(Path(cfg.update.dead_letter) if cfg.update.dead_letter else self.root / "dead_letter.jsonl")
+        dead = DeadLetter(
+            Path(cfg.update.dead_letter) if cfg.update.dead_letter else self.root / "dead_letter.jsonl"
+        )
         ledger, position = set(state.ledger), dict(state.watermark)
         labels: list[np.ndarray] = []
         scores: list[np.ndarray] = []
@@ -115,13 +125,25 @@ class UpdateSession:
             self._commit(rank, report, labels, scores, rejected)
         if rank == 0 and self.cfg.chroma.enabled:
             self._publish_items()
-        return {"learned": state.learned, "learned_this_run": learned_now, "dead_letters": len(dead), "root": str(self.root)}
+        return {
+            "learned": state.learned,
+            "learned_this_run": learned_now,
+            "dead_letters": len(dead),
+            "root": str(self.root),
+        }
 
-    def _commit(self, rank: int, report: Any, labels: list[np.ndarray], scores: list[np.ndarray], rejected: int) -> None:
+    def _commit(
+        self, rank: int, report: Any, labels: list[np.ndarray], scores: list[np.ndarray], rejected: int
+    ) -> None:
         state = self.state
         state.dead_letters += rejected
-        metrics = {"learned": state.learned, "dead_letters": state.dead_letters,
-                   "prequential_auc": auc(np.concatenate(labels), np.concatenate(scores)) if labels else float("nan")}  # fmt: skip
+        metrics = {
+            "learned": state.learned,
+            "dead_letters": state.dead_letters,
+            "prequential_auc": auc(np.concatenate(labels), np.concatenate(scores))
+            if labels
+            else float("nan"),
+        }
         state.metrics.append(metrics)
         ckpt = None
         if rank == 0:
@@ -130,7 +152,9 @@ class UpdateSession:
             if self.cfg.tracking.enabled and state.learned // every > state.last_registered // every:
                 from monovec.taste.registry import register_version
 
-                state.versions.append(register_version(ckpt / MODEL, state.learned, metrics, self.cfg.tracking))
+                state.versions.append(
+                    register_version(ckpt / MODEL, state.learned, metrics, self.cfg.tracking)
+                )
                 state.last_registered = state.learned
                 state.write(ckpt)
         if report is not None:
@@ -140,7 +164,14 @@ class UpdateSession:
         from monovec.taste.index import item_index, upsert_items
 
         memory = item_index(self.model, self.cfg.chroma)
-        upsert_items(memory, self.model, self.runtime.catalogue, self.runtime.features, self.learner.profiles, self.state.learned)
+        upsert_items(
+            memory,
+            self.model,
+            self.runtime.catalogue,
+            self.runtime.features,
+            self.learner.profiles,
+            self.state.learned,
+        )
 
 
 def train_loop(config: dict[str, Any]) -> None:
@@ -153,7 +184,11 @@ def train_loop(config: dict[str, Any]) -> None:
     ray_ckpt = ray.train.get_checkpoint()
 
     def report(metrics: dict[str, Any], ckpt: Path | None) -> None:
-        checkpoint = ray.train.Checkpoint.from_directory(str(ckpt)) if ckpt is not None and cfg.scaling.num_workers > 0 else None
+        checkpoint = (
+            ray.train.Checkpoint.from_directory(str(ckpt))
+            if ckpt is not None and cfg.scaling.num_workers > 0
+            else None
+        )
         ray.train.report(metrics, checkpoint=checkpoint)
 
     if ray_ckpt is not None:
@@ -173,13 +208,27 @@ def portable(cfg: Taste2VecJobConfig, root: Path) -> Taste2VecJobConfig:
     from monovec.tracking.mlflow_store import tracking_uri
 
     dead = cfg.update.dead_letter
-    return cfg.model_copy(update={
-        "out_dir": str(root.parent),
-        "catalogue": cfg.catalogue.model_copy(update={"coffee_dir": str(resolve_data_path(cfg.catalogue.coffee_dir))}),
-        "update": cfg.update.model_copy(update={"dead_letter": str(resolve_data_path(dead)) if dead else str(root / "dead_letter.jsonl")}),
-        "chroma": cfg.chroma.model_copy(update={"path": str(resolve_data_path(cfg.chroma.path) if cfg.chroma.path else state_dir() / "chroma")}),
-        "tracking": cfg.tracking.model_copy(update={"uri": tracking_uri(cfg.tracking.uri)}),
-    })  # fmt: skip
+    return cfg.model_copy(
+        update={
+            "out_dir": str(root.parent),
+            "catalogue": cfg.catalogue.model_copy(
+                update={"coffee_dir": str(resolve_data_path(cfg.catalogue.coffee_dir))}
+            ),
+            "update": cfg.update.model_copy(
+                update={
+                    "dead_letter": str(resolve_data_path(dead)) if dead else str(root / "dead_letter.jsonl")
+                }
+            ),
+            "chroma": cfg.chroma.model_copy(
+                update={
+                    "path": str(
+                        resolve_data_path(cfg.chroma.path) if cfg.chroma.path else state_dir() / "chroma"
+                    )
+                }
+            ),
+            "tracking": cfg.tracking.model_copy(update={"uri": tracking_uri(cfg.tracking.uri)}),
+        }
+    )
 
 
 def run_update(cfg: Taste2VecJobConfig, events: str | Path) -> dict[str, Any]:
@@ -190,12 +239,18 @@ def run_update(cfg: Taste2VecJobConfig, events: str | Path) -> dict[str, Any]:
     root = job_root(cfg)
     root.mkdir(parents=True, exist_ok=True)
     cfg = portable(cfg, root)  # Ray Train workers run in their own working directory: absolute paths only
-    loop_config = {"cfg": cfg.model_dump(mode="json"), "events": str(Path(events).resolve()), "root": str(root)}
+    loop_config = {
+        "cfg": cfg.model_dump(mode="json"),
+        "events": str(Path(events).resolve()),
+        "root": str(root),
+    }
     sc = cfg.scaling
     trainer = TorchTrainer(
         train_loop,
         train_loop_config=loop_config,
-        scaling_config=ScalingConfig(num_workers=sc.num_workers, use_gpu=False, resources_per_worker={"CPU": sc.cpus_per_worker}),
+        scaling_config=ScalingConfig(
+            num_workers=sc.num_workers, use_gpu=False, resources_per_worker={"CPU": sc.cpus_per_worker}
+        ),
         run_config=RunConfig(
             name=cfg.run_name,
             storage_path=str(root / "ray"),

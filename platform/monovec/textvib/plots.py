@@ -20,7 +20,15 @@ def plot_accuracy_matrix(r: list[list[float]], domains: list[str], path: str | P
     im = ax.imshow(m, vmin=max(0.0, float(np.nanmin(m)) - 0.05), vmax=1.0, cmap="viridis")
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
-            ax.text(j, i, f"{m[i, j]:.3f}", ha="center", va="center", color="white" if m[i, j] < 0.9 else "black", fontsize=9)
+            ax.text(
+                j,
+                i,
+                f"{m[i, j]:.3f}",
+                ha="center",
+                va="center",
+                color="white" if m[i, j] < 0.9 else "black",
+                fontsize=9,
+            )
     ax.set_xticks(range(len(domains)), [f"test {d}" for d in domains], rotation=30)
     ax.set_yticks(range(m.shape[0]), [f"after {d}" for d in domains[: m.shape[0]]])
     ax.set_title(title or "accuracy matrix R[i][j]")
@@ -28,7 +36,9 @@ def plot_accuracy_matrix(r: list[list[float]], domains: list[str], path: str | P
     return save_figure(fig, path)
 
 
-def plot_pca(per_domain: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], classes: list[str], path: str | Path) -> Path:
+def plot_pca(
+    per_domain: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], classes: list[str], path: str | Path
+) -> Path:
     """One panel per domain: 2-D PCA of the vibration embeddings (dots) and the text prototypes (stars)."""
     n = len(per_domain)
     cols = min(n, 2)

@@ -46,7 +46,9 @@ def portable(cfg: TextVibConfig) -> TextVibConfig:
     """The config as workers should see it: `data:` paths resolved on the driver."""
     if cfg.data.source == "synthetic":
         return cfg
-    return cfg.model_copy(update={"data": cfg.data.model_copy(update={"root": str(resolve_data_path(cfg.data.root))})})
+    return cfg.model_copy(
+        update={"data": cfg.data.model_copy(update={"root": str(resolve_data_path(cfg.data.root))})}
+    )
 
 
 def prepare_texts(cfg: TextVibConfig, domains: list[DomainData]) -> TextTable:
@@ -97,7 +99,9 @@ def train_loop(config: dict[str, Any]) -> None:
     learner = ContinualLearner(cfg, load_domains(cfg.data), texts, rank, world, wrap)
     local_ckpts = Path(config["run_dir"]) / "checkpoints"
     checkpoint = ray.train.get_checkpoint()
-    if checkpoint is None and config["local_mode"]:  # a 0-worker rerun: Ray knows no checkpoint, the disk does
+    if (
+        checkpoint is None and config["local_mode"]
+    ):  # a 0-worker rerun: Ray knows no checkpoint, the disk does
         checkpoint = latest_local_checkpoint(local_ckpts)
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
@@ -153,7 +157,13 @@ def build_trainer(cfg: TextVibConfig, run_dir: str | Path, texts: TextTable) -> 
     run_dir = Path(run_dir)
     loop_config = {
         "config": portable(cfg).model_dump(mode="json"),
-        "texts": {"texts": texts.texts, "langs": texts.langs, "domains": texts.domains, "classes": texts.classes, "emb": texts.emb},
+        "texts": {
+            "texts": texts.texts,
+            "langs": texts.langs,
+            "domains": texts.domains,
+            "classes": texts.classes,
+            "emb": texts.emb,
+        },
         "run_dir": str(run_dir),
         "local_mode": cfg.scaling.num_workers == 0,
     }
@@ -161,7 +171,9 @@ def build_trainer(cfg: TextVibConfig, run_dir: str | Path, texts: TextTable) -> 
     return TorchTrainer(
         train_loop,
         train_loop_config=loop_config,
-        scaling_config=ScalingConfig(num_workers=sc.num_workers, use_gpu=False, resources_per_worker={"CPU": sc.cpus_per_worker}),
+        scaling_config=ScalingConfig(
+            num_workers=sc.num_workers, use_gpu=False, resources_per_worker={"CPU": sc.cpus_per_worker}
+        ),
         run_config=RunConfig(
             name="ray",
             storage_path=str(run_dir),
@@ -182,7 +194,9 @@ class TrainResult:
 
 def final_state(result: Any) -> dict[str, Any]:
     if result.checkpoint is None:
-        raise RuntimeError(f"training finished without a checkpoint (error: {getattr(result, 'error', None)})")
+        raise RuntimeError(
+            f"training finished without a checkpoint (error: {getattr(result, 'error', None)})"
+        )
     with result.checkpoint.as_directory() as d:
         return torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False)
 
@@ -205,15 +219,30 @@ def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) ->
         import ray
 
         if not ray.is_initialized():
-            raise RuntimeError("run_training with scaling.num_workers >= 1 needs Ray: the entrypoint starts it (monovec.entry.start_ray)")
+            raise RuntimeError(
+                "run_training with scaling.num_workers >= 1 needs Ray: the entrypoint starts it (monovec.entry.start_ray)"
+            )
     domains = load_domains(cfg.data)
-    progress(f"[textvib] {len(domains)} domains: " + ", ".join(f"{d.name} ({len(d.train)}/{len(d.val)}/{len(d.test)} train/val/test windows)" for d in domains))
+    progress(
+        f"[textvib] {len(domains)} domains: "
+        + ", ".join(
+            f"{d.name} ({len(d.train)}/{len(d.val)}/{len(d.test)} train/val/test windows)" for d in domains
+        )
+    )
     texts = prepare_texts(cfg, domains)
-    progress(f"[textvib] {len(texts.texts)} descriptions ({'+'.join(cfg.model.text.languages)}) embedded with {cfg.model.text.encoder.name}")
+    progress(
+        f"[textvib] {len(texts.texts)} descriptions ({'+'.join(cfg.model.text.languages)}) embedded with {cfg.model.text.encoder.name}"
+    )
     result = build_trainer(cfg, run_dir, texts).fit()
     state = final_state(result)
     resumed = " (resumed from a checkpoint)" if (result.metrics or {}).get("resumed_from") else ""
-    progress(f"[textvib] trained {state['epoch_done']} epochs with {cfg.scaling.num_workers} worker(s){resumed} in {time.perf_counter() - t0:.0f}s")
-    metrics, model_dir, registered = finalize(cfg, run_dir, state, domains, texts, seconds=time.perf_counter() - t0)
-    progress(f"[textvib] average accuracy {metrics['average_accuracy']:.4f}, forgetting {metrics['forgetting']:.4f}, BWT {metrics['bwt']:.4f} -> {run_dir}")
+    progress(
+        f"[textvib] trained {state['epoch_done']} epochs with {cfg.scaling.num_workers} worker(s){resumed} in {time.perf_counter() - t0:.0f}s"
+    )
+    metrics, model_dir, registered = finalize(
+        cfg, run_dir, state, domains, texts, seconds=time.perf_counter() - t0
+    )
+    progress(
+        f"[textvib] average accuracy {metrics['average_accuracy']:.4f}, forgetting {metrics['forgetting']:.4f}, BWT {metrics['bwt']:.4f} -> {run_dir}"
+    )
     return TrainResult(run_dir, model_dir, metrics, registered, time.perf_counter() - t0)

@@ -59,7 +59,11 @@ def sanitise(key: str) -> str:
 def experiment_id(client: Any, uri: str, name: str) -> str:
     """The id of experiment `name`, created (artefacts beside a sqlite store) when missing."""
     exp = client.get_experiment_by_name(name)
-    return exp.experiment_id if exp else client.create_experiment(name, artifact_location=_artifact_location(uri))
+    return (
+        exp.experiment_id
+        if exp
+        else client.create_experiment(name, artifact_location=_artifact_location(uri))
+    )
 
 
 def ensure_registered_model(client: Any, name: str, description: str) -> None:
@@ -71,10 +75,16 @@ def ensure_registered_model(client: Any, name: str, description: str) -> None:
             raise
 
 
-def log_and_register(model_dir: Path, config: BaseModel, metrics: dict[str, float], tracking: TrackingConfig) -> dict[str, Any]:
+def log_and_register(
+    model_dir: Path, config: BaseModel, metrics: dict[str, float], tracking: TrackingConfig
+) -> dict[str, Any]:
     mlflow, client, uri = mlflow_client(tracking.uri)
     exp_id = experiment_id(client, uri, tracking.experiment)
-    name = tracking.registered_model or getattr(getattr(config, "classifier", None), "name", None) or "monovec-model"
+    name = (
+        tracking.registered_model
+        or getattr(getattr(config, "classifier", None), "name", None)
+        or "monovec-model"
+    )
     with mlflow.start_run(experiment_id=exp_id, run_name=f"build-{model_dir.name}") as run:
         flat = _flatten(config.model_dump(mode="json"))
         mlflow.log_params({k[:250]: str(v)[:500] for k, v in list(flat.items())[:400]})
@@ -83,7 +93,9 @@ def log_and_register(model_dir: Path, config: BaseModel, metrics: dict[str, floa
         run_id = run.info.run_id
         source = f"{run.info.artifact_uri}/model"
     ensure_registered_model(client, name, "monovec unified classifier (one embedding, several heads)")
-    mv = client.create_model_version(name, source=source, run_id=run_id, tags={"monovec_version": model_dir.name})
+    mv = client.create_model_version(
+        name, source=source, run_id=run_id, tags={"monovec_version": model_dir.name}
+    )
     if tracking.alias:
         client.set_registered_model_alias(name, tracking.alias, mv.version)
     try:  # the first version of a model becomes its champion, so `@champion` always resolves
@@ -130,7 +142,9 @@ def resolve_model(ref: str, uri: str | None = None, dst: str | Path | None = Non
         else:
             raise ValueError(f"bad model reference {ref!r}: use models:/name/version or models:/name@alias")
     except MlflowException as exc:
-        raise FileNotFoundError(f"{ref}: not in the registry at {tracking_uri(uri)} ({exc.message})") from None
+        raise FileNotFoundError(
+            f"{ref}: not in the registry at {tracking_uri(uri)} ({exc.message})"
+        ) from None
     target = Path(dst) if dst else state_dir() / "registry-cache" / mv.name / str(mv.version)
     if (target / "model.json").is_file():
         return target
@@ -157,7 +171,9 @@ def get_alias(name: str, alias: str, uri: str | None = None) -> str | None:
         return None
 
 
-def registry_entry(ref: str, monovec_version: str, name: str | None = None, uri: str | None = None) -> dict[str, str] | None:
+def registry_entry(
+    ref: str, monovec_version: str, name: str | None = None, uri: str | None = None
+) -> dict[str, str] | None:
     """The registry (name, version) behind a model reference, or None if it was never registered.
 
     `models:/` references say it directly; a plain directory is matched by the `monovec_version`

@@ -19,30 +19,67 @@ from monovec.tuning.textvib import TextVibTuneOptions
 
 
 class SearchConfig(StrictModel):
-    algorithm: Literal["optuna", "random", "grid"] = Field("optuna", description="optuna = TPE (OptunaSearch); random = BasicVariantGenerator; grid = every grid point")
-    num_samples: int = Field(200, ge=1, description="trials (the untuned baseline is the first); grid: the maximum grid size accepted")
+    algorithm: Literal["optuna", "random", "grid"] = Field(
+        "optuna",
+        description="optuna = TPE (OptunaSearch); random = BasicVariantGenerator; grid = every grid point",
+    )
+    num_samples: int = Field(
+        200,
+        ge=1,
+        description="trials (the untuned baseline is the first); grid: the maximum grid size accepted",
+    )
     max_concurrent: int = Field(2, ge=1, description="trials in flight at once (ConcurrencyLimiter)")
     cpus_per_trial: float = Field(1.0, gt=0, description="Ray CPUs reserved per trial")
-    seed: int = Field(0, description="sampler seed (TPE / random); with max_concurrent > 1 completion order can still vary")
-    grid_points: int = Field(3, ge=2, le=50, description="grid search: values per continuous parameter (choice/grid entries use their values)")
-    scheduler: Literal["fifo", "asha"] = Field("fifo", description="asha stops weak multi-step trials early (single objective only)")
-    grace_period: int = Field(1, ge=1, description="asha: iterations (epochs) every trial runs before it can be stopped")
-    reduction_factor: float = Field(2.0, gt=1, description="asha: 1/reduction_factor of the trials reaching a rung go on")
+    seed: int = Field(
+        0, description="sampler seed (TPE / random); with max_concurrent > 1 completion order can still vary"
+    )
+    grid_points: int = Field(
+        3,
+        ge=2,
+        le=50,
+        description="grid search: values per continuous parameter (choice/grid entries use their values)",
+    )
+    scheduler: Literal["fifo", "asha"] = Field(
+        "fifo", description="asha stops weak multi-step trials early (single objective only)"
+    )
+    grace_period: int = Field(
+        1, ge=1, description="asha: iterations (epochs) every trial runs before it can be stopped"
+    )
+    reduction_factor: float = Field(
+        2.0, gt=1, description="asha: 1/reduction_factor of the trials reaching a rung go on"
+    )
 
 
 class TuneJobConfig(StrictModel):
     """One sweep. Every field has a default: `python jobs/tune.py --space FILE` alone is a full run."""
 
-    name: str | None = Field(None, description="sweep name (default: the space's name); output dir is <name>-<UTC time>")
-    base_config: str | None = Field(None, description="job config the overrides apply to (default: the target's, e.g. jobs/configs/classifier.yaml)")
-    base_overrides: list[str] = Field(default_factory=list, description="dotted overrides on the base config before tuning (e.g. data subsets)")
+    name: str | None = Field(
+        None, description="sweep name (default: the space's name); output dir is <name>-<UTC time>"
+    )
+    base_config: str | None = Field(
+        None,
+        description="job config the overrides apply to (default: the target's, e.g. jobs/configs/classifier.yaml)",
+    )
+    base_overrides: list[str] = Field(
+        default_factory=list,
+        description="dotted overrides on the base config before tuning (e.g. data subsets)",
+    )
     search: SearchConfig = Field(default_factory=SearchConfig)
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
-    classifier: ClassifierTuneOptions = Field(default_factory=ClassifierTuneOptions, description="options of the classifier target")
-    textvib: TextVibTuneOptions = Field(default_factory=TextVibTuneOptions, description="options of the textvib target")
-    tracking: TrackingConfig = Field(default_factory=lambda: TrackingConfig(experiment="monovec-tune"), description="MLflow: parent run per sweep, child run per trial")
+    classifier: ClassifierTuneOptions = Field(
+        default_factory=ClassifierTuneOptions, description="options of the classifier target"
+    )
+    textvib: TextVibTuneOptions = Field(
+        default_factory=TextVibTuneOptions, description="options of the textvib target"
+    )
+    tracking: TrackingConfig = Field(
+        default_factory=lambda: TrackingConfig(experiment="monovec-tune"),
+        description="MLflow: parent run per sweep, child run per trial",
+    )
     ray: RayConfig = Field(default_factory=lambda: RayConfig(num_cpus=2))
-    out_dir: str | None = Field(None, description="results directory (default <state dir>/tune/<name>-<UTC time>)")
+    out_dir: str | None = Field(
+        None, description="results directory (default <state dir>/tune/<name>-<UTC time>)"
+    )
     top_k: int = Field(10, ge=1, description="rows of the printed / saved results table")
 
 
@@ -67,5 +104,7 @@ def load_job(
     job = load_config(TuneJobConfig, path, items)
     if multi_objective and not job.objective.pareto:
         o = job.objective
-        job.objective = o.model_copy(update={"pareto": [f"{o.metric}:{o.mode}", f"{o.budget_metric or 'escalation_rate'}:min"]})
+        job.objective = o.model_copy(
+            update={"pareto": [f"{o.metric}:{o.mode}", f"{o.budget_metric or 'escalation_rate'}:min"]}
+        )
     return job

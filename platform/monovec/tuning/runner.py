@@ -36,6 +36,7 @@ from monovec.tuning.targets import config_model, runtime, target_spec
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class TrialReporter:
     """The `report` a target gets: scores metrics and sends them on (default `ray.tune.report`).
@@ -56,7 +57,9 @@ class TrialReporter:
             self.sink(self.scored(m))
 
 
-def make_trainable(target: str, data_ref: Any, base: dict[str, Any], objective: ObjectiveConfig) -> Callable[[dict[str, Any]], None]:
+def make_trainable(
+    target: str, data_ref: Any, base: dict[str, Any], objective: ObjectiveConfig
+) -> Callable[[dict[str, Any]], None]:
     """A plain function trainable: fetch the shared data (zero-copy), score, report.
 
     The fetched data is kept in `fetched`, which the trainable owns: Tune deserialises the trainable once
@@ -89,7 +92,9 @@ def baseline_point(space: SearchSpace, base: dict[str, Any]) -> dict[str, Any]:
     for key, spec in space.params.items():
         value = get_path(base, key)
         if not spec.contains(value):
-            log.warning("baseline %s=%r lies outside the space; the search cannot enqueue it exactly", key, value)
+            log.warning(
+                "baseline %s=%r lies outside the space; the search cannot enqueue it exactly", key, value
+            )
         point[key] = value
     return point
 
@@ -105,7 +110,9 @@ def expected_trials(job: TuneJobConfig, space: SearchSpace) -> int:
     return s.num_samples
 
 
-def search_algorithm(job: TuneJobConfig, space: SearchSpace, baseline: dict[str, Any]) -> tuple[Any, dict[str, Any], int]:
+def search_algorithm(
+    job: TuneJobConfig, space: SearchSpace, baseline: dict[str, Any]
+) -> tuple[Any, dict[str, Any], int]:
     """(search_alg, param_space, num_samples) for the configured algorithm; the baseline is its first point."""
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
@@ -128,10 +135,20 @@ def search_algorithm(job: TuneJobConfig, space: SearchSpace, baseline: dict[str,
     if s.algorithm == "grid":
         size = grid_size(space, s.grid_points)
         if size > s.num_samples:
-            raise ConfigError(f"grid has {size} points (grid_points={s.grid_points}) but num_samples={s.num_samples}; narrow the space or raise --num-samples")
-        gen = BasicVariantGenerator(points_to_evaluate=[baseline], max_concurrent=s.max_concurrent, random_state=s.seed)
-        return gen, to_tune(space, grid_points=s.grid_points), 2  # sample 1 = the baseline point, sample 2 = one pass over the grid
-    gen = BasicVariantGenerator(points_to_evaluate=[baseline], max_concurrent=s.max_concurrent, random_state=s.seed)
+            raise ConfigError(
+                f"grid has {size} points (grid_points={s.grid_points}) but num_samples={s.num_samples}; narrow the space or raise --num-samples"
+            )
+        gen = BasicVariantGenerator(
+            points_to_evaluate=[baseline], max_concurrent=s.max_concurrent, random_state=s.seed
+        )
+        return (
+            gen,
+            to_tune(space, grid_points=s.grid_points),
+            2,
+        )  # sample 1 = the baseline point, sample 2 = one pass over the grid
+    gen = BasicVariantGenerator(
+        points_to_evaluate=[baseline], max_concurrent=s.max_concurrent, random_state=s.seed
+    )
     return gen, to_tune(space), s.num_samples  # the baseline point counts as the first sample
 
 
@@ -144,8 +161,14 @@ def _scheduler(job: TuneJobConfig, max_t: int = 100) -> Any:
     from ray.tune.schedulers import ASHAScheduler
 
     s = job.search
-    return ASHAScheduler(time_attr="training_iteration", metric="objective", mode=job.objective.mode, max_t=max_t,
-                         grace_period=min(s.grace_period, max_t), reduction_factor=s.reduction_factor)
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        metric="objective",
+        mode=job.objective.mode,
+        max_t=max_t,
+        grace_period=min(s.grace_period, max_t),
+        reduction_factor=s.reduction_factor,
+    )
 
 
 def saved_trials(experiment: Path) -> list:
@@ -168,8 +191,14 @@ def _restore(experiment: Path, trainable: Any, param_space: dict[str, Any], call
     errored; the progress callback of this driver replaces the one pickled in tuner.pkl."""
     from ray import tune
 
-    tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=False,
-                               restart_errored=False, param_space=param_space)  # fmt: skip
+    tuner = tune.Tuner.restore(
+        str(experiment),
+        trainable,
+        resume_unfinished=True,
+        resume_errored=False,
+        restart_errored=False,
+        param_space=param_space,
+    )
     # No public accessor for a restored Tuner's RunConfig (ray-project/ray#41364); fit() reads its callbacks.
     tuner._local_tuner.get_run_config().callbacks = [callback]
     return tuner
@@ -214,8 +243,25 @@ def plan_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = 
     baseline = baseline_point(space, base_dict)
     search_alg, param_space, num_samples = search_algorithm(job, space, baseline)
     max_t = runtime(space.target).max_iterations(base_dict, space.params)
-    return SweepPlan(job, space, space_path, base, base_dict, base_path, name, stamp, out, record, baseline,
-                     search_alg, param_space, num_samples, expected_trials(job, space), max_t, _scheduler(job, max_t))  # fmt: skip
+    return SweepPlan(
+        job,
+        space,
+        space_path,
+        base,
+        base_dict,
+        base_path,
+        name,
+        stamp,
+        out,
+        record,
+        baseline,
+        search_alg,
+        param_space,
+        num_samples,
+        expected_trials(job, space),
+        max_t,
+        _scheduler(job, max_t),
+    )
 
 
 def run_sweep(
@@ -240,7 +286,9 @@ def run_sweep(
     t_start = time.perf_counter()
     plan = plan or plan_sweep(job, space, space_path)
     if not ray.is_initialized():
-        raise RuntimeError("run_sweep needs Ray: the entrypoint starts it (monovec.entry.start_ray(job.ray, dashboard=True))")
+        raise RuntimeError(
+            "run_sweep needs Ray: the entrypoint starts it (monovec.entry.start_ray(job.ray, dashboard=True))"
+        )
     plan.out.mkdir(parents=True, exist_ok=True)
     target = runtime(space.target)
     data, prepare_s, base_metrics = _prepare(plan, target, progress)
@@ -259,24 +307,42 @@ def run_sweep(
     return _finish(plan, record, rows, meta, t_start, progress)
 
 
-def _prepare(plan: SweepPlan, target: Any, progress: Callable[[str], None]) -> tuple[Any, float, dict[str, float]]:
+def _prepare(
+    plan: SweepPlan, target: Any, progress: Callable[[str], None]
+) -> tuple[Any, float, dict[str, float]]:
     """(the target's prepared data, seconds it took, the untuned defaults' metrics: measured now or kept)."""
     job, name, record = plan.job, plan.name, plan.record
     options = getattr(job, target_spec(plan.space.target).options_field)
-    progress(f"[{name}] preparing {plan.space.target} data once (embeddings from the cache, heads fitted once) ...")
+    progress(
+        f"[{name}] preparing {plan.space.target} data once (embeddings from the cache, heads fitted once) ..."
+    )
     t_prepare = time.perf_counter()
     data = target.prepare(plan.base, options, progress)
     prepare_s = time.perf_counter() - t_prepare
     base_metrics: dict[str, float] = dict(record.baseline_metrics) if record else {}
     if not base_metrics:
-        target.run_trial(data, plan.base_dict, plan.baseline, TrialReporter(job.objective, base_metrics.update))
-    progress(f"[{name}] untuned defaults{' (measured when the sweep started)' if record else ''}: objective={base_metrics['objective']:.4f} {job.objective.metric}={base_metrics.get(job.objective.metric, float('nan')):.4f}"
-             + (f" {job.objective.budget_metric}={base_metrics[job.objective.budget_metric]:.4f} (budget {job.objective.budget})" if job.objective.budget_metric else ""))  # fmt: skip
+        target.run_trial(
+            data, plan.base_dict, plan.baseline, TrialReporter(job.objective, base_metrics.update)
+        )
+    progress(
+        f"[{name}] untuned defaults{' (measured when the sweep started)' if record else ''}: objective={base_metrics['objective']:.4f} {job.objective.metric}={base_metrics.get(job.objective.metric, float('nan')):.4f}"
+        + (
+            f" {job.objective.budget_metric}={base_metrics[job.objective.budget_metric]:.4f} (budget {job.objective.budget})"
+            if job.objective.budget_metric
+            else ""
+        )
+    )
     return data, prepare_s, base_metrics
 
 
-def _tuner(plan: SweepPlan, target: Any, data: Any, data_ref: Any, base_metrics: dict[str, float],
-           progress: Callable[[str], None]) -> tuple[Any, Any, Path, list, Any]:  # fmt: skip
+def _tuner(
+    plan: SweepPlan,
+    target: Any,
+    data: Any,
+    data_ref: Any,
+    base_metrics: dict[str, float],
+    progress: Callable[[str], None],
+) -> tuple[Any, Any, Path, list, Any]:
     """A fresh Tuner, or the restored one of a dead driver's sweep; the sweep record written (and the
     MLflow parent run started) before anything else can die. Returns (tuner, record, experiment dir,
     rows of trials finished before a resume, progress callback)."""
@@ -291,13 +357,19 @@ def _tuner(plan: SweepPlan, target: Any, data: Any, data_ref: Any, base_metrics:
     experiment = (out / (record.experiment if record else f"ray/{name}-{plan.stamp}")).resolve()
     problem = saved_state_problem(experiment) if record else None
     resumed = record is not None and problem is None
-    if record is not None and problem is not None:  # e.g. killed before Tune saved, or while it copied its state
-        progress(f"[{name}] cannot restore {experiment} ({problem}): running the sweep's trials again "
-                 "(the defaults' metrics and the MLflow parent run are kept)")  # fmt: skip
+    if (
+        record is not None and problem is not None
+    ):  # e.g. killed before Tune saved, or while it copied its state
+        progress(
+            f"[{name}] cannot restore {experiment} ({problem}): running the sweep's trials again "
+            "(the defaults' metrics and the MLflow parent run are kept)"
+        )
     done = finished_rows(saved_trials(experiment), params) if resumed else []
     callback = ProgressCallback(params, job.objective, total=plan.total, progress=progress, done=done)
     resources = target.trial_resources(data) or {"cpu": job.search.cpus_per_trial}
-    trainable = tune.with_resources(make_trainable(space.target, data_ref, plan.base_dict, job.objective), resources)
+    trainable = tune.with_resources(
+        make_trainable(space.target, data_ref, plan.base_dict, job.objective), resources
+    )
     if resumed:
         tuner = _restore(experiment, trainable, plan.param_space, callback)
     else:  # fresh (or killed before Tune saved any state: start that experiment over)
@@ -305,14 +377,25 @@ def _tuner(plan: SweepPlan, target: Any, data: Any, data_ref: Any, base_metrics:
         tuner = tune.Tuner(
             trainable,
             param_space=plan.param_space,
-            tune_config=tune.TuneConfig(search_alg=plan.search_alg, scheduler=plan.scheduler, num_samples=plan.num_samples,
-                                        reuse_actors=target.reuse_actors,
-                                        trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),  # fmt: skip
-            run_config=tune.RunConfig(name=experiment.name, storage_path=str(experiment.parent), verbose=0, callbacks=[callback]),
+            tune_config=tune.TuneConfig(
+                search_alg=plan.search_alg,
+                scheduler=plan.scheduler,
+                num_samples=plan.num_samples,
+                reuse_actors=target.reuse_actors,
+                trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
+            ),
+            run_config=tune.RunConfig(
+                name=experiment.name, storage_path=str(experiment.parent), verbose=0, callbacks=[callback]
+            ),
         )
     job_now, space_now = job_fingerprint(job, space)
     if record is None:
-        record = SweepRecord(experiment=str(experiment.relative_to(out.resolve())), job=job_now, space=space_now, baseline_metrics=base_metrics)
+        record = SweepRecord(
+            experiment=str(experiment.relative_to(out.resolve())),
+            job=job_now,
+            space=space_now,
+            baseline_metrics=base_metrics,
+        )
     else:
         record.resumes += 1
     record.write(out)  # before anything else can die: a rerun now resumes this experiment
@@ -321,12 +404,25 @@ def _tuner(plan: SweepPlan, target: Any, data: Any, data_ref: Any, base_metrics:
         record.write(out)
     if resumed:
         progress(f"[{name}] resumed {len(done)} finished trials of {plan.total} from {experiment}")
-    progress(f"[{name}] sweeping: {job.search.algorithm}, {plan.total} trials, {job.search.max_concurrent} concurrent")
+    progress(
+        f"[{name}] sweeping: {job.search.algorithm}, {plan.total} trials, {job.search.max_concurrent} concurrent"
+    )
     return tuner, record, experiment, done, callback
 
 
-def _meta(plan: SweepPlan, target: Any, rows: list[dict[str, Any]], grid: Any, record: Any, base_metrics: dict[str, float],
-          callback: Any, done: list, prepare_s: float, sweep_s: float, progress: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+def _meta(
+    plan: SweepPlan,
+    target: Any,
+    rows: list[dict[str, Any]],
+    grid: Any,
+    record: Any,
+    base_metrics: dict[str, float],
+    callback: Any,
+    done: list,
+    prepare_s: float,
+    sweep_s: float,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     """The sweep's summary fields (summary.json) besides the rows' own: timings, resumes, the defaults."""
     job, name = plan.job, plan.name
     meta = {
@@ -344,18 +440,30 @@ def _meta(plan: SweepPlan, target: Any, rows: list[dict[str, Any]], grid: Any, r
         "resumed_trials": len(done),
         "resumes": record.resumes,
         "baseline_objective": base_metrics["objective"],
-        "baseline_metrics": {k: v for k, v in base_metrics.items() if not k.startswith("eval_") and isinstance(v, int | float)},
+        "baseline_metrics": {
+            k: v for k, v in base_metrics.items() if not k.startswith("eval_") and isinstance(v, int | float)
+        },
     }
-    meta.update(target.summarize(rows, plan.base_dict, list(plan.space.params), plan.max_t))  # e.g. the epochs ASHA saved
+    meta.update(
+        target.summarize(rows, plan.base_dict, list(plan.space.params), plan.max_t)
+    )  # e.g. the epochs ASHA saved
     if "epoch_fraction" in meta:
-        progress(f"[{name}] {job.search.scheduler}: {meta['epochs_run']} epochs trained of {meta['epochs_budget']} "
-                 f"({len(rows)} trials x {plan.max_t}): fraction {meta['epoch_fraction']:.3f}, saved {meta['asha_saved_fraction']:.1%} "
-                 f"({meta['trials_stopped_early']} trials stopped early; {meta['asha_saved_fraction_vs_planned']:.1%} vs each trial's own plan)")  # fmt: skip
+        progress(
+            f"[{name}] {job.search.scheduler}: {meta['epochs_run']} epochs trained of {meta['epochs_budget']} "
+            f"({len(rows)} trials x {plan.max_t}): fraction {meta['epoch_fraction']:.3f}, saved {meta['asha_saved_fraction']:.1%} "
+            f"({meta['trials_stopped_early']} trials stopped early; {meta['asha_saved_fraction_vs_planned']:.1%} vs each trial's own plan)"
+        )
     return meta
 
 
-def _finish(plan: SweepPlan, record: Any, rows: list[dict[str, Any]], meta: dict[str, Any], t_start: float,
-            progress: Callable[[str], None]) -> SweepResult:  # fmt: skip
+def _finish(
+    plan: SweepPlan,
+    record: Any,
+    rows: list[dict[str, Any]],
+    meta: dict[str, Any],
+    t_start: float,
+    progress: Callable[[str], None],
+) -> SweepResult:
     """Write the outputs, log them to MLflow, mark the sweep finished."""
     from monovec.tuning.report import log_to_mlflow, write_outputs
 
@@ -364,7 +472,9 @@ def _finish(plan: SweepPlan, record: Any, rows: list[dict[str, Any]], meta: dict
     if job.tracking.enabled:
         run_id = log_to_mlflow(result, plan.space, job, plan.space_path, record.mlflow_run_id)
         result.summary["mlflow_run_id"] = run_id
-        progress(f"[{plan.name}] MLflow parent run {run_id} with {len(rows)} child runs (experiment {job.tracking.experiment})")
+        progress(
+            f"[{plan.name}] MLflow parent run {run_id} with {len(rows)} child runs (experiment {job.tracking.experiment})"
+        )
     result.summary["total_seconds"] = round(time.perf_counter() - t_start, 1)
     (out / "summary.json").write_text(json.dumps(result.summary, indent=2))
     record.finished = True

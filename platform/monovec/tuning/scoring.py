@@ -28,8 +28,12 @@ from monovec.tuning.decide import CONFIDENT, UNKNOWN, HeadArrays, head_arrays, p
 class ClassifierTuneOptions(StrictModel):
     """How classifier trials are scored (the `classifier:` block of a tune job config)."""
 
-    session_size: int = Field(4, ge=0, description="simulated session length for context alpha (0 = no context)")
-    head_weights: dict[str, float] = Field(default_factory=dict, description="weight of each head in pooled metrics (missing = 1)")
+    session_size: int = Field(
+        4, ge=0, description="simulated session length for context alpha (0 = no context)"
+    )
+    head_weights: dict[str, float] = Field(
+        default_factory=dict, description="weight of each head in pooled metrics (missing = 1)"
+    )
     prototype_cache: int = Field(32, ge=1, description="fitted prototype sets kept per trial process (LRU)")
 
 
@@ -131,7 +135,9 @@ class PrototypeStore:
             self.states[key] = state
 
 
-def _shared_state(store: Any, key: str, fit: Callable[[], PrototypeSet]) -> PrototypeSet | dict[str, np.ndarray]:
+def _shared_state(
+    store: Any, key: str, fit: Callable[[], PrototypeSet]
+) -> PrototypeSet | dict[str, np.ndarray]:
     import ray
 
     deadline = time.monotonic() + 300.0
@@ -179,13 +185,19 @@ def mixed_embeddings(data: ClassifierTrialData, ctx: ContextConfig) -> np.ndarra
     """The pool's vectors after session context, as `ClassifierPipeline._with_context` mixes them."""
     if ctx.k == 0 or data.options.session_size == 0:
         return data.x
-    mean, has = (data.ctx_mean, data.ctx_has) if ctx.k == data.ctx_k else session_context(data.x, data.sessions, ctx.k)
+    mean, has = (
+        (data.ctx_mean, data.ctx_has)
+        if ctx.k == data.ctx_k
+        else session_context(data.x, data.sessions, ctx.k)
+    )
     x = data.x.copy()
     x[has] = l2_normalise(ctx.alpha * data.x[has] + (1.0 - ctx.alpha) * mean[has])
     return x
 
 
-def decide_pool(data: ClassifierTrialData, cfg: ClassifierConfig) -> tuple[dict[str, HeadArrays], np.ndarray, np.ndarray]:
+def decide_pool(
+    data: ClassifierTrialData, cfg: ClassifierConfig
+) -> tuple[dict[str, HeadArrays], np.ndarray, np.ndarray]:
     """(every head's answers, escalated, blocked) for every pool item under `cfg`."""
     x = mixed_embeddings(data, cfg.context)
     arrays: dict[str, HeadArrays] = {}
@@ -198,8 +210,17 @@ def decide_pool(data: ClassifierTrialData, cfg: ClassifierConfig) -> tuple[dict[
             harm = (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
             harm_t = (hcfg.harm.block_threshold, hcfg.harm.escalate_threshold)
         protos = prototypes_for(data, name, hcfg.prototypes)
-        arrays[name] = head_arrays(protos.scores(x), h.linear.proba(x), hcfg.gate, hcfg.linear.threshold, harm, hcfg.linear.overrides_prototype)
-    escalated, blocked = pipeline_decisions(arrays, {n: cfg.heads[n].escalate_uncertain for n in arrays}, harm_t, data.rule_action)
+        arrays[name] = head_arrays(
+            protos.scores(x),
+            h.linear.proba(x),
+            hcfg.gate,
+            hcfg.linear.threshold,
+            harm,
+            hcfg.linear.overrides_prototype,
+        )
+    escalated, blocked = pipeline_decisions(
+        arrays, {n: cfg.heads[n].escalate_uncertain for n in arrays}, harm_t, data.rule_action
+    )
     return arrays, escalated, blocked
 
 
@@ -212,7 +233,11 @@ def evaluate(data: ClassifierTrialData, cfg: ClassifierConfig) -> dict[str, floa
     t0 = time.perf_counter()
     fits = data.cache.fits
     arrays, escalated, blocked = decide_pool(data, cfg)
-    out: dict[str, float] = {"valid": 1.0, "escalation_rate": float(escalated.mean()), "block_rate": float(blocked.mean())}
+    out: dict[str, float] = {
+        "valid": 1.0,
+        "escalation_rate": float(escalated.mean()),
+        "block_rate": float(blocked.mean()),
+    }
     weights = {n: float(data.options.head_weights.get(n, 1.0)) for n in data.heads}
     pooled: dict[str, float] = {}
     for name, h in data.heads.items():

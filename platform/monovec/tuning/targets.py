@@ -50,7 +50,9 @@ class Target(ABC):
         """The most reports (iterations) a trial makes: ASHA's `max_t`; default 100."""
         return 100
 
-    def summarize(self, rows: Sequence[Mapping[str, Any]], base: Mapping[str, Any], params: Sequence[str], max_t: int) -> dict[str, Any]:
+    def summarize(
+        self, rows: Sequence[Mapping[str, Any]], base: Mapping[str, Any], params: Sequence[str], max_t: int
+    ) -> dict[str, Any]:
         """Extra summary.json fields from the finished rows (e.g. the epochs ASHA saved); default none."""
         return {}
 
@@ -101,5 +103,7 @@ def runtime(name: str) -> Target:
     """The registered runtime of target `name`; ConfigError when it is no Target."""
     obj = _load(target_spec(name).runtime)
     if not isinstance(obj, Target):
-        raise ConfigError(f"tune target {name!r}: {target_spec(name).runtime} is a {type(obj).__name__}, not a monovec.tuning.targets.Target")
+        raise ConfigError(
+            f"tune target {name!r}: {target_spec(name).runtime} is a {type(obj).__name__}, not a monovec.tuning.targets.Target"
+        )
     return obj
