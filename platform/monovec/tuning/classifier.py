@@ -1,7 +1,7 @@
 """The classifier as a Tune target: embed and fit once on the driver, score thresholds per trial.
 
 `prepare` does everything a trial's parameters cannot change, once: load + normalise train/dev,
-embed them through the project's encoder and cache (a re-run reads `.npy` files), fit the linear
+embed them through the project's encoder and per-text cache (a re-run reads its vectors), fit the linear
 and harm heads with the build's own `fit_head`, run the rules on dev, precompute the harm scorer's
 lexical part and the simulated session context. A trial then applies its overrides to the build
 config, fits prototypes only if (multi_k, trim_fraction, ...) changed (once per sweep, see
