@@ -165,10 +165,14 @@ def _quickstart(p: Project, run: Run) -> None:
 def _built(p: Project, run: Run) -> None:
     model_dir = Path(run.stdout.strip().splitlines()[-1])
     report = json.loads((model_dir / "report.json").read_text())
-    assert (
-        report["emotion"]["en"]["pipeline"]["macro_f1"] > 0.3
-        and "registered monovec-classifier version" in run.stdout
+    assert "registered monovec-classifier version" in run.stdout
+    # the full build learned (chance: 7-class macro-F1 ~0.14; "everything harmful" F1 ~0.6)
+    emotion, safety = report["emotion"], report["safety"]
+    assert emotion["en"]["pipeline"]["macro_f1"] > 0.45 and emotion["ko"]["pipeline"]["macro_f1"] > 0.35, (
+        emotion
     )
+    assert safety["kmhas_dev"]["all"]["harmful_block"]["f1"] > 0.75, safety["kmhas_dev"]["all"]
+    assert safety["davidson_dev"]["en"]["harmful_not_allow"]["f1"] > 0.9, safety["davidson_dev"]["en"]
 
 
 def _classified(_: Project, run: Run) -> None:
