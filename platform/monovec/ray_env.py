@@ -191,7 +191,8 @@ def bind_replica_grpc_to_node_ip() -> None:
     option to change it — although handles only ever dial `<replica node_ip>:<port>`
     (`RunningReplicaInfo.node_ip`/`port`). A local head (`monovec cluster up`, `init_ray`) promises
     that every listener is on loopback, so on a loopback node we bind `127.0.0.1:0` instead. On a
-    multi-node cluster (a routable node IP) nothing changes. Idempotent; a no-op outside a replica.
+    multi-node cluster (a routable node IP) nothing changes. Idempotent; harmless outside a replica
+    (only a replica's own start calls the patched function).
     Checked by tests/e2e/test_documented_commands.py (every listener of the head, sampled with psutil).
     """
     import ray
