@@ -37,13 +37,19 @@ T = TypeVar("T", bound=BaseModel)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+LIBRARY_LOGGERS = ("mlflow", "alembic", "optuna", "chromadb", "httpx", "urllib3", "filelock")
+"""Libraries that set their own logger's level (MLflow sets INFO on import): the root level alone
+would not quiet them, and then a job's output depends on what happened to be imported first."""
+
+
 def setup_logging(verbose: bool = False, log_file: str | Path | None = None) -> None:
-    """monovec's loggers at INFO (DEBUG with `verbose`), other libraries at WARNING; to stderr or `log_file`."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format=LOG_FORMAT,
-        filename=str(log_file) if log_file else None,
-    )
+    """monovec's loggers at INFO (DEBUG with `verbose`), other libraries at WARNING (INFO with
+    `verbose`); to stderr or `log_file`. Safe to call again: levels are set even when a handler exists
+    (where `logging.basicConfig` alone does nothing)."""
+    logging.basicConfig(format=LOG_FORMAT, filename=str(log_file) if log_file else None)
+    logging.getLogger().setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
     logging.getLogger("monovec").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 

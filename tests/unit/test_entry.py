@@ -75,14 +75,16 @@ def test_from_tune_applies_the_sweeps_overrides_before_the_command_lines(tmp_pat
 
 
 def test_logging_is_the_same_for_jobs_and_the_cli() -> None:
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level, logging.getLogger("monovec").level
+    root, mlflow = logging.getLogger(), logging.getLogger("mlflow")
+    saved = root.handlers[:], root.level, logging.getLogger("monovec").level, mlflow.level
     try:
+        mlflow.setLevel(logging.INFO)  # what importing MLflow does
         setup_logging(False)
         assert logging.getLogger("monovec.anything").getEffectiveLevel() == logging.INFO
-        assert logging.getLogger("mlflow").getEffectiveLevel() >= logging.WARNING
+        assert mlflow.getEffectiveLevel() >= logging.WARNING and root.level == logging.WARNING
         setup_logging(True)
-        assert logging.getLogger("monovec").level == logging.DEBUG
+        assert logging.getLogger("monovec").level == logging.DEBUG and mlflow.level == logging.INFO
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
         logging.getLogger("monovec").setLevel(saved[2])
+        mlflow.setLevel(saved[3])
