@@ -148,10 +148,13 @@ def main() -> int:  # noqa: PLR0915 - one linear script
             outcomes[f"{kind} {r.status_code} {code}".strip()] += 1
             if r.status_code >= 500 and kind in ("mistake", "forced_no_token", "batch"):
                 five_from_mistakes.append(f"{kind} -> {r.status_code} {code}")
-            if kind == "text" and r.status_code == 200:
+            if (
+                kind in ("text", "poison") and r.status_code == 200
+            ):  # a poisoned text the control answers counts
                 answered_ids.append(body["request_id"])
                 answered_items += 1
-                latency[phase].append(ms)
+                if kind == "text":
+                    latency[phase].append(ms)
             if kind == "batch" and r.status_code == 200:
                 answered_items += sum("heads" in x for x in body["results"])
 
