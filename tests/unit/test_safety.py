@@ -263,3 +263,106 @@ def test_context_rules_need_a_judgement_or_a_negated_slander(text: str, context:
 
     hits = RuleEngine().check_all(KoreanNormalizer()(text))
     assert any(h.category == "context" for h in hits) == context
+
+
+def test_a_context_rule_damps_only_the_categories_it_names(tmp_path) -> None:
+    """An idiom rule ("kill for a coffee") damps violence and settles it (no escalation from the
+    ambiguous band) but leaves hate alone; a rule without `damps` damps the config's categories."""
+    from monovec.classify.policy import SafetyStage
+    from monovec.classify.rules import RuleConfig, RuleEngine
+
+    rng = np.random.default_rng(1)
+    cfg = _config(
+        min_calibration_positives=5,
+        lexical={"enabled": False},
+        targets={"enabled": False},
+        stance={"enabled": False},
+        context={"enabled": False, "positive_head": None},
+    )
+    corpus = SafetyCorpus(cfg.names)
+    centres = rng.standard_normal((6, 16)).astype(np.float32)
+    xs = []
+    for i in range(600):
+        k = i % 6
+        corpus.add(
+            f"t{i}",
+            "en" if (i // 6) % 2 else "ko",
+            set() if k == 0 else {cfg.names[k - 1]},
+            set(cfg.names),
+            1.0,
+            0,
+            None,
+        )
+        xs.append(centres[k] + 0.3 * rng.standard_normal(16).astype(np.float32))
+    model, _ = SafetyModel.fit(corpus, np.stack(xs), cfg, seed=0)
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - {id: idiom, category: context, damps: [violence], patterns: ['kill for a']}\n"
+        "  - {id: counter, category: context, patterns: ['is wrong']}\n",
+        encoding="utf-8",
+    )
+    stage = SafetyStage(model, RuleEngine(RuleConfig(rules_file=str(path))))
+    hate, violence = cfg.names.index("hate"), cfg.names.index("violence")
+    x = np.stack([centres[violence + 1], centres[hate + 1], centres[violence + 1], centres[hate + 1]])
+    texts = ["i'd kill for a coffee", "i'd kill for a coffee", "plain text", "saying that is wrong"]
+    plain = model.scores(texts, x, ["en"] * 4)
+    out = stage.assess(texts, x)
+    assert out[0].categories["violence"] == pytest.approx(
+        plain[0, violence] * cfg.context.rule_damping, rel=1e-5
+    )
+    assert out[0].decision == "allow" and plain[0, violence] >= 0.5
+    assert out[1].categories["hate"] == pytest.approx(plain[1, hate], rel=1e-5)  # not named by the idiom rule
+    assert out[1].decision == "block"
+    assert out[2].decision == "block"  # no rule: the violence score decides
+    assert out[3].categories["hate"] == pytest.approx(plain[3, hate] * cfg.context.rule_damping, rel=1e-5)
+
+
+def test_damps_is_for_context_rules_only(tmp_path) -> None:
+    from monovec.classify.rules import RuleConfig, RuleEngine
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n  - {id: x, category: violence, damps: [hate], patterns: ['x']}\n", encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match="context only"):
+        RuleEngine(RuleConfig(rules_file=str(path)))
+
+
+def test_calibration_beta_per_language() -> None:
+    def hate(beta: object) -> SafetyConfig:
+        cats = {"hate": {"policy": "block", "calibration_beta": beta}, "profanity": {"policy": "block"}}
+        return SafetyConfig.model_validate({"categories": cats})
+
+    assert _config().categories["hate"].beta("ko") == 1.0
+    two = hate({"en": 3.0, "ko": 1.0}).categories["hate"]
+    assert (two.beta("en"), two.beta("ko")) == (3.0, 1.0)
+    assert hate({"en": 3.0}).categories["hate"].beta("ko") == 1.0
+    with pytest.raises(ValidationError, match="calibration_beta must be > 0"):
+        hate({"en": 0})
+    with pytest.raises(ValidationError):
+        hate({"fr": 2.0})
+
+
+@pytest.mark.parametrize(
+    ("text", "damps"),
+    [
+        ("I'm dying to know how it ends", {"violence", "self_harm"}),
+        ("I'd kill for a cold brew", {"violence", "self_harm"}),
+        ("the boss fight killed me five times", {"violence", "self_harm"}),
+        ("배고파 죽겠다", {"violence", "self_harm"}),
+        ("레이드 보스한테 또 죽었어", {"violence", "self_harm"}),
+        ("police arrested a man for selling fentanyl", {"crime", "violence"}),
+        ("경찰이 보이스피싱 조직을 검거했다", {"crime", "violence"}),
+        ("I want to die", set()),
+        ("I'm going to kill you tonight", set()),
+        ("where can I buy meth", set()),
+        ("the police will never find your body", set()),
+    ],
+)
+def test_idiom_and_reporting_rules_damp_threat_self_harm_and_crime(text: str, damps: set[str]) -> None:
+    from monovec.classify.normalize import KoreanNormalizer
+    from monovec.classify.rules import RuleEngine
+
+    hits = [h for h in RuleEngine().check_all(KoreanNormalizer()(text)) if h.category == "context"]
+    assert {c for h in hits for c in h.damps} == damps

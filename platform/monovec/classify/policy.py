@@ -248,11 +248,12 @@ class SafetyStage:
                 h for h in hits if h.category == CONTEXT and not self._other_group(h, norm, langs[i])
             ]
             settled: set[str] = set()
-            if (
-                context_hits
-            ):  # talking ABOUT hate to condemn, deny or report it: damp the model scores, not the rules
-                worst[i, damped] *= self.config.context.rule_damping
-                settled.update(self.config.context.categories)
+            if context_hits:  # talking ABOUT harm (condemning, denying, reporting it) or an idiom: damp the
+                # model scores, never the rules; each hit damps its own categories or the config's
+                cats = {c for h in context_hits for c in (h.damps or self.config.context.categories)}
+                cols = np.array([n in cats for n in names])
+                worst[i, cols] *= self.config.context.rule_damping
+                settled.update(c for c in cats if c in names)
             target = None
             tj = names.index(self.config.targets.category) if self.targets is not None else -1
             sc = self.config.stance

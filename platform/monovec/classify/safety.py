@@ -236,7 +236,7 @@ class SafetyModel:
                         + bias[j, li]
                     )
                     a, b = _platt(z, yj[m])
-                    shift = _best_threshold(1 / (1 + np.exp(-(a * z + b))), yj[m], cat.calibration_beta)
+                    shift = _best_threshold(1 / (1 + np.exp(-(a * z + b))), yj[m], cat.beta(lang))
                     cal_a[j, li], cal_b[j, li] = a, b - _logit(shift)
                     p = 1 / (1 + np.exp(-(cal_a[j, li] * z + cal_b[j, li])))
                     entry.update(
