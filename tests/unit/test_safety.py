@@ -366,3 +366,25 @@ def test_idiom_and_reporting_rules_damp_threat_self_harm_and_crime(text: str, da
 
     hits = [h for h in RuleEngine().check_all(KoreanNormalizer()(text)) if h.category == "context"]
     assert {c for h in hits for c in h.damps} == damps
+
+
+def test_lexical_counts_equal_sklearns_hashing_vectorizer() -> None:
+    """The cached analyzer + FeatureHasher gives exactly HashingVectorizer(char_wb)'s counts."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from monovec.classify.harm import LexicalConfig
+    from monovec.classify.safety import LexicalFeatures
+
+    cfg = LexicalConfig(n_features=4096)
+    texts = ["Hello World", "이 집 떡볶이 진짜 맛있어", "", "ＦＵＬＬ width, 𝐛𝐨𝐥𝐝", "a", "ㅋㅋㅋ ㅠㅠ"]
+    ref = HashingVectorizer(
+        analyzer="char_wb",
+        ngram_range=(cfg.ngram_min, cfg.ngram_max),
+        n_features=cfg.n_features,
+        alternate_sign=False,
+        norm=None,
+    ).transform([t.lower() for t in texts])
+    ref.data = 1.0 + np.log(ref.data)
+    got = LexicalFeatures(cfg).counts(texts)
+    assert got.dtype == np.float32 and got.shape == ref.shape
+    assert abs(got - ref).max() < 1e-6

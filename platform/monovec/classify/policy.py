@@ -207,39 +207,40 @@ class SafetyStage:
         sentences of text i (may be empty) with embeddings seg_x[i]."""
         langs = [language_of(t) for t in norms]
         names = self.model.categories
+        flat = (
+            [(i, s) for i, segs in enumerate(segments) for s in segs]
+            if segments is not None and seg_x is not None
+            else []
+        )
+        sx = np.concatenate([np.atleast_2d(v) for v in seg_x if len(v)]) if flat else x[:0]
+        # one scoring call for the texts and their sentences (one lexical transform, not two)
+        both = self.model.scores(
+            list(norms) + [s for _, s in flat], np.concatenate([x, sx]), langs + [langs[i] for i, _ in flat]
+        )
         ctx_whole = self._context(x)
         damped = np.array([n in self.config.context.categories for n in self.model.categories])
         positive = self._positive(x)
-        whole = self._praise(self._apply(self.model.scores(norms, x, langs), ctx_whole, damped), positive)
+        whole = self._praise(self._apply(both[: len(norms)], ctx_whole, damped), positive)
         worst = whole.copy()
         stance = (
             self.model.stance(x) if self.config.stance.enabled else None
         )  # worst sentence's stance, as for harm
         best_row: list[np.ndarray] = [x[i] for i in range(len(norms))]
-        if segments is not None and seg_x is not None:
-            flat = [(i, s) for i, segs in enumerate(segments) for s in segs]
-            if flat:
-                sx = np.concatenate([np.atleast_2d(v) for v in seg_x if len(v)])
-                # each sentence is damped by its own context: friendly padding must not excuse it
-                ss = self._apply(
-                    self.model.scores([s for _, s in flat], sx, [langs[i] for i, _ in flat]),
-                    self._context(sx),
-                    damped,
-                )
-                ss = self._praise(
-                    ss, self._positive(sx)
-                )  # each sentence's own stance: padding cannot excuse the hateful one
-                if self.config.segments.high_risk_only:
-                    ss[:, ~np.array([self.config.categories[n].high_risk for n in self.model.categories])] = (
-                        0.0
-                    )
-                seg_stance = self.model.stance(sx) if stance is not None else None
-                for k, (i, _s) in enumerate(flat):
-                    if ss[k].max() > worst[i].max():
-                        best_row[i] = sx[k]
-                    worst[i] = np.maximum(worst[i], ss[k])
-                    if seg_stance is not None:
-                        stance[i] = max(stance[i], seg_stance[k])
+        if flat:
+            # each sentence is damped by its own context: friendly padding must not excuse it
+            ss = self._apply(both[len(norms) :], self._context(sx), damped)
+            ss = self._praise(
+                ss, self._positive(sx)
+            )  # each sentence's own stance: padding cannot excuse the hateful one
+            if self.config.segments.high_risk_only:
+                ss[:, ~np.array([self.config.categories[n].high_risk for n in self.model.categories])] = 0.0
+            seg_stance = self.model.stance(sx) if stance is not None else None
+            for k, (i, _s) in enumerate(flat):
+                if ss[k].max() > worst[i].max():
+                    best_row[i] = sx[k]
+                worst[i] = np.maximum(worst[i], ss[k])
+                if seg_stance is not None:
+                    stance[i] = max(stance[i], seg_stance[k])
         out = []
         names = self.model.categories
         for i, norm in enumerate(norms):
