@@ -244,3 +244,22 @@ def test_asking_for_a_height_to_die_is_method_seeking(
 ) -> None:
     hits = [h.category for h in engine.check_all(norm(text))]
     assert ("self_harm" in hits) == fires, (text, hits)
+
+
+@pytest.mark.parametrize(
+    ("text", "fires"),
+    [
+        ("you are such a pathetic loser", True),
+        ("shut up, you brainless clown", True),
+        ("ur a worthless sack of garbage", True),
+        ("you're nothing but a waste of oxygen", True),
+        ("I feel like such an idiot today", False),
+        ("you are not a loser, you did your best", False),
+        ("the clown at the party was great", False),
+    ],
+)
+def test_insults_aimed_at_the_reader_are_profanity(
+    engine: RuleEngine, norm: KoreanNormalizer, text: str, fires: bool
+) -> None:
+    hits = [h.category for h in engine.check_all(norm(text))]
+    assert ("profanity" in hits) == fires, (text, hits)

@@ -231,6 +231,12 @@ def test_safety_model_fits_scores_and_round_trips() -> None:
         ("women are too dumb", "en", "gender"),
         ("womenaretoostupid", "en", "gender"),
         ("imigrants are thieves", "en", "origin"),
+        ("womn are too dumb to lead", "en", "gender"),
+        ("gayppl are gross", "en", "sexuality"),
+        ("I met some nice ppl", "en", None),
+        ("muslms ruin everything", "en", "religion"),
+        ("I love my mom", "en", None),
+        ("form a line please", "en", None),
         ("조 선 족 들 은 다", "ko", "origin"),
         ("여.자.들.은 머리가", "ko", "gender"),
         ("you are a pathetic loser", "en", None),
@@ -253,6 +259,8 @@ def test_hate_targets_are_found_through_evasions(text: str, lang: str, group: st
         ("동성애는 병이 아니야", True),
         ("조선족은 다 범죄자라는 편견은 틀렸어요", True),
         ("immigrants are not human", False),
+        ('the post said "refugees are vermin", which is vile', True),
+        ('"gays kissing", that\'s disgusting', False),
         ("women are too dumb to vote", False),
         ("조선족은 다 범죄자야", False),
     ],
@@ -388,3 +396,20 @@ def test_lexical_counts_equal_sklearns_hashing_vectorizer() -> None:
     got = LexicalFeatures(cfg).counts(texts)
     assert got.dtype == np.float32 and got.shape == ref.shape
     assert abs(got - ref).max() < 1e-6
+
+
+def test_praise_does_not_excuse_a_hateful_stance() -> None:
+    """A joyful row's hate is damped only where the stance model does not read it as hateful."""
+    from monovec.classify.policy import SafetyStage
+
+    cfg = _config()
+    stage = SafetyStage.__new__(SafetyStage)  # _praise needs only the config and the category names
+    stage.config, stage.model = cfg, type("M", (), {"categories": cfg.names})()
+    hate = cfg.names.index("hate")
+    scores = np.full((3, len(cfg.names)), 0.9, np.float32)
+    positive = np.array([True, True, False])
+    out = stage._praise(scores, positive, np.array([0.05, 0.95, 0.05]))
+    assert out[0, hate] == pytest.approx(0.9 * cfg.context.rule_damping)  # praise of a group
+    assert out[1, hate] == pytest.approx(0.9)  # "I love how <group> are too dumb ... lol"
+    assert out[2, hate] == pytest.approx(0.9)  # no praise
+    assert stage._praise(scores, positive, None)[1, hate] == pytest.approx(0.9 * cfg.context.rule_damping)

@@ -179,8 +179,11 @@ class SafetyStage:
         linear, idx = self.positive
         return linear.proba(x)[:, idx].sum(axis=1) >= self.config.context.positive_threshold
 
-    def _praise(self, scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
-        """Praise of a group is not hate: damp the hate column of positive rows."""
+    def _praise(self, scores: np.ndarray, positive: np.ndarray, stance: np.ndarray | None) -> np.ndarray:
+        """Praise of a group is not hate: damp the hate column of positive rows, unless the stance model
+        reads the row as hateful (a joyful tone or "lol" must not excuse a hateful statement)."""
+        if stance is not None:
+            positive = positive & (stance < self.config.stance.praise_max)
         if self.config.targets.category in self.model.categories and positive.any():
             scores = scores.copy()
             scores[positive, self.model.categories.index(self.config.targets.category)] *= (
@@ -220,21 +223,18 @@ class SafetyStage:
         ctx_whole = self._context(x)
         damped = np.array([n in self.config.context.categories for n in self.model.categories])
         positive = self._positive(x)
-        whole = self._praise(self._apply(both[: len(norms)], ctx_whole, damped), positive)
+        stance = self.model.stance(x) if self.config.stance.enabled else None  # becomes the worst sentence's
+        whole = self._praise(self._apply(both[: len(norms)], ctx_whole, damped), positive, stance)
         worst = whole.copy()
-        stance = (
-            self.model.stance(x) if self.config.stance.enabled else None
-        )  # worst sentence's stance, as for harm
         best_row: list[np.ndarray] = [x[i] for i in range(len(norms))]
         if flat:
             # each sentence is damped by its own context: friendly padding must not excuse it
             ss = self._apply(both[len(norms) :], self._context(sx), damped)
-            ss = self._praise(
-                ss, self._positive(sx)
-            )  # each sentence's own stance: padding cannot excuse the hateful one
+            seg_stance = self.model.stance(sx) if stance is not None else None
+            # each sentence's own praise and stance: padding cannot excuse the hateful one
+            ss = self._praise(ss, self._positive(sx), seg_stance)
             if self.config.segments.high_risk_only:
                 ss[:, ~np.array([self.config.categories[n].high_risk for n in self.model.categories])] = 0.0
-            seg_stance = self.model.stance(sx) if stance is not None else None
             for k, (i, _s) in enumerate(flat):
                 if ss[k].max() > worst[i].max():
                     best_row[i] = sx[k]

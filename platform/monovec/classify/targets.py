@@ -46,6 +46,10 @@ class TargetLexicon:
                         f"targets file {p}: group {group!r} ({lang}) does not compile: {exc}"
                     ) from None
             self._rx[lang] = compiled
+        self._by_len: dict[int, list[tuple[str, str]]] = {}  # plain terms and their plurals by length
+        for group, term in self._plain:
+            for t in (term, term + "s"):
+                self._by_len.setdefault(len(t), []).append((group, t))
 
     def find(self, text: str, lang: str) -> str | None:
         """The first group named in `text`: as written; in Korean also with spaces and separators
@@ -59,19 +63,28 @@ class TargetLexicon:
             return next((g for g, rx in self._rx["ko"] if rx.search(squeezed)), None)
         for token in _WORD.findall(text):
             token = token.lower()
+            stem = _GLUED_PEOPLE.sub("", token)  # gayppl, blackpeople, muslimfolks
+            if stem != token and len(stem) >= 3:
+                hit = next((g for g, rx in self._rx.get("en", []) if rx.fullmatch(stem)), None)
+                if hit:
+                    return hit
             if len(token) >= 12:
                 hit = next((g for g, rx in self._bare.get("en", []) if rx.search(token)), None)
                 if hit:
                     return hit
-            if len(token) >= 5:
-                # one typo; in words of five or six letters only a swap (wmoen), since other edits turn real
-                # words into group words (while -> white, bigger -> a slur, artist -> autist)
-                swap_only = len(token) <= 6
+            if len(token) >= 4:
+                # one typo; in words of four to six letters only a swap (wmoen) or a dropped vowel (womn,
+                # muslms), since other edits turn real words into group words (while -> white, bigger ->
+                # a slur, artist -> autist). Only terms one letter longer or shorter can be one edit away.
+                short = len(token) <= 6
+                n = len(token)
                 hit = next(
                     (
                         g
-                        for g, term in self._plain
-                        if _one_edit(token, term, swap_only) or _one_edit(token, term + "s", swap_only)
+                        for g, t in self._by_len.get(n - 1, [])
+                        + self._by_len.get(n, [])
+                        + self._by_len.get(n + 1, [])
+                        if _one_edit(token, t, swap_only=short) or (short and _dropped_vowel(token, t))
                     ),
                     None,
                 )
@@ -82,6 +95,15 @@ class TargetLexicon:
 
 _SEPARATORS = re.compile(r"[\s.\-_·,*/|]+")
 _WORD = re.compile(r"[A-Za-z]+")
+_GLUED_PEOPLE = re.compile(r"(?:ppl|people|peeps|folks?)$")
+
+
+def _dropped_vowel(token: str, term: str) -> bool:
+    """True when `token` is `term` with one vowel left out (womn, muslms), not its first letter."""
+    if len(term) != len(token) + 1:
+        return False
+    i = next((k for k in range(len(token)) if token[k] != term[k]), len(token))
+    return i > 0 and term[i] in "aeiou" and token[i:] == term[i + 1 :]
 
 
 def _one_edit(a: str, b: str, swap_only: bool = False) -> bool:

@@ -268,6 +268,13 @@ class StanceConfig(StrictModel):
     profanity_category: str = Field(
         "profanity", description="the category whose score marks abusive language"
     )
+    praise_max: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="praise (context.positive_head) damps hate only where the stance score is below this: a joyful "
+        "tone ('I love how <group> are too dumb to drive lol') does not excuse a hateful statement",
+    )
 
 
 class SafetyConfig(StrictModel):
