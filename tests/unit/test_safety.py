@@ -203,19 +203,25 @@ def test_example_set_is_valid_bilingual_and_has_both_sides() -> None:
     assert len(negatives) >= 100
 
 
-def test_safety_model_fits_scores_and_round_trips() -> None:
-    rng = np.random.default_rng(0)
-    cfg = _config(min_calibration_positives=5, lexical={"n_features": 1024})
+def _synthetic_corpus(cfg: SafetyConfig, seed: int) -> tuple[SafetyCorpus, np.ndarray, np.ndarray]:
+    """600 rows around 6 centres in 16-d (0 harmless, 1..5 one category each), both languages;
+    returns the corpus, the embeddings and the centres."""
+    rng = np.random.default_rng(seed)
     corpus = SafetyCorpus(cfg.names)
     centres = rng.standard_normal((6, 16)).astype(np.float32)
     xs = []
     for i in range(600):
         lang = "en" if (i // 6) % 2 else "ko"
-        k = i % 6  # 0 harmless, 1..5 one category each
+        k = i % 6
         positives = set() if k == 0 else {cfg.names[k - 1]}
         corpus.add(f"text {k} {i}", lang, positives, set(cfg.names), 1.0, 0, None)
         xs.append(centres[k] + 0.3 * rng.standard_normal(16).astype(np.float32))
-    x = np.stack(xs)
+    return corpus, np.stack(xs), centres
+
+
+def test_safety_model_fits_scores_and_round_trips() -> None:
+    cfg = _config(min_calibration_positives=5, lexical={"n_features": 1024})
+    corpus, x, _ = _synthetic_corpus(cfg, seed=0)
     model, report = SafetyModel.fit(corpus, x, cfg, seed=0)
     langs = corpus.langs
     s = model.scores(corpus.texts, x, langs)
@@ -279,7 +285,6 @@ def test_a_context_rule_damps_only_the_categories_it_names(tmp_path) -> None:
     from monovec.classify.policy import SafetyStage
     from monovec.classify.rules import RuleConfig, RuleEngine
 
-    rng = np.random.default_rng(1)
     cfg = _config(
         min_calibration_positives=5,
         lexical={"enabled": False},
@@ -287,22 +292,8 @@ def test_a_context_rule_damps_only_the_categories_it_names(tmp_path) -> None:
         stance={"enabled": False},
         context={"enabled": False, "positive_head": None},
     )
-    corpus = SafetyCorpus(cfg.names)
-    centres = rng.standard_normal((6, 16)).astype(np.float32)
-    xs = []
-    for i in range(600):
-        k = i % 6
-        corpus.add(
-            f"t{i}",
-            "en" if (i // 6) % 2 else "ko",
-            set() if k == 0 else {cfg.names[k - 1]},
-            set(cfg.names),
-            1.0,
-            0,
-            None,
-        )
-        xs.append(centres[k] + 0.3 * rng.standard_normal(16).astype(np.float32))
-    model, _ = SafetyModel.fit(corpus, np.stack(xs), cfg, seed=0)
+    corpus, x_train, centres = _synthetic_corpus(cfg, seed=1)
+    model, _ = SafetyModel.fit(corpus, x_train, cfg, seed=0)
     path = tmp_path / "rules.yaml"
     path.write_text(
         "rules:\n"

@@ -46,10 +46,15 @@ class TargetLexicon:
                         f"targets file {p}: group {group!r} ({lang}) does not compile: {exc}"
                     ) from None
             self._rx[lang] = compiled
-        self._by_len: dict[int, list[tuple[str, str]]] = {}  # plain terms and their plurals by length
+        by_len: dict[int, list[tuple[str, str]]] = {}  # plain terms and their plurals by length
         for group, term in self._plain:
             for t in (term, term + "s"):
-                self._by_len.setdefault(len(t), []).append((group, t))
+                by_len.setdefault(len(t), []).append((group, t))
+        # a token of length n can be one edit from terms of length n - 1, n, n + 1 only
+        self._near = {
+            n: by_len.get(n - 1, []) + by_len.get(n, []) + by_len.get(n + 1, [])
+            for n in range(min(by_len, default=1) - 1, max(by_len, default=0) + 2)
+        }
 
     def find(self, text: str, lang: str) -> str | None:
         """The first group named in `text`: as written; in Korean also with spaces and separators
@@ -75,15 +80,12 @@ class TargetLexicon:
             if len(token) >= 4:
                 # one typo; in words of four to six letters only a swap (wmoen) or a dropped vowel (womn,
                 # muslms), since other edits turn real words into group words (while -> white, bigger ->
-                # a slur, artist -> autist). Only terms one letter longer or shorter can be one edit away.
+                # a slur, artist -> autist)
                 short = len(token) <= 6
-                n = len(token)
                 hit = next(
                     (
                         g
-                        for g, t in self._by_len.get(n - 1, [])
-                        + self._by_len.get(n, [])
-                        + self._by_len.get(n + 1, [])
+                        for g, t in self._near.get(len(token), [])
                         if _one_edit(token, t, swap_only=short) or (short and _dropped_vowel(token, t))
                     ),
                     None,

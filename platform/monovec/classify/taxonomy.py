@@ -70,7 +70,7 @@ class CategoryConfig(StrictModel):
         return self.calibration_beta
 
     @model_validator(mode="after")
-    def _ordered(self) -> CategoryConfig:
+    def _positive_betas(self) -> CategoryConfig:
         betas = (
             self.calibration_beta.values()
             if isinstance(self.calibration_beta, dict)
@@ -78,6 +78,10 @@ class CategoryConfig(StrictModel):
         )
         if any(b <= 0 for b in betas):
             raise ValueError(f"calibration_beta must be > 0, got {self.calibration_beta}")
+        return self
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CategoryConfig:
         if self.ambiguous_threshold > self.threshold:
             raise ValueError(
                 f"ambiguous_threshold ({self.ambiguous_threshold}) must not exceed threshold ({self.threshold})"
