@@ -15,7 +15,9 @@ from monovec.textvib.config import TextVibConfig
 from monovec.textvib.train import run_training
 
 
-@job(TextVibConfig, ray=lambda cfg: cfg.scaling.num_workers > 0)
+# dashboard: Ray Train's PlacementGroupCleaner asks the State API (served by the dashboard) every few seconds
+# whether the run's controller is alive; without it every ask fails with a warning on the console.
+@job(TextVibConfig, ray=lambda cfg: cfg.scaling.num_workers > 0, dashboard=True)
 def main(config: TextVibConfig, args: object) -> int:
     result = run_training(config)
     print(f"run_dir={result.run_dir}")
