@@ -1,8 +1,9 @@
 """Embedding cache and parallel embedding.
 
 Building a classifier embeds ~100k texts; re-running a build (or a test, or a Tune sweep's setup)
-must not pay for that again. The cache key is the encoder name plus the exact texts, so a changed
-normaliser or encoder produces a new entry instead of stale vectors.
+must not pay for that again. The cache key is the encoder's identity (its name, or for a fine-tuned
+encoder the digest of its weights) plus the exact texts, so a changed normaliser or encoder, or an alias
+that moved to other weights, produces a new entry instead of stale vectors.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monovec.embed.text import EncoderConfig, build_encoder
+from monovec.embed.text import EncoderConfig, build_encoder, encoder_identity
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ def embed_texts(
     texts = list(texts)
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"{config.name.replace('/', '_').replace(':', '_')}-{cache_key(config.name, texts)}.npy"
+        name = encoder_identity(config)
+        path = Path(cache_dir) / f"{name.replace('/', '_').replace(':', '_')}-{cache_key(name, texts)}.npy"
         if path.is_file():
             return np.load(path)
     t0 = time.perf_counter()

@@ -10,9 +10,6 @@ directory resumes a run whose driver died.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,17 +19,13 @@ from typing import Any
 import torch
 
 from monovec.paths import resolve_data_path, state_dir
+from monovec.raytrain import FaultInjector, checkpoint_state, fail_at_epoch, report_epoch, restore_state
 from monovec.textvib.config import TextVibConfig
 from monovec.textvib.data import DomainData, load_domains
 from monovec.textvib.text import TextTable, build_text_table
 
 log = logging.getLogger(__name__)
 FAIL_ENV = "MONOVEC_TEXTVIB_FAIL_AT"
-STATE_FILE = "state.pt"
-
-
-class InjectedFailure(RuntimeError):
-    """Raised once by the fault-injection switch to exercise worker-failure recovery."""
 
 
 def default_run_dir(cfg: TextVibConfig) -> Path:
@@ -58,7 +51,6 @@ def prepare_texts(cfg: TextVibConfig, domains: list[DomainData]) -> TextTable:
 def train_loop(config: dict[str, Any]) -> None:
     """Ray Train per-worker loop: restore, train the remaining epochs, checkpoint after each one."""
     import ray.train
-    from ray.train import Checkpoint
 
     from monovec.textvib.engine import ContinualLearner
 
@@ -75,14 +67,11 @@ def train_loop(config: dict[str, Any]) -> None:
             return ray.train.torch.prepare_model(m, parallel_strategy_kwargs={"find_unused_parameters": True})
 
     learner = ContinualLearner(cfg, load_domains(cfg.data), texts, rank, world, wrap)
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as d:
-            learner.load_state_dict(torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False))
+    state = restore_state(config["run_dir"], config["local_mode"])
+    if state is not None:
+        learner.load_state_dict(state)
         log.info("resumed after epoch %d of %d", learner.epoch_done, learner.total_epochs)
-
-    fail_at, marker = config.get("fail_at_epoch"), Path(config["run_dir"]) / ".injected_failure"
-
+    faults = FaultInjector(config.get("fail_at_epoch"), config["run_dir"], f"{FAIL_ENV} / train.fail_at_epoch")
     marks: list[float] = []
 
     def before_epoch(g: int) -> None:
@@ -91,29 +80,12 @@ def train_loop(config: dict[str, Any]) -> None:
             # train + eval + checkpoint + report of the previous epoch (lands in this epoch's checkpoint)
             learner.history[-1]["cycle_seconds"] = now - marks[-1]
         marks.append(now)
-        if fail_at == g and not marker.exists():
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(str(g))
-            raise InjectedFailure(f"injected failure at the start of epoch {g} ({FAIL_ENV} / train.fail_at_epoch)")
-
-    local_ckpts = Path(config["run_dir"]) / "checkpoints"
+        faults.check(g)
 
     def on_epoch(metrics: dict[str, Any]) -> None:
-        metrics = {**metrics, "resumed_from": checkpoint is not None}
-        if rank != 0:
-            ray.train.report(metrics)
-            return
-        if config["local_mode"]:  # no controller copies the directory: keep it where the driver finds it
-            target = local_ckpts / f"epoch_{metrics['epoch']:04d}"
-            target.mkdir(parents=True, exist_ok=True)
-            torch.save(learner.state_dict(), target / STATE_FILE)
-            ray.train.report(metrics, checkpoint=Checkpoint.from_directory(str(target)))
-            for old in sorted(local_ckpts.glob("epoch_*"))[: -cfg.scaling.checkpoints_to_keep]:
-                shutil.rmtree(old, ignore_errors=True)
-            return
-        with tempfile.TemporaryDirectory() as tmp:
-            torch.save(learner.state_dict(), Path(tmp) / STATE_FILE)
-            ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
+        metrics = {**metrics, "resumed_from": state is not None}
+        report_epoch(metrics, learner.state_dict() if rank == 0 else None, epoch=metrics["epoch"], rank=rank,
+                     run_dir=config["run_dir"], local_mode=config["local_mode"], keep=cfg.scaling.checkpoints_to_keep)  # fmt: skip
 
     learner.run(on_epoch, before_epoch)
 
@@ -125,13 +97,12 @@ def build_trainer(cfg: TextVibConfig, run_dir: str | Path, texts: TextTable) -> 
     from ray.train.torch import TorchTrainer
 
     run_dir = Path(run_dir)
-    env_fail = os.environ.get(FAIL_ENV)
     loop_config = {
         "config": portable(cfg).model_dump(mode="json"),
         "texts": {"texts": texts.texts, "langs": texts.langs, "domains": texts.domains, "classes": texts.classes, "emb": texts.emb},
         "run_dir": str(run_dir),
         "local_mode": cfg.scaling.num_workers == 0,
-        "fail_at_epoch": cfg.train.fail_at_epoch or (int(env_fail) if env_fail else None),
+        "fail_at_epoch": fail_at_epoch(cfg.train.fail_at_epoch, FAIL_ENV),
     }
     sc = cfg.scaling
     return TorchTrainer(
@@ -157,10 +128,7 @@ class TrainResult:
 
 
 def final_state(result: Any) -> dict[str, Any]:
-    if result.checkpoint is None:
-        raise RuntimeError(f"training finished without a checkpoint (error: {getattr(result, 'error', None)})")
-    with result.checkpoint.as_directory() as d:
-        return torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False)
+    return checkpoint_state(result)
 
 
 def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) -> TrainResult:

@@ -74,18 +74,20 @@ def ensure_registered_model(client: Any, name: str, description: str) -> None:
             raise
 
 
-def log_and_register(model_dir: Path, config: BaseModel, metrics: dict[str, float], tracking: TrackingConfig) -> dict[str, Any]:
+def log_and_register(model_dir: Path, config: BaseModel, metrics: dict[str, float], tracking: TrackingConfig,
+                     description: str = "monovec unified classifier (one embedding, several heads)",
+                     run_name: str | None = None) -> dict[str, Any]:  # fmt: skip
     mlflow, client, uri = _client(tracking.uri)
     exp_id = experiment_id(client, uri, tracking.experiment)
     name = tracking.registered_model or getattr(getattr(config, "classifier", None), "name", None) or "monovec-model"
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"build-{model_dir.name}") as run:
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name or f"build-{model_dir.name}") as run:
         flat = _flatten(config.model_dump(mode="json"))
         mlflow.log_params({k[:250]: str(v)[:500] for k, v in list(flat.items())[:400]})
         mlflow.log_metrics({_sanitise(k): float(v) for k, v in metrics.items()})
         mlflow.log_artifacts(str(model_dir), artifact_path="model")
         run_id = run.info.run_id
         source = f"{run.info.artifact_uri}/model"
-    ensure_registered_model(client, name, "monovec unified classifier (one embedding, several heads)")
+    ensure_registered_model(client, name, description)
     mv = client.create_model_version(name, source=source, run_id=run_id, tags={"monovec_version": model_dir.name})
     if tracking.alias:
         client.set_registered_model_alias(name, tracking.alias, mv.version)
@@ -107,8 +109,10 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def resolve_model(ref: str, uri: str | None = None, dst: str | Path | None = None) -> Path:
-    """A local model directory for `ref`: a directory path, `models:/name/3` or `models:/name@alias`."""
+def resolve_model(ref: str, uri: str | None = None, dst: str | Path | None = None, marker: str = "model.json") -> Path:
+    """A local model directory for `ref`: a directory path, `models:/name/3` or `models:/name@alias`.
+
+    `marker` is the file a complete download holds (a fine-tuned encoder's is encoder.json)."""
     if not ref.startswith("models:/"):
         path = Path(ref)
         if not path.is_dir():
@@ -125,7 +129,7 @@ def resolve_model(ref: str, uri: str | None = None, dst: str | Path | None = Non
     else:
         raise ValueError(f"bad model reference {ref!r}: use models:/name/version or models:/name@alias")
     target = Path(dst) if dst else state_dir() / "registry-cache" / mv.name / str(mv.version)
-    if (target / "model.json").is_file():
+    if (target / marker).is_file():
         return target
     tmp = target.parent / f".{target.name}.download"
     shutil.rmtree(tmp, ignore_errors=True)
