@@ -29,6 +29,8 @@ from monovec.classify.prototypes import PrototypeSet
 from monovec.classify.rules import RuleEngine
 from monovec.config import StrictModel
 from monovec.embed.cache import embed_texts
+from monovec.embed.finetuned import encoder_pin
+from monovec.embed.finetuned import pin as pin_encoder
 from monovec.embed.text import build_encoder
 from monovec.paths import state_dir
 from monovec.tracking.mlflow_store import TrackingConfig
@@ -81,7 +83,9 @@ def _fit_head(name: str, cfg: HeadConfig, ex: Examples, norms: list[str], x: np.
 
 def build_classifier(config: BuildConfig, progress: Callable[[str], None] = print) -> BuildResult:
     t_start = time.perf_counter()
-    cfg = config.classifier
+    # a fine-tuned encoder reference (alias, path) is pinned to its exact version + weights digest: the saved
+    # config and manifest name those, so a moving alias never changes what this build embeds with
+    cfg = config.classifier.model_copy(update={"encoder": pin_encoder(config.classifier.encoder)})
     cache = Path(config.cache_dir) if config.cache_dir else state_dir() / "cache"
     normalizer = KoreanNormalizer(cfg.normalize)
     shards = config.ray.embed_shards
@@ -117,7 +121,7 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
     encoder = build_encoder(cfg.encoder.model_copy(update={"threads": 1}))
     manifest = {
         "version": version,
-        "encoder": {"name": encoder.name, "dim": encoder.dim},
+        "encoder": {"name": encoder.name, "dim": encoder.dim} | encoder_pin(config.classifier.encoder, cfg.encoder),
         "normalizer": KoreanNormalizer.VERSION,
         "rules": RuleEngine(cfg.rules).version,
         "data": counts,

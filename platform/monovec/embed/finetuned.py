@@ -119,3 +119,11 @@ def pin(config: EncoderConfig) -> EncoderConfig:
     resolved = resolve_encoder(config.name)
     check_digest(resolved, config.digest)
     return config.model_copy(update={"name": resolved.pinned, "digest": resolved.digest})
+
+
+def encoder_pin(given: EncoderConfig, pinned: EncoderConfig) -> dict[str, str]:
+    """Manifest fields recording a fine-tuned encoder: the reference as written, the exact one, the digest
+    (empty for the built-in encoders, whose manifest entry stays {name, dim})."""
+    if not is_finetuned_ref(given.name):
+        return {}
+    return {"ref": given.name, "pinned": pinned.name, "digest": str(pinned.digest)}

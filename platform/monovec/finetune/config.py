@@ -14,7 +14,6 @@ from pydantic import Field, model_validator
 from monovec.classify.data import DataSource
 from monovec.classify.normalize import NormalizeConfig
 from monovec.config import StrictModel
-from monovec.embed.use_torch import TRAINABLE_GROUPS
 from monovec.textvib.config import RayConfig, ScalingSubConfig
 from monovec.tracking.mlflow_store import TrackingConfig
 
@@ -56,7 +55,7 @@ class EncoderSideConfig(StrictModel):
     base: Literal["use-m3"] = Field("use-m3", description="the encoder whose weights are fine-tuned (the package's USE-m3)")
     trainable: list[Literal["token_table", "ngram", "pool", "dan"]] = Field(
         default_factory=lambda: ["ngram", "pool", "dan"],
-        description=f"parameter groups that train ({', '.join(TRAINABLE_GROUPS)}); the 8-bit token table is frozen by default",
+        description="parameter groups that train (token_table, ngram, pool, dan: see monovec.embed.use_torch); the quantised token table is frozen by default",
     )
     max_tokens: int = Field(128, ge=8, description="training cuts texts to this many tokens (inference never cuts)")
 

@@ -13,7 +13,6 @@ continues exactly as the uninterrupted run would (the resume tests compare final
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -30,7 +29,6 @@ from monovec.finetune.config import FinetuneConfig
 from monovec.finetune.data import Prepared, View
 from monovec.losses import rkd_loss, symmetric_infonce
 
-log = logging.getLogger(__name__)
 Step = tuple[str, np.ndarray]  # (task, global unit indices)
 LOG_EVERY = 100  # steps between progress lines
 ALIGN_BLOCK = 500  # dev units per evaluation block (and per alignment retrieval pool)
@@ -91,8 +89,9 @@ class FinetuneLoop:
     """State (encoder's trainable groups, heads, optimiser, schedule position, history) and the epochs."""
 
     def __init__(self, cfg: FinetuneConfig, data: Prepared, rank: int = 0, world: int = 1,
-                 wrap: Callable[[nn.Module], nn.Module] | None = None) -> None:  # fmt: skip
+                 wrap: Callable[[nn.Module], nn.Module] | None = None, progress: Callable[[str], None] | None = None) -> None:  # fmt: skip
         torch.set_num_threads(cfg.train.threads)
+        self.progress = progress
         torch.manual_seed(cfg.train.seed)
         self.cfg, self.data, self.rank, self.world = cfg, data, rank, world
         self.net = MultiTaskNet(UseM3Module(load_weights(), cfg.encoder.trainable), data.labels, cfg.loss.head_scale, cfg.train.seed)
@@ -178,8 +177,8 @@ class FinetuneLoop:
             n += 1
             for k, v in {"loss": float(loss.detach()), **parts}.items():
                 sums[k] = sums.get(k, 0.0) + v
-            if self.rank == 0 and n % LOG_EVERY == 0:
-                log.info("epoch %d step %d/%d loss %.4f (%.2f s/step)", epoch, n, len(schedule), sums["loss"] / n, (time.perf_counter() - t0) / n)
+            if self.progress is not None and n % LOG_EVERY == 0:
+                self.progress(f"[encoder] epoch {epoch} step {n}/{len(schedule)}: loss {sums['loss'] / n:.4f} ({(time.perf_counter() - t0) / n:.2f} s/step)")
         return {f"train_{k}": v / max(n, 1) for k, v in sums.items()} | {"steps": n}
 
     # ------------------------------------------------------------------ evaluation

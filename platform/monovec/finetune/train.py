@@ -75,7 +75,7 @@ def train_loop(config: dict[str, Any]) -> None:
             # one step trains one task's head: the other heads get no gradient in that step
             return ray.train.torch.prepare_model(m, parallel_strategy_kwargs={"find_unused_parameters": True})
 
-    loop = FinetuneLoop(cfg, data, rank, world, wrap)
+    loop = FinetuneLoop(cfg, data, rank, world, wrap, progress=(lambda m: print(m, flush=True)) if rank == 0 else None)
     state = restore_state(config["run_dir"], config["local_mode"])
     if state is not None:
         loop.load_state_dict(state)

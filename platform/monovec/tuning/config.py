@@ -13,6 +13,7 @@ from pydantic import Field
 
 from monovec.config import StrictModel
 from monovec.tracking.mlflow_store import TrackingConfig
+from monovec.tuning.encoder import EncoderTuneOptions
 from monovec.tuning.objective import ObjectiveConfig
 from monovec.tuning.scoring import ClassifierTuneOptions
 from monovec.tuning.textvib import TextVibTuneOptions
@@ -45,6 +46,7 @@ class TuneJobConfig(StrictModel):
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     classifier: ClassifierTuneOptions = Field(default_factory=ClassifierTuneOptions, description="options of the classifier target")
     textvib: TextVibTuneOptions = Field(default_factory=TextVibTuneOptions, description="options of the textvib target")
+    encoder: EncoderTuneOptions = Field(default_factory=EncoderTuneOptions, description="options of the encoder fine-tuning target")
     tracking: TrackingConfig = Field(default_factory=lambda: TrackingConfig(experiment="monovec-tune"), description="MLflow: parent run per sweep, child run per trial")
     ray: TuneRayConfig = Field(default_factory=TuneRayConfig)
     out_dir: str | None = Field(None, description="results directory (default <state dir>/tune/<name>-<UTC time>)")
