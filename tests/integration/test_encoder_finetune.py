@@ -1,6 +1,8 @@
 """The encoder fine-tuning job on real slices: 2 gloo workers learn and register; an injected worker failure
 resumes to the same final numbers; a killed local (0-worker) run resumes on the same out_dir; a classifier
-built on the fine-tuned encoder pins it, embeds its drift reference with it and loads it back."""
+built on the fine-tuned encoder pins it, embeds its drift reference with it and loads it back.
+
+Cost (2 shared cores): ~2 min, most of it starting Ray Train worker groups (clean run, failing run, restart)."""
 
 from __future__ import annotations
 
@@ -17,12 +19,12 @@ NAME = "it-encoder"
 
 
 def slice_overrides(out: Path, cache: Path) -> list[str]:
-    """Small real slices of the three tasks; 2 epochs; the session's default MLflow store."""
-    rows = {"emotion": 160, "kmhas": 48, "davidson": 48}
+    """The first rows of each task's files (read fast); 2 epochs, 2 gloo workers; the session's default MLflow store."""
+    rows = {"emotion": 96, "kmhas": 48, "davidson": 48}
     return [
-        *[f"tasks.{t}.max_rows={n}" for t, n in rows.items()], *[f"tasks.{t}.max_dev_rows=64" for t in rows],
-        "train.epochs=2", "train.batch_size=32", "train.warmup_steps=5", "train.lr=0.002", "train.threads=1",
-        "train.geometry_sample=150", "scaling.num_workers=2", "scaling.cpus_per_worker=1", "scaling.max_failures=1",
+        *[f"tasks.{t}.train.0.max_rows={n}" for t, n in rows.items()], *[f"tasks.{t}.dev.0.max_rows=48" for t in rows],
+        "train.epochs=2", "train.batch_size=16", "train.warmup_steps=5", "train.lr=0.003", "train.threads=1",
+        "train.geometry_sample=100", "scaling.num_workers=2", "scaling.cpus_per_worker=1", "scaling.max_failures=1",
         f"out_dir={out}", f"cache_dir={cache}", f"tracking.registered_model={NAME}", "tracking.experiment=it-encoder",
     ]  # fmt: skip
 
@@ -54,10 +56,12 @@ def test_two_workers_learn_export_and_register(clean) -> None:
     first, last = history[0], result.metrics
     assert [h["epoch"] for h in history] == [1, 2]
     assert last["train_ce"] < first["train_ce"]  # the multi-task loss went down ...
-    assert last["emotion_macro_f1"] > first["emotion_macro_f1"] + 0.02  # ... and the dev metric moved
+    for task in ("emotion", "kmhas", "davidson"):  # ... and every head's dev cross-entropy with it
+        assert last[f"{task}_dev_ce"] < first[f"{task}_dev_ce"] - 0.05, task
+    assert last["emotion_macro_f1"] > first["emotion_macro_f1"] + 0.03
     for key in ("emotion_en_macro_f1", "emotion_ko_macro_f1", "kmhas_harm_f1", "davidson_harm_f1", "alignment_top1", "geometry_corr"):
         assert key in last, key
-    assert 0.5 < last["geometry_corr"] < 1.0  # fine-tuned, and still close to the frozen geometry
+    assert 0.0 < last["geometry_corr"] < 0.99 and last["alignment_top1"] > 0.8  # it moved; translations still pair up
     manifest = read_manifest(result.model_dir)
     assert manifest["trainable"] == ["ngram", "pool", "dan"] and manifest["epochs"] == 2
     assert result.registered is not None and result.registered["name"] == NAME
@@ -86,24 +90,26 @@ def test_worker_failure_resumes_to_the_same_final_metrics(clean) -> None:
 
 
 def test_killed_local_run_resumes_on_the_same_out_dir(clean) -> None:
-    """0 workers (Ray Train local mode): an exception kills the run after epoch 1; the same out_dir resumes it."""
+    """0 workers (Ray Train local mode, no controller): an exception kills the run at the start of epoch 2;
+    running again on the same out_dir picks up epoch 1's checkpoint from <out_dir>/checkpoints."""
     from monovec.finetune.train import run_finetune
     from monovec.raytrain import InjectedFailure
 
     root, cfg, _ = clean
-    local = cfg.model_copy(update={
+    killed = cfg.model_copy(update={
+        "out_dir": str(root / "local"), "train": cfg.train.model_copy(update={"fail_at_epoch": 2}),
         "scaling": cfg.scaling.model_copy(update={"num_workers": 0}), "tracking": cfg.tracking.model_copy(update={"enabled": False}),
     })  # fmt: skip
-    uninterrupted = run_finetune(local.model_copy(update={"out_dir": str(root / "local-clean")}), progress=lambda _m: None)
-    killed = local.model_copy(update={"out_dir": str(root / "local"), "train": cfg.train.model_copy(update={"fail_at_epoch": 2})})
     with pytest.raises(InjectedFailure):
         run_finetune(killed, progress=lambda _m: None)
     assert sorted(p.name for p in (root / "local" / "checkpoints").iterdir()) == ["epoch_0001"]
-    resumed = run_finetune(killed, progress=lambda _m: None)  # same out_dir: picks up epoch 1's checkpoint
+    import torch
+
+    before = torch.load(root / "local" / "checkpoints" / "epoch_0001" / "state.pt", weights_only=False)["history"][0]
+    resumed = run_finetune(killed, progress=lambda _m: None)
     history = json.loads((resumed.run_dir / "metrics.json").read_text())["history"]
-    assert [h["restarts"] for h in history] == [0, 1]
-    for key in ("train_loss", "emotion_macro_f1", "kmhas_harm_f1", "geometry_corr"):
-        assert resumed.metrics[key] == pytest.approx(uninterrupted.metrics[key], abs=1e-6), key
+    assert [h["epoch"] for h in history] == [1, 2] and [h["restarts"] for h in history] == [0, 1]
+    assert history[0]["train_loss"] == before["train_loss"]  # epoch 1 was not redone
 
 
 def test_classifier_on_the_finetuned_encoder_pins_it_and_serving_loads_it(clean, tiny_model_dir: Path) -> None:
@@ -116,7 +122,7 @@ def test_classifier_on_the_finetuned_encoder_pins_it_and_serving_loads_it(clean,
     root, _, result = clean
     digest = json.loads((result.model_dir / "encoder.json").read_text())["digest"]
     version = result.registered["version"]
-    overrides = tiny_build_overrides(root / "models", root / "build-cache", rows=300) + [
+    overrides = tiny_build_overrides(root / "models", root / "build-cache", rows=200) + [
         f"classifier.encoder.name=models:/{NAME}@newest", "evaluate=false"]  # fmt: skip
     built = build_classifier(load_config(BuildConfig, REPO / "jobs/configs/classifier_finetuned.yaml", overrides), progress=lambda _m: None)
     manifest = json.loads((built.model_dir / "model.json").read_text())
@@ -128,7 +134,7 @@ def test_classifier_on_the_finetuned_encoder_pins_it_and_serving_loads_it(clean,
     pipe = load_pipeline(str(built.model_dir), threads=1)
     assert pipe.encoder.name == f"use-m3-ft:{digest[:16]}"
     ref = np.load(built.model_dir / "reference.npy")
-    lines = (REPO.parent / "shared/data/goemotions/train.jsonl").read_text(encoding="utf-8").splitlines()[:300]
+    lines = (REPO.parent / "shared/data/goemotions/train.jsonl").read_text(encoding="utf-8").splitlines()[:200]
     texts = [json.loads(line)["text_en"] for line in lines]
     tuned = pipe.embed(texts)
     frozen = embed_texts([pipe.validate(t) for t in texts], EncoderConfig(name="use-m3", threads=1))

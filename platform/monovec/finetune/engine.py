@@ -194,8 +194,10 @@ class FinetuneLoop:
             out[torch.from_numpy(pos)] = self.net.encoder(*view.tokens.batch(idx[pos]))
         return out
 
+    @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Dev metrics: heads' macro-F1 per task and language (+ harmful F1), alignment top-1, geometry corr.
+        """Dev metrics: heads' macro-F1 per task and language (+ harmful F1, dev cross-entropy), alignment top-1,
+        geometry corr.
 
         Dev units are cut into fixed blocks of `ALIGN_BLOCK` and block b is evaluated by rank b % world, so
         every number is the same whatever the number of workers. `alignment_top1`: within each block, the
@@ -213,8 +215,10 @@ class FinetuneLoop:
             for view in dev.views:
                 z = self.embed(view, mine)
                 zs.append(z)
-                pred = self.net.heads[task](z * self.net.head_scale).argmax(1).numpy()
-                rows += [(int(dev.y[i]), int(p), str(view.langs[i])) for i, p in zip(mine, pred, strict=True)]
+                logits = self.net.heads[task](z * self.net.head_scale)
+                nll = F.cross_entropy(logits, torch.from_numpy(dev.y[mine]), reduction="none").numpy() if len(mine) else np.zeros(0)
+                pred = logits.argmax(1).numpy()
+                rows += [(int(dev.y[i]), int(p), str(view.langs[i]), float(c)) for i, p, c in zip(mine, pred, nll, strict=True)]
             if len(zs) == 2:
                 start = 0
                 for block in blocks:
@@ -233,6 +237,7 @@ class FinetuneLoop:
                 out[f"{task}_{lang}_macro_f1"] = f1
                 f1s.append(f1)
             out[f"{task}_macro_f1"] = float(np.mean(f1s))
+            out[f"{task}_dev_ce"] = float(np.mean([r[3] for r in rows]))  # the head's cross-entropy on dev (unweighted)
             safe = set(self.cfg.tasks[task].safe_labels)
             if safe:
                 out[f"{task}_harm_f1"] = M.binary_f1([y not in safe for y in yt], [p not in safe for p in yp])["f1"]
@@ -243,6 +248,7 @@ class FinetuneLoop:
         out["dev_objective"] = out[f"{self.cfg.objective_task}_macro_f1"]
         return out
 
+    @torch.no_grad()
     def geometry_corr(self) -> float:
         """Pearson correlation of pairwise cosines (fine-tuned vs frozen) on the geometry sample (1 = unchanged)."""
         geo = self.data.geometry
