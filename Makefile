@@ -9,18 +9,20 @@ export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup quickstart test test-unit test-integration test-e2e bench lint clean
+.PHONY: setup quickstart test test-unit test-integration test-e2e bench lint format clean
 
+# pip's output goes to .venv/install.log: one line here, the whole story there.
 $(STAMP): pyproject.toml constraints.txt
-	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
-	touch $(STAMP)
+	@echo "setting up $(VENV) (pip log: $(VENV)/install.log)"
+	@$(PY) -m venv $(VENV)
+	@$(BIN)/pip install --upgrade pip > $(VENV)/install.log 2>&1 || (tail -20 $(VENV)/install.log; exit 1)
+	@$(BIN)/pip install -c constraints.txt -e '.[dev]' >> $(VENV)/install.log 2>&1 || (tail -20 $(VENV)/install.log; exit 1)
+	@touch $(STAMP)
 
 setup: $(STAMP)
 
 quickstart: $(STAMP)
-	$(BIN)/python jobs/quickstart.py --config jobs/configs/quickstart.yaml
+	@$(BIN)/python jobs/quickstart.py --config jobs/configs/quickstart.yaml
 
 # `timeout` is the last line of defence: the suite takes ~10 min here, CI allows 90.
 test: $(STAMP)
@@ -38,8 +40,14 @@ test-e2e: $(STAMP)
 bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
+# The style the code base is held to: ruff's linter and its formatter (line length in pyproject.toml).
 lint: $(STAMP)
-	$(BIN)/ruff check platform tests jobs serve_apps bench
+	$(BIN)/ruff check platform tests jobs bench cluster
+	$(BIN)/ruff format --check platform tests jobs bench cluster
+
+format: $(STAMP)
+	$(BIN)/ruff format platform tests jobs bench cluster
+	$(BIN)/ruff check --fix platform tests jobs bench cluster
 
 clean:
 	rm -rf $(VENV) .monovec .pytest_cache

@@ -11,6 +11,11 @@ Each arm runs in its own child process so peak RSS is clean. Both children impor
 libraries first; "model memory" is peak RSS minus RSS after those imports. Latency: single-text
 calls (p50/p95) and batched throughput (batch 32), on the same real dev texts (English + Korean).
 Threads: 1 BLAS/torch thread per arm, so the comparison is per core.
+
+A third arm, `unified_no_safety`, runs the same model with the safety stage removed (what the
+pipeline did before the harm taxonomy: rules, then the heads): the safety stage's cost (sentence
+segments in the same encoder batch, the category scorers, the policy) is `p50 ratio` against it,
+target <= 1.5x.
 """
 
 from __future__ import annotations
@@ -62,7 +67,10 @@ def child(arm: str, model_ref: str, n: int) -> dict:
     base = rss_mb()
     model = ClassifierModel.load(model_ref)
     cfg = EncoderConfig(name="use-m3", threads=1)
-    if arm == "unified":
+    if arm == "unified_no_safety":
+        bare = model.config.model_copy(update={"safety": None})
+        model = ClassifierModel(bare, model.heads, model.manifest, model.reference, None)
+    if arm in ("unified", "unified_no_safety"):
         pipe = ClassifierPipeline(model, encoder=build_encoder(cfg))
 
         def run(batch: list[str]) -> None:
@@ -108,7 +116,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="model dir or models:/… (default: newest local build)")
     parser.add_argument("--n", type=int, default=300, help="texts (half English, half Korean)")
-    parser.add_argument("--child", choices=["unified", "separate"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["unified", "unified_no_safety", "separate"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.model, args.n)))
@@ -121,26 +129,28 @@ def main() -> int:
         print(f"error: {exc}\n(run `make quickstart` first)", file=sys.stderr)
         return 2
     results = {}
-    for arm in ("unified", "separate"):
+    for arm in ("unified", "unified_no_safety", "separate"):
         out = subprocess.run([sys.executable, __file__, "--child", arm, "--model", model_dir, "--n", str(args.n)], capture_output=True, text=True, check=False)
         if out.returncode != 0:
             print(out.stderr[-3000:], file=sys.stderr)
             return 1
         results[arm] = json.loads(out.stdout.strip().splitlines()[-1])
-    u, s = results["unified"], results["separate"]
+    u, s, b = results["unified"], results["separate"], results["unified_no_safety"]
     print(f"model: {model_dir}   texts: {args.n} (English + Korean GoEmotions dev)")
-    print(f"{'arm':<10} {'p50 ms':>8} {'p95 ms':>8} {'texts/s (b32)':>14} {'peak RSS MB':>12} {'model MB':>9}")
-    for r in (u, s):
-        print(f"{r['arm']:<10} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['throughput_per_s']:>14.0f} {r['peak_rss_mb']:>12.0f} {r['model_memory_mb']:>9.0f}")
+    print(f"{'arm':<18} {'p50 ms':>8} {'p95 ms':>8} {'texts/s (b32)':>14} {'peak RSS MB':>12} {'model MB':>9}")
+    for r in (u, b, s):
+        print(f"{r['arm']:<18} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['throughput_per_s']:>14.0f} {r['peak_rss_mb']:>12.0f} {r['model_memory_mb']:>9.0f}")
     ratios = {
         "speedup_p50": s["p50_ms"] / u["p50_ms"],
         "speedup_throughput": u["throughput_per_s"] / s["throughput_per_s"],
         "memory_ratio_model": s["model_memory_mb"] / max(u["model_memory_mb"], 1e-9),
         "memory_ratio_peak_rss": s["peak_rss_mb"] / u["peak_rss_mb"],
+        "safety_stage_p50_ratio": u["p50_ms"] / b["p50_ms"],
     }
     for k, v in ratios.items():
         print(f"{k:<24} {v:5.2f}x")
-    print(f"target: >= 2.5x faster (p50: {'PASS' if ratios['speedup_p50'] >= 2.5 else 'FAIL'}), >= 2x less memory (model: {'PASS' if ratios['memory_ratio_model'] >= 2 else 'FAIL'})")
+    print(f"target: >= 2.5x faster (p50: {'PASS' if ratios['speedup_p50'] >= 2.5 else 'FAIL'}), >= 2x less memory (model: {'PASS' if ratios['memory_ratio_model'] >= 2 else 'FAIL'}), "
+          f"safety stage <= 1.5x p50 ({'PASS' if ratios['safety_stage_p50_ratio'] <= 1.5 else 'FAIL'})")
     print(json.dumps({"results": results, "ratios": ratios}))
     return 0
 

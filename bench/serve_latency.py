@@ -109,7 +109,9 @@ def main() -> int:
         pipe.classify_batch(texts[i : i + 32], escalate=False)
     inproc_tps = len(texts) / (time.perf_counter() - s)
 
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    from monovec.ray_env import init_ray
+
+    init_ray(num_cpus=2, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": args.port})
     url = f"http://127.0.0.1:{args.port}"
 

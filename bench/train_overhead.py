@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     texts = prepare_texts(cfg, domains)
 
     before, plain_total = plain_cycles(cfg, domains, texts)
-    ray.init(num_cpus=max(2, args.threads + 1), include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    from monovec.ray_env import init_ray
+
+    init_ray(num_cpus=max(2, args.threads + 1), log_to_driver=False)
     t0 = time.perf_counter()
     result = build_trainer(cfg, run_dir, texts).fit()
     ray_total = time.perf_counter() - t0

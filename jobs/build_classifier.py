@@ -11,8 +11,8 @@ import logging
 import sys
 
 from monovec.classify.build import BuildConfig, build_classifier
-from monovec.cluster import init_ray
 from monovec.config import ConfigError, load_config
+from monovec.ray_env import init_ray
 
 
 def main(argv: list[str] | None = None) -> int:

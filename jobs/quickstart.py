@@ -1,4 +1,4 @@
-"""`make quickstart`: build a small classifier on real data, register it, classify a few texts.
+"""`make quickstart`: two classifier versions on real data, registered, served as an A/B experiment, decided.
 
     python jobs/quickstart.py --config jobs/configs/quickstart.yaml [key.path=value ...]
 """
@@ -8,25 +8,39 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from monovec.classify.quickstart import QuickstartConfig, run_quickstart
-from monovec.cluster import init_ray
 from monovec.config import ConfigError, load_config
+from monovec.paths import state_dir
+from monovec.ray_env import init_ray, ray_log_dir
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
-    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. build.ray.num_cpus=2")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. serve.requests=300")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_config(QuickstartConfig, args.config, args.overrides)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    init_ray(cfg.build.ray.address, cfg.build.ray.num_cpus)
+    log_file = state_dir() / "logs" / f"quickstart-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, filename=log_file, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    t0 = time.perf_counter()
+    init_ray(cfg.build.ray.address, cfg.build.ray.num_cpus, log_to_driver=False, logging_level=logging.WARNING)
+    import mlflow  # noqa: F401  (both configure console handlers on import: their lines go to the file instead)
+    import ray.serve  # noqa: F401
+
+    for name in ("ray", "ray.serve", "mlflow"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    print(f"monovec quickstart: local Ray on 127.0.0.1 ({cfg.build.ray.num_cpus} CPUs)")
+    print(f"logs: {log_file} (monovec) and {ray_log_dir()} (Ray)")
     run_quickstart(cfg)
+    print(f"done in {time.perf_counter() - t0:.0f}s. Next: .venv/bin/monovec serve up (champion vs candidate, README)")
     return 0
 
 

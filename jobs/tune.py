@@ -3,6 +3,9 @@
     python jobs/tune.py --space tune_spaces/prototype_thresholds.yaml [--config jobs/configs/tune_classifier.yaml]
                         [--num-samples N] [--out DIR] [--address ADDR] [--search optuna|random|grid] [--multi-objective] [key.path=value ...]
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- python jobs/tune.py --space tune_spaces/prototype_thresholds.yaml
+
+Rerun with the same arguments and --out to resume a sweep whose driver died (Tuner.restore); a finished
+sweep's --out is refused (exit 2).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--space", required=True, help="search space YAML (tune_spaces/*.yaml)")
     parser.add_argument("--config", help="TuneJobConfig YAML (default: built-in defaults)")
     parser.add_argument("--num-samples", type=int, help="trials (overrides search.num_samples)")
-    parser.add_argument("--out", help="results directory (default <state dir>/tune/<name>-<UTC time>)")
+    parser.add_argument("--out", help="results directory (default <state dir>/tune/<name>-<UTC time>); an unfinished sweep there is resumed")
     parser.add_argument("--address", help="Ray address (default: RAY_ADDRESS or a local Ray)")
     parser.add_argument("--search", choices=["optuna", "random", "grid"], help="search algorithm (overrides search.algorithm)")
     parser.add_argument("--multi-objective", action="store_true", help="Optuna on [metric:max, budget metric:min]; Pareto front CSV/PNG")

@@ -14,8 +14,8 @@ import json
 import logging
 import sys
 
-from monovec.cluster import init_ray
 from monovec.config import ConfigError, load_config
+from monovec.ray_env import init_ray
 from monovec.taste.config import Taste2VecJobConfig
 from monovec.taste.update import run_update
 

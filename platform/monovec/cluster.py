@@ -24,34 +24,9 @@ from pydantic import Field, ValidationError, model_validator
 
 from monovec.config import ConfigError, StrictModel, load_config
 from monovec.paths import REPO_ROOT, data_dir, state_dir
+from monovec.ray_env import LOCAL_RAY_ENV, ensure_token, free_port, port_holder, use_token_auth
 
 log = logging.getLogger(__name__)
-
-
-def init_ray(address: str | None = None, num_cpus: int | None = None, dashboard: bool = False) -> bool:
-    """Initialise Ray once per process (join RAY_ADDRESS/`address`, else a private local Ray). True if started.
-
-    `dashboard=True` starts the local dashboard on 127.0.0.1: Ray Train's PlacementGroupCleaner asks
-    the State API (served by the dashboard) whether a run's controller died, and without it the
-    placement group of a trial that Tune stops early (ASHA) is never released - later trials then
-    wait for CPUs forever.
-    """
-    import ray
-
-    if ray.is_initialized():
-        return False
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=True)
-        log.info("joined Ray at %s", address)
-    else:
-        ray.init(
-            num_cpus=num_cpus or os.cpu_count(), include_dashboard=dashboard, dashboard_host="127.0.0.1",
-            _node_ip_address="127.0.0.1", log_to_driver=True,
-        )  # fmt: skip
-        log.info("started a local Ray with %s CPUs", num_cpus or os.cpu_count())
-    return True
 
 
 DEFAULT_HEAD_CONFIG = REPO_ROOT / "cluster" / "local" / "head.yaml"
@@ -102,42 +77,23 @@ def auth_env(enabled: bool = True) -> dict[str, str]:
     return {"RAY_AUTH_MODE": "token"} if enabled else {}
 
 
-def ensure_token() -> Path:
-    """Create ~/.ray/auth_token (Ray's default location) if missing; its value is never printed.
-
-    Ray writes the file with the process umask (often world-readable): ours is made owner-only.
-    """
-    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
-    if not path.is_file() and not os.environ.get("RAY_AUTH_TOKEN"):
-        ray_cli = Path(sys.executable).parent / "ray"
-        subprocess.run([str(ray_cli), "get-auth-token", "--generate"], check=True, capture_output=True, env={**os.environ, **auth_env()})
-        if path.is_file():
-            path.chmod(0o600)
-    return path
-
-
 def head_env(cfg: LocalHeadConfig) -> dict[str, str]:
     from monovec.tracking.mlflow_store import tracking_uri
 
     env = dict(os.environ)
     env.update(auth_env(cfg.auth))
+    if cfg.host in LOOPBACK:
+        env.update(LOCAL_RAY_ENV)  # else Ray swaps 127.0.0.1 for the machine's address (ray_env docstring)
+    # Every process of the head (jobs, their workers, Train controllers) finds this cluster by this
+    # address instead of scanning the machine, which fails when another Ray runs here (ray_env.pin_ray_address).
+    env["RAY_ADDRESS"] = f"{cfg.host}:{cfg.gcs_port}"
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("MONOVEC_HOME", str(state_dir()))
     env.setdefault("MONOVEC_DATA", str(data_dir()))
     env.setdefault("MLFLOW_TRACKING_URI", tracking_uri())
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    repo = str(Path(__file__).resolve().parents[2])  # so `serve deploy` can import serve_apps.*
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, env.get("PYTHONPATH", "")) if p)
     return env
-
-
-def _free_port(host: str) -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def cluster_up(cfg: LocalHeadConfig) -> dict[str, Any]:
@@ -145,6 +101,10 @@ def cluster_up(cfg: LocalHeadConfig) -> dict[str, Any]:
     current = cluster_status()
     if current.get("running"):
         raise RuntimeError(f"a monovec Ray head is already running at {current['dashboard_url']} (monovec cluster down first)")
+    for what, port in (("GCS", cfg.gcs_port), ("dashboard", cfg.dashboard_port)):
+        holder = port_holder(port, cfg.host)
+        if holder:
+            raise RuntimeError(f"{what} port {cfg.host}:{port} is already in use ({holder}); stop it or pick another port")
     temp_dir = Path(cfg.temp_dir or f"/tmp/monovec-ray-{cfg.gcs_port}")
     temp_dir.mkdir(parents=True, exist_ok=True)
     if cfg.auth:
@@ -156,7 +116,9 @@ def cluster_up(cfg: LocalHeadConfig) -> dict[str, Any]:
         "--num-cpus", str(cfg.num_cpus), "--temp-dir", str(temp_dir), "--disable-usage-stats",
         # The agent's HTTP port defaults to a fixed 52365: when any other Ray on the machine holds it
         # (a notebook's ray.init, a test session) our agent never comes up and job submission fails.
-        "--dashboard-agent-listen-port", str(_free_port(cfg.host)),
+        "--dashboard-agent-listen-port", str(free_port(cfg.host)),
+        # The Ray Client server (ray://) must not collide with another head on this machine either.
+        "--ray-client-server-port", str(free_port(cfg.host)),
     ]  # fmt: skip
     proc = subprocess.run(cmd, env=head_env(cfg), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -229,14 +191,19 @@ def _wait_for_dashboard(url: str, auth: bool, timeout_s: float = 60.0) -> None:
     raise RuntimeError(f"dashboard at {url} did not answer within {timeout_s:.0f}s")
 
 
-def _our_processes(temp_dir: str) -> list[Any]:
-    """Top-level processes of the head we started (their command lines name our private temp dir)."""
+def our_processes(temp_dir: str, address: str | None = None) -> list[Any]:
+    """Top-level processes of the head we started.
+
+    Most name our private temp dir on their command line; the Ray Client server does not (it names
+    only the GCS address, `--address=<host>:<port>`), so it is matched by that address.
+    """
     import psutil
 
+    markers = [temp_dir] + ([f"--address={address}"] if address else [])
     found = []
     for p in psutil.process_iter(["pid", "cmdline"]):
         try:
-            if any(temp_dir in part for part in (p.info["cmdline"] or [])):
+            if any(m in part for part in (p.info["cmdline"] or []) for m in markers):
                 found.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
@@ -248,7 +215,7 @@ def cluster_status() -> dict[str, Any]:
     if not path.is_file():
         return {"running": False}
     info = json.loads(path.read_text())
-    procs = _our_processes(info["temp_dir"])
+    procs = our_processes(info["temp_dir"], info.get("address"))
     info["running"] = bool(procs)
     info["processes"] = len(procs)
     return info
@@ -263,7 +230,7 @@ def cluster_down(timeout_s: float = 15.0) -> int:
         return 0
     info = json.loads(path.read_text())
     victims: dict[int, Any] = {}
-    for p in _our_processes(info["temp_dir"]):
+    for p in our_processes(info["temp_dir"], info.get("address")):
         try:
             for c in [p, *p.children(recursive=True)]:
                 victims[c.pid] = c
@@ -286,11 +253,12 @@ def cluster_down(timeout_s: float = 15.0) -> int:
 
 
 def runtime_env(working_dir: str | Path = ".", extra_env: dict[str, str] | None = None, local: bool = True) -> dict[str, Any]:
-    """What a submitted job carries: the repo (minus venv/state/outputs), the uploaded source first on
-    PYTHONPATH, and, for the local head (`local`), this machine's data/state/MLflow locations (data is
-    never uploaded). A remote cluster keeps its own locations: the launcher/KubeRay manifests set them,
-    and a laptop path would be wrong there."""
-    env = {"PYTHONPATH": "platform", "HF_HUB_OFFLINE": "1"}
+    """What a submitted job carries: the repo (minus venv/state/outputs) as its working dir, this checkout's
+    library as a Ray `py_modules` package (so the job runs the code that was submitted, not whatever
+    version the cluster has installed), and, for the local head (`local`), this machine's
+    data/state/MLflow locations (data is never uploaded). A remote cluster keeps its own locations: the
+    launcher/KubeRay manifests set them, and a laptop path would be wrong there."""
+    env = {"HF_HUB_OFFLINE": "1"}
     if local:
         from monovec.tracking.mlflow_store import tracking_uri
 
@@ -298,8 +266,10 @@ def runtime_env(working_dir: str | Path = ".", extra_env: dict[str, str] | None 
         env["MONOVEC_HOME"] = str(state_dir())
         env["MLFLOW_TRACKING_URI"] = tracking_uri()
     env.update(extra_env or {})
+    library = Path(__file__).resolve().parent  # platform/monovec of this checkout
     return {
         "working_dir": str(working_dir),
+        "py_modules": [str(library)],
         "excludes": [".venv", ".monovec", ".git", "mlruns", "*.egg-info", "__pycache__", ".pytest_cache", "runs", "out"],
         "env_vars": env,
     }
@@ -318,7 +288,8 @@ def submit_job(
     Only a job for the head `monovec cluster up` started gets this machine's state/data/MLflow paths.
     """
     head = cluster_status()
-    os.environ.update(auth_env(bool(head.get("auth", True))))
+    if head.get("auth", True):
+        use_token_auth()
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     address = address or os.environ.get("RAY_API_SERVER_ADDRESS") or head.get("dashboard_url") or "http://127.0.0.1:8265"

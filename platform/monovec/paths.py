@@ -1,7 +1,10 @@
 """Where monovec reads data and writes state.
 
-Everything the platform writes (MLflow sqlite store, Chroma, review queue, caches) lives under one
-state directory so that `rm -rf .monovec` is a full reset and nothing leaks into the source tree.
+Everything the platform writes (MLflow sqlite store, Chroma, review queue, models, logs) lives under one
+state directory so that `rm -rf .monovec` is a full reset and nothing leaks into the source tree. The one
+exception is the embedding cache (`cache_dir`): it is content-addressed (a vector is stored under the
+hash of the encoder's identity and the exact text), so it is safe to share between checkouts, Ray job
+working directories and test runs, the way Hugging Face shares its model cache.
 """
 
 from __future__ import annotations
@@ -17,6 +20,24 @@ def state_dir() -> Path:
     path = Path(os.environ.get("MONOVEC_HOME") or Path.cwd() / ".monovec").resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def cache_dir() -> Path:
+    """`$MONOVEC_CACHE_DIR`, else `$XDG_CACHE_HOME/monovec`, else `~/.cache/monovec` (not created here).
+
+    Shared by every monovec process of the user: a job submitted with `--working-dir` runs in a fresh
+    copy of the checkout, and without a shared cache it would embed every text again.
+    """
+    env = os.environ.get("MONOVEC_CACHE_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache").resolve() / "monovec"
+
+
+def embedding_cache_dir() -> Path:
+    """Where `monovec.embed.cache` keeps vectors: `cache_dir() / "embeddings"`."""
+    return cache_dir() / "embeddings"
 
 
 def data_dir() -> Path:

@@ -56,7 +56,8 @@ def serve_http(registry: str):
 
 def _deploy(name: str, args: dict) -> None:
     from ray import serve
-    from serve_apps.classifier import build_app
+
+    from monovec.serving.app import build_app
 
     serve.run(build_app(args), name=name, route_prefix=f"/{name}")
 
@@ -74,7 +75,7 @@ def test_degraded_treatment_is_rolled_back_by_its_guardrail(serve_http: httpx.Cl
         "state_dir": str(monovec_home / "e2e-degraded"),
     })  # fmt: skip
     for i in range(120):
-        r = serve_http.post("/degraded/v1/classify", json={"text": f"what a day number {i}", "user_id": f"u{i}"}, headers={"X-Monovec-Arm": "treatment"})
+        r = serve_http.post("/degraded/v1/classify", json={"text": f"what a day number {i}", "user_id": f"u{i}"}, headers={"X-Monovec-Arm": "treatment", "Authorization": f"Bearer {ADMIN_TOKEN}"})
         assert r.status_code == 200, r.text
     exp = serve_http.get("/degraded/v1/experiment").json()
     assert exp["split"]["treatment"] == 0.0, exp["split"]

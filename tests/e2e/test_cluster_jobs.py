@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, safety_overrides
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +44,7 @@ def test_job_submit_builds_and_registers(head: None, monovec_home: Path) -> None
     overrides = [
         "classifier.heads.emotion.train.0.max_rows=400", "classifier.heads.ethics.train.0.max_rows=400",
         "classifier.heads.emotion.dev.0.max_rows=100", "classifier.heads.ethics.dev.0.max_rows=100",
-        "reference_sample=100",
+        "reference_sample=100", *safety_overrides(400, 100),
     ]  # fmt: skip
     res = _run(
         [str(BIN / "ray"), "job", "submit", "--address", URL, "--working-dir", ".", "--",
@@ -75,10 +75,10 @@ def test_submission_needs_the_token(head: None) -> None:
 
 
 def test_cluster_down_leaves_nothing_behind(head: None) -> None:
-    from monovec.cluster import _our_processes, cluster_down, cluster_status
+    from monovec.cluster import cluster_down, cluster_status, our_processes
 
     info = cluster_status()
     assert info["running"]
     assert cluster_down() > 0
-    assert _our_processes(info["temp_dir"]) == []
+    assert our_processes(info["temp_dir"]) == []
     assert not cluster_status()["running"]

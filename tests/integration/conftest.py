@@ -24,7 +24,6 @@ def _ray_owner() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def ray_session(_ray_owner: None) -> None:
-    import ray
+    from monovec.ray_env import init_ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    init_ray(num_cpus=2, log_to_driver=False)  # no-op when a module already started or joined one

@@ -18,7 +18,7 @@ def test_build_on_ray_registers_and_beats_chance(ray_session: None, data_dir: Pa
     from monovec.config import load_config
     from monovec.tracking.mlflow_store import resolve_model
 
-    overrides = tiny_build_overrides(tmp_path / "models", tmp_path / "cache", rows=3000)
+    overrides = tiny_build_overrides(tmp_path / "models", rows=3000)
     overrides = [o for o in overrides if not o.startswith(("tracking.enabled", "ray.embed_shards", "classifier.encoder.threads"))]
     overrides += ["tracking.enabled=true", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", "ray.embed_shards=2", "classifier.encoder.threads=1"]
     cfg = load_config(BuildConfig, REPO / "jobs/configs/classifier.yaml", overrides)
@@ -29,7 +29,8 @@ def test_build_on_ray_registers_and_beats_chance(ray_session: None, data_dir: Pa
     m = result.metrics
     assert m["emotion.en.pipeline.macro_f1"] > 0.30, m
     assert m["emotion.ko.pipeline.macro_f1"] > 0.25, m
-    assert m["ethics.harm.f1"] > 0.65, m
+    assert m["safety.kmhas_dev.all.harmful_block.f1"] > 0.65, m
+    assert m["safety.davidson_dev.en.harmful_not_allow.f1"] > 0.75, m
     assert m["emotion.all.linear_only.macro_f1"] > m["emotion.all.prototype_only.macro_f1"] - 0.05
     assert any("embedded" in line for line in logs)
 

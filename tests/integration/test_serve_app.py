@@ -7,6 +7,7 @@ different thresholds (a legitimate "threshold change" experiment).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import time
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_TOKEN as ADMIN
+
+BEARER = {"Authorization": f"Bearer {ADMIN}"}  # forcing an arm (X-Monovec-Arm) is a QA act: it needs the token
 
 pytestmark = pytest.mark.integration
 PORT = 8431
@@ -23,7 +26,8 @@ URL = f"http://127.0.0.1:{PORT}"
 @pytest.fixture(scope="module")
 def app(ray_session: None, tiny_model_dir: Path, monovec_home: Path):
     from ray import serve
-    from serve_apps.classifier import build_app
+
+    from monovec.serving.app import build_app
 
     args = {
         "experiment": "it-ab",
@@ -42,7 +46,7 @@ def app(ray_session: None, tiny_model_dir: Path, monovec_home: Path):
 
 def test_healthz_and_contract(app: httpx.Client) -> None:
     h = app.get("/healthz").json()
-    assert h["status"] == "ok" and set(h["models"]) == {"control", "treatment"}
+    assert h["status"] == "ok" and set(h["models"]) == {"control", "treatment"}, h
     r = app.post("/v1/classify", json={"text": "I am so happy for you!", "user_id": "u1"})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -72,7 +76,7 @@ def test_arm_serves_handle_callers_through_its_batch_and_the_router_in_micro_bat
 def test_sticky_assignment_and_header_override(app: httpx.Client) -> None:
     arms = {app.post("/v1/classify", json={"text": "hello", "user_id": "sticky-user"}).json()["arm"] for _ in range(20)}
     assert len(arms) == 1
-    forced = app.post("/v1/classify", json={"text": "hello", "user_id": "sticky-user"}, headers={"X-Monovec-Arm": "treatment"}).json()
+    forced = app.post("/v1/classify", json={"text": "hello", "user_id": "sticky-user"}, headers={"X-Monovec-Arm": "treatment", **BEARER}).json()
     assert forced["arm"] == "treatment"
     seen = {app.post("/v1/classify", json={"text": "hi", "user_id": f"user-{i}"}).json()["arm"] for i in range(60)}
     assert seen == {"control", "treatment"}
@@ -85,9 +89,17 @@ def test_sticky_assignment_and_header_override(app: httpx.Client) -> None:
         ({"json": {"text": "   "}}, 400, "empty_text"),
         ({"json": {"text": "x" * 1_000_000}}, 413, "text_too_long"),
         ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "malformed_json"),
-        ({"json": {"text": 5}}, 422, "invalid_request"),
+        ({"json": {"text": 5}}, 422, "invalid_type"),
         ({"json": {"texts": "nope"}}, 422, "invalid_request"),
         ({"json": {"text": "hi", "user_id": 3}}, 422, "invalid_request"),
+        ({"json": ["a list"]}, 400, "invalid_request"),
+        ({"content": b'{"text": "caf\xe9"}'}, 400, "invalid_utf8"),
+        ({"content": b"[" * 5000 + b"]" * 5000}, 400, "too_deep"),
+        ({"content": b'{"text": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}}'}, 400, "too_deep"),
+        ({"content": b'{"text": "a\\ud800b"}'}, 400, "invalid_text"),
+        ({"content": b""}, 400, "empty_body"),
+        ({"content": b"x" * (5 * 1024 * 1024)}, 413, "body_too_large"),
+        ({"json": {"text": "hi"}, "headers": {"X-Padding": "p" * 20_000}}, 431, "headers_too_large"),
     ],
 )
 def test_bad_input_is_4xx_json(app: httpx.Client, kwargs: dict, status: int, code: str) -> None:
@@ -97,12 +109,35 @@ def test_bad_input_is_4xx_json(app: httpx.Client, kwargs: dict, status: int, cod
     assert app.get("/healthz").status_code == 200  # still serving
 
 
+def test_json_without_a_content_type_is_read_and_unknown_routes_answer_in_shape(app: httpx.Client) -> None:
+    r = app.post("/v1/classify", content=b'{"text": "good morning"}', headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200, r.text  # curl -d sends this content type: the body is still JSON
+    r = app.get("/v1/nothing-here")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_batch_answers_per_item_and_records_item_errors(app: httpx.Client) -> None:
+    before = app.get("/v1/experiment").json()["arms"]["treatment"]
+    texts = ["good morning", "", 7, "x" * 30_000, "a\ud800b", "오늘 기분 최고"]
+    body = json.dumps({"texts": texts}).encode()  # ensure_ascii: the lone surrogate travels as \\ud800
+    r = app.post("/v1/classify/batch", content=body, headers={"X-Monovec-Arm": "treatment", **BEARER})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert len(results) == len(texts)
+    assert "heads" in results[0] and "heads" in results[5]
+    assert [results[i]["error"]["code"] for i in (1, 2, 3, 4)] == ["empty_text", "invalid_type", "text_too_long", "invalid_text"]
+    assert [results[i]["index"] for i in (1, 2, 3, 4)] == [1, 2, 3, 4]
+    after = app.get("/v1/experiment").json()["arms"]["treatment"]
+    assert after["n"] == before["n"] + 2 and after["input_errors"] == before["input_errors"] + 4
+    assert after["errors"] == before["errors"]  # the client's mistakes are not arm failures
+
+
 def test_oversize_batch_and_unknown_feedback(app: httpx.Client) -> None:
     r = app.post("/v1/classify/batch", json={"texts": ["x"] * 10_000})
     assert r.status_code == 413 and r.json()["error"]["code"] == "batch_too_large"
     r = app.post("/v1/feedback", json={"request_id": "no-such-id", "satisfied": True})
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_request_id"
-    r = app.post("/v1/classify", json={"text": "hi"}, headers={"X-Monovec-Arm": "bogus"})
+    r = app.post("/v1/classify", json={"text": "hi"}, headers={"X-Monovec-Arm": "bogus", **BEARER})
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_arm"
 
 
@@ -136,7 +171,7 @@ def test_arm_replica_killed_under_load(app: httpx.Client) -> None:
 
     def one(i: int) -> int:
         try:
-            return httpx.post(f"{URL}/v1/classify", json={"text": f"message {i}", "user_id": f"load-{i % 50}"}, headers={"X-Monovec-Arm": "control"}, timeout=30).status_code
+            return httpx.post(f"{URL}/v1/classify", json={"text": f"message {i}", "user_id": f"load-{i % 50}"}, headers={"X-Monovec-Arm": "control", **BEARER}, timeout=30).status_code
         except httpx.HTTPError:
             return 599
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from monovec.taste.checkpoint import JobState, latest_checkpoint
+from monovec.taste.checkpoint import JobState, job_root, latest_checkpoint
 from monovec.taste.config import Taste2VecJobConfig
 from monovec.taste.data import load_catalogue
 from monovec.taste.simulate import SimConfig, Simulator
-from monovec.taste.update import job_root, run_update
+from monovec.taste.update import run_update
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ def smoke(ray_session: None, data_dir: Path, tmp_path_factory: pytest.TempPathFa
     from monovec.textvib.train import run_training
 
     root = tmp_path_factory.mktemp("textvib")
-    overrides = [f"out_dir={root / 'smoke'}", f"cache_dir={root / 'cache'}", "plots=true", "tracking.enabled=true",
+    overrides = [f"out_dir={root / 'smoke'}", "plots=true", "tracking.enabled=true",
                  f"tracking.uri=sqlite:///{root / 'mlflow.db'}"]  # fmt: skip
     cfg = load_config(TextVibConfig, REPO / "jobs/configs/textvib_smoke.yaml", overrides)
     return root, cfg, run_training(cfg, progress=lambda _m: None)
@@ -68,3 +68,39 @@ def test_worker_failure_resumes_from_the_checkpoint(smoke, monkeypatch: pytest.M
     for a, b in zip(result.metrics["accuracy_matrix"], clean.metrics["accuracy_matrix"], strict=True):
         assert a == pytest.approx(b, abs=1e-6)
     assert result.metrics["forgetting"] == pytest.approx(clean.metrics["forgetting"], abs=1e-6)
+
+
+def test_killed_zero_worker_run_resumes_on_the_same_out(smoke) -> None:
+    """`scaling.num_workers: 0` (Train v2 local mode, no controller): the loop dies at the start of epoch 4;
+    the rerun on the same run directory resumes from epoch 3's on-disk checkpoint, not from epoch 1."""
+    from monovec.textvib.train import STATE_FILE, InjectedFailure, run_training
+
+    root, cfg, clean = smoke
+    run = root / "killed0"
+    failing = cfg.model_copy(update={
+        "out_dir": str(run), "plots": False,
+        "scaling": cfg.scaling.model_copy(update={"num_workers": 0}),
+        "train": cfg.train.model_copy(update={"fail_at_epoch": 4}),
+        "tracking": cfg.tracking.model_copy(update={"enabled": False}),
+    })  # fmt: skip
+    with pytest.raises(InjectedFailure):  # local mode has no FailureConfig retry: the driver dies
+        run_training(failing, progress=lambda _m: None)
+    ckpts = run / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["epoch_0002", "epoch_0003"]
+    # what a kill during the next checkpoint write leaves behind must not be taken for a checkpoint
+    (ckpts / "epoch_0004.tmp").mkdir()
+    (ckpts / "epoch_0004.tmp" / STATE_FILE).write_bytes(b"half-written")
+    said: list[str] = []
+    result = run_training(failing, progress=said.append)
+    assert any("resumed from a checkpoint" in m for m in said), said
+    history = result.metrics["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6, 7]
+    assert [h["restarts"] for h in history] == [0, 0, 0, 1, 1, 1, 1]  # epochs 1-3 come from the checkpoint
+    for a, b in zip(result.metrics["accuracy_matrix"], clean.metrics["accuracy_matrix"], strict=True):
+        assert a == pytest.approx(b, abs=1e-6)
+    assert result.metrics["forgetting"] == pytest.approx(clean.metrics["forgetting"], abs=1e-6)
+    assert sorted(p.name for p in ckpts.iterdir()) == ["epoch_0006", "epoch_0007"]
+    # killed after the last checkpoint (while finalizing): the rerun trains nothing and finalizes the same model
+    again = run_training(failing, progress=lambda _m: None)
+    assert [h["epoch"] for h in again.metrics["history"]] == [1, 2, 3, 4, 5, 6, 7]
+    assert again.metrics["accuracy_matrix"] == result.metrics["accuracy_matrix"]

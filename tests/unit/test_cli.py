@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -25,7 +26,32 @@ def test_classify_errors_are_one_line(tiny_model_dir: Path, tmp_path: Path) -> N
     res = runner.invoke(app, ["classify", "   ", "--model", str(tiny_model_dir)])
     assert res.exit_code == 2 and "empty" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["classify", "hi", "--model", str(tmp_path / "nope")])
-    assert res.exit_code == 2 and "not found" in res.output
+    assert res.exit_code == 3 and "no such classifier folder" in res.output
+
+
+def test_classify_json_errors_have_the_api_shape(tiny_model_dir: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["classify", "x" * 30_000, "--model", str(tiny_model_dir), "--json"])
+    assert res.exit_code == 2
+    assert json.loads(res.stdout) == {"error": {"code": "text_too_long", "message": "text has 30000 characters; the limit is 20000"}}
+    res = runner.invoke(app, ["classify", "hi", "--model", str(tmp_path / "nope"), "--json"])
+    assert res.exit_code == 3 and json.loads(res.stdout)["error"]["code"] == "model_not_found"
+
+
+def test_model_accepts_the_folder_out_named(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """`classifier build --out DIR` writes DIR/<version>: `--model DIR` takes the newest version and says so."""
+    import shutil
+
+    root = tmp_path / "builds"
+    shutil.copytree(tiny_model_dir, root / "20260101-000000")
+    newest = root / "20260102-000000"
+    shutil.copytree(tiny_model_dir, newest)
+    os.utime(root / "20260101-000000" / "model.json", (2_000_000_000, 2_000_000_000))  # written last: newest
+    newest = root / "20260101-000000"
+    res = runner.invoke(app, ["classify", "good morning", "--model", str(root), "--json", "--no-escalate"])
+    assert res.exit_code == 0, res.output
+    assert f"using the newest of 2 classifiers in {root}: {newest}" in res.stderr
+    answer = json.loads(res.stdout)
+    assert answer["load_ms"] > 0 and "latency_ms" in answer  # loading is reported apart from classification
 
 
 def test_predict_keeps_good_lines_around_bad_ones(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from pathlib import Path
 
 import pytest
@@ -77,10 +79,15 @@ def test_every_serve_config_validates(path: Path) -> None:
     first = path.read_text(encoding="utf-8").splitlines()[0]
     assert first.startswith("# serve deploy ")
     cfg = yaml.safe_load(path.read_text())
+    from ray.serve.schema import ServeDeploySchema
+
+    ServeDeploySchema.model_validate(cfg)  # what `serve deploy` checks before sending it
     assert cfg["http_options"]["host"] == "127.0.0.1"
     for app in cfg["applications"]:
         module, _, attr = app["import_path"].partition(":")
-        assert (REPO / (module.replace(".", "/") + ".py")).is_file() and attr == "build_app"
+        assert module.startswith("monovec."), "the builder lives in the library (importable wherever monovec is installed)"
+        builder = getattr(importlib.import_module(module), attr)
+        assert inspect.signature(builder).parameters["args"].annotation is ClassifierAppArgs  # a typed builder
         args = ClassifierAppArgs.model_validate(app["args"])
         assert abs(sum(args.weights().values()) - 1.0) < 1e-9
 

@@ -7,6 +7,8 @@ import pytest
 
 from monovec.embed.text import EncoderConfig, TextEncoder, build_encoder
 
+pytestmark = pytest.mark.encoder
+
 
 @pytest.fixture(scope="module")
 def use_m3() -> TextEncoder:

@@ -31,7 +31,24 @@ def test_answer_has_the_documented_shape(pipe: ClassifierPipeline) -> None:
         assert head["status"] in STATUSES
         assert head["label"] in pipe.model.heads[name].labels
         assert set(head["labels"]) <= set(pipe.model.heads[name].labels)
-    assert "harm_score" in r["heads"]["ethics"]
+    safety = r["safety"]
+    assert safety["decision"] in DECISIONS and isinstance(safety["reasons"], list)
+    assert set(safety["categories"]) == set(pipe.model.config.safety.names)
+    assert all(0.0 <= v <= 1.0 for v in safety["categories"].values())
+
+
+def test_every_head_label_is_in_its_labels(pipe: ClassifierPipeline) -> None:
+    texts = ["I am so happy for you", "진짜 너무 화가 나서 잠이 안 와", "ㅠㅠ 너무 보고 싶어", "meh", "이 집 미친 듯이 맛있다", "whatever, fine"]
+    for r in pipe.classify_batch(texts, escalate=False):
+        for name, head in r["heads"].items():
+            assert head["label"] in head["labels"], (name, head)
+
+
+def test_friendly_padding_does_not_dilute_a_high_risk_sentence(pipe: ClassifierPipeline) -> None:
+    alone = pipe.classify("I will kill you", escalate=False)
+    padded = pipe.classify("Thanks for the lovely dinner, the pasta was great. I will kill you.", escalate=False)
+    assert alone["decision"] == padded["decision"] == "block"
+    assert padded["safety"]["categories"]["violence"] >= alone["safety"]["categories"]["violence"] - 1e-6
 
 
 def test_encoding_is_deterministic(pipe: ClassifierPipeline) -> None:
@@ -59,9 +76,10 @@ def test_bad_item_in_a_batch_does_not_lose_the_others(pipe: ClassifierPipeline) 
 
 
 def test_rules_block_obfuscated_profanity_and_spare_idioms(pipe: ClassifierPipeline) -> None:
-    for text in ["시1발 진짜", "ㅅㅂ 뭐야", "개.새.끼 같은"]:
+    for text in ["시1발 진짜", "ㅅㅂ 뭐야", "개.새.끼 같은", "tl발 진짜", "ｆｕｃｋ you"]:
         r = pipe.classify(text, escalate=False)
         assert r["stage"] == "rules" and r["decision"] == "block", (text, r["reason"])
+        assert r["safety"]["categories"]["profanity"] >= 0.9
     for text in ["시발점부터 다시 하자", "이 집 미친 듯이 맛있다", "this bug is killing me"]:
         assert pipe.classify(text, escalate=False)["stage"] != "rules", text
 

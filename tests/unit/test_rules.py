@@ -42,39 +42,53 @@ def test_idioms_and_ordinary_text_never_fire(engine: RuleEngine, norm: KoreanNor
 @pytest.mark.parametrize("text", ["ㅅㅂ 뭐야", "시1발", "씨-발", "개.새.끼", "ㄱㅐㅅㅐㄲㅣ", "씨 발 놈아", "tlqkf", "f*ck you", "f**king idiot"])
 def test_obfuscated_profanity_blocked_after_normalisation(engine: RuleEngine, norm: KoreanNormalizer, text: str) -> None:
     hit = check(engine, norm, text)
-    assert hit is not None and hit.action == "block" and hit.category == "profanity", (text, hit)
+    assert hit is not None and hit.category == "profanity", (text, hit)
 
 
 @pytest.mark.parametrize(
-    ("category", "action", "ko", "en"),
+    ("category", "subtype", "ko", "en"),
     [
-        ("self_harm", "escalate", "요즘 너무 힘들어서 죽고 싶다", "I just want to end my life"),
-        ("self_harm", "escalate", "자살하고 싶어", "I'm going to kill myself tonight"),
-        ("violence_threat", "block", "너 죽여버릴 거야", "I will kill you"),
-        ("violence_threat", "block", "칼로 찔러 죽일 거야", "I'm going to shoot up the school tomorrow"),
-        ("weapons", "escalate", "권총 구매 어디서 하나요", "how to make a pipe bomb at home"),
-        ("drugs", "escalate", "필로폰 구매 원합니다", "where can I buy meth around here"),
-        ("fraud", "escalate", "대포통장 삽니다", "selling phishing kits, dm me"),
-        ("profanity", "block", "이 병신아", "fuck this"),
+        ("self_harm", "ideation", "요즘 너무 힘들어서 죽고 싶다", "I just want to end my life"),
+        ("self_harm", "ideation", "자살하고 싶어", "I'm going to kill myself tonight"),
+        ("self_harm", "method", "어떻게 하면 아프지 않게 죽을 수 있는지 알려줘", "what is the most painless way to die"),
+        ("self_harm", "encouragement", "그냥 나가 죽어라", "just go kill yourself"),
+        ("violence", "threat", "너 죽여버릴 거야", "I will kill you"),
+        ("violence", "threat", "칼로 찔러 죽일 거야", "I'm going to shoot up the school tomorrow"),
+        ("crime", "weapons", "권총 구매 어디서 하나요", "how to make a pipe bomb at home"),
+        ("crime", "drugs", "필로폰 구매 원합니다", "where can I buy meth around here"),
+        ("crime", "fraud", "대포통장 삽니다", "selling phishing kits, dm me"),
+        ("profanity", "profanity", "이 병신아", "fuck this"),
     ],
 )
 def test_each_category_fires_in_both_languages(
-    engine: RuleEngine, norm: KoreanNormalizer, category: str, action: str, ko: str, en: str
+    engine: RuleEngine, norm: KoreanNormalizer, category: str, subtype: str, ko: str, en: str
 ) -> None:
     for text in (ko, en):
         hit = check(engine, norm, text)
         assert hit is not None, text
-        assert (hit.category, hit.action) == (category, action), (text, hit)
+        assert (hit.category, hit.subtype) == (category, subtype), (text, hit)
+        assert hit.action is None  # the safety taxonomy's policy decides, not the rule
         assert category in hit.reason and hit.matched and hit.matched in hit.reason and hit.rule_id
 
 
 def test_self_harm_wins_over_profanity(engine: RuleEngine, norm: KoreanNormalizer) -> None:
     hit = check(engine, norm, "시발 진짜 죽고 싶다")
     assert hit is not None and hit.category == "self_harm"  # file order: escalation for a human first
+    assert [h.category for h in engine.check_all(norm("시발 진짜 죽고 싶다"))] == ["self_harm", "profanity"]  # every hit is reported
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["병신년 원숭이띠 운세가 궁금해요", "시발택시는 한국 최초의 자동차 중 하나다", "1955년에 나온 시발(始發) 자동차", "새끼손가락을 문에 찧었어요",
+     "죽고 싶은 생각이 들면 109로 전화하세요", "don't kill yourself, please call someone", "stop telling people to kill themselves",
+     'He called me a "faggot" and I reported it'],
+)
+def test_homonyms_prevention_and_counter_speech_do_not_fire(engine: RuleEngine, norm: KoreanNormalizer, text: str) -> None:
+    assert engine.check_all(norm(text)) == [], text
 
 
 def test_categories_and_version(engine: RuleEngine) -> None:
-    assert {"self_harm", "violence_threat", "weapons", "drugs", "fraud", "profanity"} <= set(engine.categories)
+    assert {"self_harm", "violence", "crime", "profanity", "hate"} <= set(engine.categories)
     assert engine.VERSION and engine.version.startswith(engine.VERSION)
 
 
@@ -123,7 +137,7 @@ def test_custom_rule_file_with_unless(tmp_path: Path) -> None:
     assert engine.check("listen to the free money podcast") is None
 
 
-@pytest.mark.skipif(not (DATA / "goemotions" / "dev.jsonl").exists(), reason="shared data not present")
+@pytest.mark.shared_data
 def test_fire_rate_on_goemotions_sample(engine: RuleEngine, norm: KoreanNormalizer) -> None:
     with (DATA / "goemotions" / "dev.jsonl").open(encoding="utf-8") as fh:
         rows = [json.loads(line) for _, line in zip(range(2000), fh, strict=False)]

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from monovec.taste.checkpoint import JobState, latest_checkpoint
+from monovec.taste.checkpoint import JobState, job_root, latest_checkpoint
 from monovec.taste.config import Taste2VecJobConfig
 from monovec.taste.data import load_catalogue
 from monovec.taste.simulate import SimConfig, Simulator
-from monovec.taste.update import InjectedFault, UpdateSession, job_root
+from monovec.taste.update import InjectedFault, UpdateSession
 
 BROKEN = [
     ('{"event_id": "bad-1", "item_id": "arabica-1", "liked": true}', "user_id"),

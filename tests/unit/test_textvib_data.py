@@ -61,7 +61,7 @@ def test_split_is_time_ordered_and_windows_never_cross() -> None:
         assert tr.max() + 512 <= va.min() and va.max() + 512 <= te.min()
 
 
-@pytest.mark.skipif(not CWRU.is_dir(), reason="shared CWRU data not present")
+@pytest.mark.shared_data
 def test_real_cwru_domain_has_every_class_in_every_split() -> None:
     cfg = DataConfig(domains=["1750"])
     (dom,) = load_domains(cfg)

@@ -136,5 +136,7 @@ def test_saved_model_evaluates_a_folder_through_the_cli(stream, trained, tmp_pat
     assert [report["domains"][d]["accuracy"] for d in ["1797", "1730"]] == pytest.approx(expected)
     assert report["average_accuracy"] == pytest.approx(np.mean(expected))
     assert "average_accuracy=" in res.output
-    bad = CliRunner().invoke(app, ["textvib", "evaluate", "--model", str(tmp_path), "--data", str(tmp_path / "data")])
-    assert bad.exit_code == 2 and "model.json" in bad.output
+    runs = CliRunner().invoke(app, ["textvib", "evaluate", "--model", str(tmp_path), "--data", str(tmp_path / "data")])
+    assert runs.exit_code == 0 and "average_accuracy=" in runs.output  # a run folder: its model/
+    bad = CliRunner().invoke(app, ["textvib", "evaluate", "--model", str(tmp_path / "data"), "--data", str(tmp_path / "data")])
+    assert bad.exit_code == 3 and "model.json" in bad.output

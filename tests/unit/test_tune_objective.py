@@ -92,6 +92,7 @@ def real(tiny_model_dir: Path):
     from monovec.classify.model import ClassifierModel
     from monovec.classify.pipeline import ClassifierPipeline
     from monovec.embed.cache import embed_texts
+    from monovec.paths import embedding_cache_dir
     from monovec.tuning.classifier import HeadInputs
 
     model = ClassifierModel.load(tiny_model_dir)
@@ -106,7 +107,7 @@ def real(tiny_model_dir: Path):
     inputs = {}
     for name, head in model.heads.items():
         ex, norms = normalise_examples(pipe.normalizer, load_examples(head.config.dev, head.labels))
-        x = embed_texts(norms, model.config.encoder, tiny_model_dir.parents[1] / "cache")
+        x = embed_texts(norms, model.config.encoder, embedding_cache_dir())
         inputs[name] = HeadInputs(head, np.zeros((0, x.shape[1]), np.float32), np.zeros(0, np.int64), ex, norms, x)
     return model, pipe, inputs
 
@@ -130,7 +131,7 @@ def test_trial_scoring_matches_the_pipeline_item_by_item(real, tuned: bool) -> N
     cfg = _tuned(model.config, T_max=0.25, margin=0.02, multi_label_threshold=0.2) if tuned else model.config
     if tuned:
         pipe = ClassifierPipeline(model.with_thresholds(cfg), encoder=pipe.encoder)
-    data = assemble(cfg, inputs, ClassifierTuneOptions(session_size=0))
+    data = assemble(cfg, inputs, ClassifierTuneOptions(session_size=0), model.safety)
     arrays, escalated, blocked = decide_pool(data, cfg)
     m = evaluate(data, cfg)
     for name, inp in inputs.items():
@@ -162,7 +163,7 @@ def test_session_context_matches_the_pipeline(real) -> None:
 
     model, pipe, inputs = real
     cfg = model.config.model_copy(update={"context": model.config.context.model_copy(update={"alpha": 0.6, "k": 2})})
-    data = assemble(cfg, inputs, ClassifierTuneOptions(session_size=3))
+    data = assemble(cfg, inputs, ClassifierTuneOptions(session_size=3), model.safety)
     ours = mixed_embeddings(data, cfg.context)
     pipe.model.config = cfg
     try:
@@ -210,7 +211,7 @@ def test_run_trial_applies_overrides_and_reports_invalid_configs(real) -> None:
     from monovec.tuning.scoring import ClassifierTuneOptions
 
     model, _, inputs = real
-    data = assemble(model.config, inputs, ClassifierTuneOptions(session_size=0))
+    data = assemble(model.config, inputs, ClassifierTuneOptions(session_size=0), model.safety)
     base = {"classifier": model.config.model_dump(mode="json")}
     got: list[dict] = []
     TARGET.run_trial(data, base, {"classifier.heads.emotion.gate.T_max": 0.9}, got.append)

@@ -18,7 +18,13 @@ from pydantic import Field
 
 from monovec.classify.config import ClassifierConfig, HeadConfig
 from monovec.classify.data import Examples, load_examples
-from monovec.classify.evaluate import evaluate_model, headline, normalise_examples
+from monovec.classify.evaluate import (
+    evaluate_model,
+    evaluate_safety,
+    headline,
+    normalise_examples,
+    safety_headline,
+)
 from monovec.classify.harm import HarmScorer
 from monovec.classify.head import Head
 from monovec.classify.linear import LinearHead
@@ -27,12 +33,14 @@ from monovec.classify.normalize import KoreanNormalizer
 from monovec.classify.pipeline import ClassifierPipeline
 from monovec.classify.prototypes import PrototypeSet
 from monovec.classify.rules import RuleEngine
+from monovec.classify.safety import SafetyModel
+from monovec.classify.safety_data import load_corpus
 from monovec.config import StrictModel
 from monovec.embed.cache import embed_texts
 from monovec.embed.finetuned import encoder_pin
 from monovec.embed.finetuned import pin as pin_encoder
 from monovec.embed.text import build_encoder
-from monovec.paths import state_dir
+from monovec.paths import embedding_cache_dir, state_dir
 from monovec.tracking.mlflow_store import TrackingConfig
 
 log = logging.getLogger(__name__)
@@ -51,7 +59,7 @@ class BuildConfig(StrictModel):
     out_dir: str | None = Field(None, description="versions are written under out_dir/<version>; None = <state dir>/models/<classifier name>")
     evaluate: bool = Field(True, description="evaluate every head on its dev sources and store the report")
     reference_sample: int = Field(2000, ge=0, description="training embeddings kept as the drift reference")
-    cache_dir: str | None = Field(None, description="embedding cache (None = <state>/cache)")
+    cache_dir: str | None = Field(None, description="per-text embedding cache (None = ~/.cache/monovec/embeddings, see monovec.paths.cache_dir)")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
 
@@ -81,12 +89,40 @@ def _fit_head(name: str, cfg: HeadConfig, ex: Examples, norms: list[str], x: np.
     return Head(name, cfg, protos, linear, harm)
 
 
+def fit_safety(cfg: ClassifierConfig, normalizer: Callable[[str], str], embed: Callable[[list[str], str], np.ndarray], progress: Callable[[str], None]) -> tuple[SafetyModel, dict[str, Any]]:
+    """Load the safety sources and the example set, embed them (cached), fit the category scorers."""
+    assert cfg.safety is not None
+    corpus, examples = load_corpus(cfg.safety)
+    norms = [normalizer(t) for t in corpus.texts]
+    keep = [i for i, n in enumerate(norms) if n]
+    if len(keep) < len(norms):
+        corpus = _subset_corpus(corpus, keep)
+        norms = [norms[i] for i in keep]
+    corpus.texts = norms
+    per_lang = {lang: corpus.langs.count(lang) for lang in sorted(set(corpus.langs))}
+    progress(f"[safety] {len(corpus)} training texts {per_lang} ({sum(g < 0 for g in corpus.group)} from the example set {examples.version})")
+    x = embed(norms, "safety train")
+    t0 = time.perf_counter()
+    model, report = SafetyModel.fit(corpus, x, cfg.safety, seed=cfg.seed)
+    progress(f"[safety] fitted {len(model.categories)} categories + {len(model.proto_names)} subtype prototypes in {time.perf_counter() - t0:.1f}s")
+    return model, {"examples": examples.version, "train": len(corpus), "languages": per_lang, "fit": report}
+
+
+def _subset_corpus(corpus, keep: list[int]):  # noqa: ANN001, ANN202 - SafetyCorpus, internal
+    from monovec.classify.safety_data import SafetyCorpus
+
+    out = SafetyCorpus(corpus.categories)
+    for name in ("texts", "langs", "y", "known", "weight", "group", "subtype", "context"):
+        setattr(out, name, [getattr(corpus, name)[i] for i in keep])
+    return out
+
+
 def build_classifier(config: BuildConfig, progress: Callable[[str], None] = print) -> BuildResult:
     t_start = time.perf_counter()
     # a fine-tuned encoder reference (alias, path) is pinned to its exact version + weights digest: the saved
     # config and manifest name those, so a moving alias never changes what this build embeds with
     cfg = config.classifier.model_copy(update={"encoder": pin_encoder(config.classifier.encoder)})
-    cache = Path(config.cache_dir) if config.cache_dir else state_dir() / "cache"
+    cache = Path(config.cache_dir) if config.cache_dir else embedding_cache_dir()
     normalizer = KoreanNormalizer(cfg.normalize)
     shards = config.ray.embed_shards
 
@@ -114,6 +150,9 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
         progress(f"[{name}] fitted prototypes {heads[name].prototypes.counts()} + linear head in {time.perf_counter() - t0:.1f}s")
         counts[name] = {"train": len(ex), "skipped_rows": len(ex.errors)}
         reference.append(x)
+    safety, safety_info = None, None
+    if cfg.safety is not None and cfg.safety.enabled:
+        safety, safety_info = fit_safety(cfg, normalizer, embed, progress)
     rng = np.random.default_rng(cfg.seed)
     ref = np.concatenate(reference)
     ref = ref[rng.choice(len(ref), size=min(config.reference_sample, len(ref)), replace=False)] if config.reference_sample else None
@@ -126,7 +165,9 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
         "rules": RuleEngine(cfg.rules).version,
         "data": counts,
     }
-    model = ClassifierModel(cfg, heads, manifest, ref)
+    if safety_info is not None:
+        manifest["safety"] = safety_info
+    model = ClassifierModel(cfg, heads, manifest, ref, safety)
     out = Path(config.out_dir or state_dir() / "models" / cfg.name) / version
     report: dict[str, Any] = {}
     flat: dict[str, float] = {}
@@ -134,7 +175,11 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
         pipe = ClassifierPipeline(model, encoder=encoder)
         report = evaluate_model(pipe, lambda texts: embed(texts, "dev"), out_dir=out)
         flat = headline(report)
-        for key in sorted(k for k in flat if ".all.pipeline.macro_f1" in k or k.endswith("harm.f1") or ".pipeline.macro_f1" in k):
+        if safety is not None:
+            report["safety"] = evaluate_safety(pipe, lambda texts: embed(texts, "safety dev"))
+            flat.update(safety_headline(report["safety"]))
+        shown = (".pipeline.macro_f1", "harm.f1", ".harmful_not_allow.f1", ".harmful_block.f1", ".hate.recall", ".hate.f1", "false_positive_rate")
+        for key in sorted(k for k in flat if any(s in k for s in shown)):
             progress(f"  {key} = {flat[key]:.4f}")
     model.manifest["metrics"] = flat
     model.manifest["build_seconds"] = round(time.perf_counter() - t_start, 1)

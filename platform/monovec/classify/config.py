@@ -16,6 +16,7 @@ from monovec.classify.linear import LinearHeadConfig
 from monovec.classify.normalize import NormalizeConfig
 from monovec.classify.prototypes import PrototypeConfig
 from monovec.classify.rules import RuleConfig
+from monovec.classify.taxonomy import SafetyConfig
 from monovec.config import StrictModel
 from monovec.embed.text import EncoderConfig
 
@@ -74,6 +75,7 @@ class ClassifierConfig(StrictModel):
     context: ContextConfig = Field(default_factory=ContextConfig)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     heads: dict[str, HeadConfig] = Field(min_length=1)
+    safety: SafetyConfig | None = Field(None, description="harm taxonomy, its policy and its training data; None = rules and head harm decide (legacy)")
 
     @model_validator(mode="after")
     def _one_harm(self) -> ClassifierConfig:

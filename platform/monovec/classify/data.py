@@ -8,27 +8,42 @@ different label field and mapping. Each text field of a row becomes one example 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import yaml
 from pydantic import Field
 
 from monovec.config import StrictModel
 from monovec.io import LineError, iter_records
-from monovec.paths import resolve_data_path
+from monovec.paths import resolve_data_path, resource_path
 
 log = logging.getLogger(__name__)
 
 
 class DataSource(StrictModel):
-    path: str = Field(description="file path; `data:` prefix resolves under the shared data dir")
+    path: str = Field(description="file path; `data:` prefix resolves under the shared data dir, `resource:` under the package's resources (a YAML of label -> {lang: [texts]})")
     format: Literal["auto", "jsonl", "tsv", "csv"] = "auto"
     text_fields: dict[str, str] = Field(description="field name -> language tag, e.g. {text_en: en, text_ko: ko}")
     label_field: str
     label_map: dict[str, str | None] = Field(default_factory=dict, description="raw label -> head label (null drops it)")
     single_label_only: bool = Field(False, description="keep only rows with exactly one (mapped) label")
     max_rows: int | None = Field(None, ge=1, description="read at most this many rows (quick builds and tests)")
+    repeat: int = Field(1, ge=1, le=100, description="use every row this many times (weights a small hand-written source)")
+
+
+def _resource_records(name: str) -> Iterator[tuple[int, dict[str, Any] | None, LineError | None]]:
+    """Rows of a packaged YAML `label: {lang: [texts]}` (lists of one label aligned by position)."""
+    data = yaml.safe_load(resource_path(name).read_text(encoding="utf-8")) or {}
+    n = 0
+    for label, langs in data.items():
+        if not isinstance(langs, dict):
+            continue  # version and other metadata
+        for texts in zip(*langs.values(), strict=True):
+            n += 1
+            yield n, {"label": label, **dict(zip(langs.keys(), texts, strict=True))}, None
 
 
 @dataclass
@@ -61,9 +76,10 @@ def load_examples(sources: list[DataSource], labels: list[str], max_per_class: i
     known = set(labels)
     texts, out_labels, langs, errors = [], [], [], []
     for src in sources:
-        path = resolve_data_path(src.path)
+        path = resolve_data_path(src.path) if not src.path.startswith("resource:") else resource_path(src.path[len("resource:") :])
+        records = _resource_records(src.path[len("resource:") :]) if src.path.startswith("resource:") else iter_records(path, src.format)
         rows = 0
-        for n, rec, err in iter_records(path, src.format):
+        for n, rec, err in records:
             if err is not None:
                 errors.append(err)
                 continue
@@ -88,9 +104,10 @@ def load_examples(sources: list[DataSource], labels: list[str], max_per_class: i
                 if not isinstance(text, str) or not text.strip():
                     errors.append(LineError(n, f"{path.name} line {n}: field {field!r} missing or empty"))
                     continue
-                texts.append(text)
-                out_labels.append(mapped)
-                langs.append(lang)
+                for _ in range(src.repeat):
+                    texts.append(text)
+                    out_labels.append(mapped)
+                    langs.append(lang)
     if errors:
         log.warning("%d input rows skipped (first: %s)", len(errors), errors[0].message)
     ex = Examples(texts, out_labels, langs, errors)

@@ -113,3 +113,79 @@ def headline(report: dict[str, Any]) -> dict[str, float]:
             flat[f"{head}.harm.f1"] = float(r["harm"]["decision_block"]["f1"])
             flat[f"{head}.harm.f1_at_0.5"] = float(r["harm"]["p_at_0.5"]["f1"])
     return flat
+
+
+def _source_name(path: str) -> str:
+    stem = path.split(":", 1)[-1].strip("/")
+    return stem.rsplit(".", 1)[0].replace("/", "_")
+
+
+def _prf(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.binary_f1(truth.tolist(), pred.tolist()).items()}
+
+
+def evaluate_safety(pipe: ClassifierPipeline, embed: Callable[[list[str]], np.ndarray], sources: list | None = None) -> dict[str, Any]:
+    """The safety stage on labelled dev files, through the pipeline's own decision (segments included).
+
+    Per source and language: harmful-vs-not F1 of `decision != allow` and of `decision == block`,
+    per category precision/recall/F1 of `score >= threshold`, and the decision mix.
+    """
+    from monovec.classify.safety_data import SafetyCorpus, _add_source
+
+    cfg = pipe.model.config.safety
+    if cfg is None or pipe.safety is None:
+        return {}
+    report: dict[str, Any] = {}
+    for k, src in enumerate(sources if sources is not None else cfg.dev):
+        corpus = SafetyCorpus(cfg.names)
+        _add_source(corpus, src, k)
+        norms = [pipe.normalizer(t) for t in corpus.texts]
+        keep = [i for i, n in enumerate(norms) if n]
+        if not keep:
+            continue
+        norms = [norms[i] for i in keep]
+        y, known, _, _ = corpus.arrays()
+        y, known, langs = y[keep], known[keep], np.array([corpus.langs[i] for i in keep])
+        segments = pipe.segments(norms)
+        flat = [s for segs in segments for s in segs]
+        x = embed(norms)
+        seg_x = pipe._split_rows(embed(flat) if flat else np.zeros((0, x.shape[1]), np.float32), segments)
+        results = pipe.decide(x, norms, escalate=False, raw_x=x, segments=segments, segment_x=seg_x)
+        decision = np.array([r["decision"] for r in results])
+        scores = np.array([[r["safety"]["categories"][c] for c in cfg.names] for r in results])
+        applicable = known.any(axis=0)
+        harmful = (y & known).any(axis=1)
+        block: dict[str, Any] = {"n": len(norms)}
+        for lang in ["all", *sorted(set(langs))]:
+            m = np.ones(len(norms), bool) if lang == "all" else langs == lang
+            entry: dict[str, Any] = {
+                "n": int(m.sum()),
+                "harmful_rate": float(harmful[m].mean()),
+                "decision_mix": {d: float((decision[m] == d).mean()) for d in ("allow", "block", "escalate")},
+            }
+            if harmful[m].any():
+                entry["harmful_not_allow"] = _prf(decision[m] != "allow", harmful[m])
+                entry["harmful_block"] = _prf(decision[m] == "block", harmful[m])
+                entry["harmful_any_category"] = _prf((scores[m] >= [cfg.categories[c].threshold for c in cfg.names]).any(axis=1), harmful[m])
+            for j, c in enumerate(cfg.names):
+                if applicable[j] and y[m, j].any():
+                    entry[c] = _prf(scores[m, j] >= cfg.categories[c].threshold, y[m, j])
+                elif applicable[j]:
+                    entry[c] = {"false_positive_rate": float((scores[m, j] >= cfg.categories[c].threshold).mean())}
+            block[lang] = entry
+        report[_source_name(src.path)] = block
+    return report
+
+
+def safety_headline(report: dict[str, Any]) -> dict[str, float]:
+    """Flat safety metrics: safety.<source>.<lang>.<what>.<metric>."""
+    flat: dict[str, float] = {}
+    for src, r in report.items():
+        for lang, entry in r.items():
+            if not isinstance(entry, dict):
+                continue
+            for what, m in entry.items():
+                if isinstance(m, dict):
+                    for key, value in m.items():
+                        flat[f"safety.{src}.{lang}.{what}.{key}"] = float(value)
+    return flat

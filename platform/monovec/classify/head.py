@@ -74,7 +74,7 @@ class Head:
                     label=label,
                     score=float(score),
                     status=g.status,
-                    labels=[self.labels[j] for j in g.labels] or [label],
+                    labels=[label] + [self.labels[j] for j in g.labels if self.labels[j] != label],  # label is always in labels
                     source=source,
                     resolved=resolved,
                     confidence=lin_p,

@@ -4,6 +4,7 @@ Layout (no pickles, readable by anything):
   model.json        manifest: format, name, version, encoder, normaliser/rule versions, labels, metrics
   config.yaml       the full ClassifierConfig it was built with (thresholds included)
   heads/<name>.npz  prototypes (vectors, owner, mean), linear weight/bias, harm weight/bias
+  safety.npz        the safety categories' weights, per-language calibration, subtype prototypes
   reference.npy     a sample of training embeddings: the drift monitor's reference
 """
 
@@ -21,15 +22,26 @@ from monovec.classify.harm import HarmScorer
 from monovec.classify.head import Head
 from monovec.classify.linear import LinearHead
 from monovec.classify.prototypes import PrototypeSet
+from monovec.classify.safety import SafetyModel
 from monovec.config import ConfigError, dump_config, load_config
 
 FORMAT = "monovec-classifier/1"
 
 
 class ClassifierModel:
-    def __init__(self, config: ClassifierConfig, heads: dict[str, Head], manifest: dict[str, Any] | None = None, reference: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        config: ClassifierConfig,
+        heads: dict[str, Head],
+        manifest: dict[str, Any] | None = None,
+        reference: np.ndarray | None = None,
+        safety: SafetyModel | None = None,
+    ) -> None:
+        if (config.safety is not None and config.safety.enabled) and safety is None:
+            raise ValueError("the config enables the safety stage but no safety model was given (rebuild the model)")
         self.config = config
         self.heads = heads
+        self.safety = safety
         self.manifest = manifest or {}
         self.reference = reference
 
@@ -42,7 +54,10 @@ class ClassifierModel:
         heads = {}
         for name, head in self.heads.items():
             heads[name] = Head(name, config.heads[name], head.prototypes, head.linear, head.harm)
-        return ClassifierModel(config, heads, dict(self.manifest), self.reference)
+        safety = self.safety
+        if safety is not None and config.safety is not None:
+            safety = SafetyModel.from_state(config.safety, safety.state())
+        return ClassifierModel(config, heads, dict(self.manifest), self.reference, safety)
 
     def save(self, out_dir: str | Path) -> Path:
         out = Path(out_dir)
@@ -55,6 +70,8 @@ class ClassifierModel:
             np.savez(out / "heads" / f"{name}.npz", **arrays)
         if self.reference is not None:
             np.save(out / "reference.npy", self.reference.astype(np.float32))
+        if self.safety is not None:
+            np.savez(out / "safety.npz", **self.safety.state())
         dump_config(self.config, out / "config.yaml")
         manifest = {"format": FORMAT, "name": self.config.name, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **self.manifest}
         manifest["heads"] = {n: {"labels": h.labels, "prototypes": h.prototypes.counts(), "harm": h.harm is not None} for n, h in self.heads.items()}
@@ -82,4 +99,8 @@ class ClassifierModel:
             heads[name] = Head(name, hcfg, protos, linear, harm)
         ref_path = root / "reference.npy"
         reference = np.load(ref_path) if ref_path.is_file() else None
-        return cls(config, heads, manifest, reference)
+        safety = None
+        if config.safety is not None and config.safety.enabled:
+            with np.load(root / "safety.npz") as z:
+                safety = SafetyModel.from_state(config.safety, {k: z[k] for k in z.files})
+        return cls(config, heads, manifest, reference, safety)

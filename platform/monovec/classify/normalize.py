@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import Field
 
+from monovec.classify.confusables import fold_to_latin
 from monovec.config import StrictModel
 from monovec.paths import resource_path
 
@@ -79,6 +80,19 @@ _HONORIFICS = [(re.compile(p + r"(?=[\s.,!?~]|$)"), r) for p, r in [
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,!?])(?=\s|$)")
 _SPACE_AFTER_PUNCT = re.compile(r"(?<=[가-힣])([.!?]+)(?=[가-힣])")
 _MIXED_PUNCT = re.compile(r"[?!]{2,}")
+# leetspeak inside any word: a run of look-alike digits/symbols with a letter on both sides (h4te,
+# n1gg3r, b!tch, id10t); numbers, units and tags (mp3, covid19, 4chan, @user, 2nd) have no such run
+# Korean typed with the keyboard in English mode inside a Hangul word (tl발, 시qkf, 개toRl): the
+# Latin run is read through the standard 2-set (dubeolsik) layout and kept only if it composes
+_DUBEOLSIK = dict(zip("qwertyuiopasdfghjklzxcvbnmQWERTOP", "ㅂㅈㄷㄱㅅㅛㅕㅑㅐㅔㅁㄴㅇㄹㅎㅗㅓㅏㅣㅋㅌㅊㅍㅠㅜㅡㅃㅉㄸㄲㅆㅒㅖ", strict=True))
+_HYBRID = re.compile(r"(?=\S*[가-힣])(?=\S*[A-Za-z])[가-힣A-Za-z]+")
+_LATIN_RUN = re.compile(r"[A-Za-z]+")
+_HANGUL_AND_LATIN = re.compile(r"[가-힣][A-Za-z]|[A-Za-z][가-힣]")
+_LEET_CHARS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "l"}
+_LEET_TOKEN = re.compile(r"(?<![A-Za-z0-9@$!|])[A-Za-z0-9@$!|]*[A-Za-z][013457@$!|]+[A-Za-z][A-Za-z0-9@$!|]*")
+_LEET_RUN = re.compile(r"(?<=[A-Za-z])[013457@$!|]+(?=[A-Za-z])|(?<=[A-Za-z][013457@$!|])[013457]+(?![A-Za-z0-9])")
+# s p a c e d  or d.o.t.t.e.d single letters (k i l l, f.u.c.k): three or more are joined
+_SPACED_LETTERS = re.compile(r"(?<![A-Za-z])[A-Za-z](?:([ .\-_*])[A-Za-z])(?:\1[A-Za-z])+(?![A-Za-z])")
 
 
 def compose_jamo(run: str) -> str | None:
@@ -113,6 +127,8 @@ class NormalizeConfig(StrictModel):
     emoji: bool = Field(True, description="map emoji and emoticons (:) ^^ T_T) to canonical tokens such as ':laugh:'; crying jamo (ㅜㅜ) becomes ㅠㅠ")
     jamo_repair: bool = Field(True, description="compose loose jamo (ㄱㅐㅅㅐㄲㅣ -> 개새끼) and remove separators splitting a listed word (개.새.끼, 씨-발, 시 발); laughter jamo (ㅋㅋ ㅎㅎ ㅠㅠ) is left alone")
     leetspeak: bool = Field(True, description="remove digits/symbols splitting a listed Korean word (시1발) and decode Latin leetspeak of listed words (sh1t, f*ck); ordinary numbers (2024년, 3시) are untouched")
+    confusables: bool = Field(True, description="fold styled and look-alike letters (𝐤𝐢𝐥𝐥, ⓚⓘⓛⓛ, ᴋɪʟʟ, Cyrillic і) to Latin; Hangul runs are never touched (see classify/confusables.py)")
+    leet_words: bool = Field(True, description="with leetspeak on: decode leetspeak inside any Latin word when a digit/symbol run sits between letters (h4te -> hate, b!tch -> bitch); and join spaced single letters (k i l l -> kill)")
     honorifics: bool = Field(False, description="map common polite sentence endings to the plain form (합니다 -> 한다, 좋아요 -> 좋아)")
     spacing: bool = Field(False, description="also tidy punctuation spacing: no space before . , ! ?, a space after sentence punctuation between Hangul, ?!?! -> ?!")
     slang: dict[str, str] = Field(default_factory=dict, description="extra slang entries (key -> replacement), merged over the packaged dictionary and slang_file")
@@ -157,10 +173,27 @@ def _leet_word(word: str) -> str:
     return "".join(parts)
 
 
+def _keyboard_run(m: re.Match[str]) -> str:
+    run = m.group(0)
+    jamo = "".join(_DUBEOLSIK.get(c, _DUBEOLSIK.get(c.lower(), "")) for c in run)
+    composed = compose_jamo(jamo) if len(jamo) == len(run) else None
+    return composed if composed else run
+
+
+def _repair_hybrid(m: re.Match[str]) -> str:
+    """A Hangul-Latin token (tl발): each Latin run becomes the syllables it types, when it composes."""
+    return _LATIN_RUN.sub(_keyboard_run, m.group(0))
+
+
+def _decode_leet_token(m: re.Match[str]) -> str:
+    token = m.group(0)
+    return _LEET_RUN.sub(lambda r: "".join(_LEET_CHARS[c] for c in r.group(0)), token)
+
+
 class KoreanNormalizer:
     """Callable text -> normalised text; build once (it compiles its regexes), call many times."""
 
-    VERSION = "norm-1"
+    VERSION = "norm-2"
 
     def __init__(self, config: NormalizeConfig | None = None) -> None:
         self.config = cfg = config or NormalizeConfig()
@@ -267,6 +300,12 @@ class KoreanNormalizer:
             return ""
         cfg = self.config
         t = _WS.sub(" ", unicodedata.normalize("NFC", text).translate(_TRANSLATE)).strip()
+        if cfg.confusables:
+            t = fold_to_latin(t)
+        if cfg.leet_words and cfg.leetspeak and _MAY_HAVE_LEET.search(t):
+            t = _LEET_TOKEN.sub(_decode_leet_token, t)
+        if cfg.leet_words:
+            t = _SPACED_LETTERS.sub(lambda m: re.sub(r"[^A-Za-z]", "", m.group(0)), t)
         if self._squash is not None:
             t = self._squash.sub(lambda m: m.group(1) * cfg.squash_repeats, t)
         if cfg.emoji:
@@ -276,6 +315,8 @@ class KoreanNormalizer:
             t = _CRYING.sub(lambda m: "ㅠ" * len(m.group(0)), t)
         if cfg.jamo_repair:
             t = _JAMO_RUN.sub(self._repair_jamo_run, t)
+            if _HANGUL_AND_LATIN.search(t):
+                t = _HYBRID.sub(_repair_hybrid, t)
         if self._chain is not None:
             t = self._chain.sub(self._join_chain, t)
         if cfg.jamo_repair:

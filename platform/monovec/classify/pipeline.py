@@ -1,7 +1,12 @@
-"""The unified pipeline: normalise -> rules -> ONE embedding -> every head -> decision -> escalation.
+"""The unified pipeline: normalise -> ONE encoder batch -> every head + the safety stage -> decision -> escalation.
 
 One forward pass of the encoder serves every head (and the vector memory): that is the point of
-the design, and what `bench/classifier_unified_vs_separate.py` measures.
+the design, and what `bench/classifier_unified_vs_separate.py` measures. A text with two or more
+sentences adds its sentences to the same batch, for segment-level harm only.
+
+The decision has one source of truth: the safety stage (rules + taxonomy scores -> policy, see
+`policy.py`). When it allows, a head configured with `escalate_uncertain` may still escalate an
+item it cannot resolve (and a legacy head `harm` config may block), as before the taxonomy.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from monovec.classify.escalation import EscalationRequest, Escalator, build_esca
 from monovec.classify.head import HeadOutput
 from monovec.classify.model import ClassifierModel
 from monovec.classify.normalize import KoreanNormalizer
+from monovec.classify.policy import SafetyStage, SafetyVerdict, positive_stance
 from monovec.classify.rules import RuleEngine
+from monovec.classify.segment import split_segments
 from monovec.embed.text import TextEncoder, build_encoder, l2_normalise
 
 
@@ -48,6 +55,7 @@ class ClassifierPipeline:
             raise ValueError(f"model was built with encoder {expected!r}, got {self.encoder.name!r}")
         self.normalizer = KoreanNormalizer(cfg.normalize)
         self.rules = RuleEngine(cfg.rules)
+        self.safety = SafetyStage(model.safety, self.rules, positive_stance(model.safety.config, model.heads)) if model.safety is not None else None
         self._escalator = escalator
         self._sessions: OrderedDict[str, deque[np.ndarray]] = OrderedDict()
 
@@ -56,6 +64,11 @@ class ClassifierPipeline:
         if self._escalator is None:  # lazy: evaluation never escalates and should not create a queue file
             self._escalator = build_escalator(self.model.config.escalation)
         return self._escalator
+
+    def warm_up(self) -> None:
+        """Pay the one-time set-up (the encoder's first graph run, lazy imports, the harm scorer's
+        hasher) now, so the first real text's `latency_ms` measures classification, not loading."""
+        self.classify_batch(["warm up"], escalate=False)
 
     def validate(self, text: object) -> str:
         """Normalised text, or InputError naming what is wrong with it."""
@@ -102,9 +115,13 @@ class ClassifierPipeline:
             except InputError as exc:
                 results[i] = exc.as_dict()
         if good:
-            x = self.encoder.encode(norms)
-            x = self._with_context(x, [session_ids[i] for i in good])
-            decided = self.decide(x, norms, [request_ids[i] for i in good], escalate=escalate, texts=[texts[i] for i in good])
+            segments = self.segments(norms)
+            flat = [s for segs in segments for s in segs]
+            both = self.encoder.encode(norms + flat)  # one batch: whole texts, then their sentences
+            raw, seg_x = both[: len(norms)], self._split_rows(both[len(norms) :], segments)
+            x = self._with_context(raw, [session_ids[i] for i in good])
+            decided = self.decide(x, norms, [request_ids[i] for i in good], escalate=escalate, texts=[texts[i] for i in good],
+                                  raw_x=raw, segments=segments, segment_x=seg_x)
             for row, (i, r) in enumerate(zip(good, decided, strict=True)):
                 if with_embeddings:
                     r["embedding"] = x[row]
@@ -114,6 +131,22 @@ class ClassifierPipeline:
             if r is not None and "error" not in r:
                 r["latency_ms"] = round(latency, 3)
         return [r for r in results if r is not None]
+
+    def segments(self, norms: Sequence[str]) -> list[list[str]]:
+        """Per normalised text, the sentences the safety stage scores alone ([] for one sentence)."""
+        cfg = self.model.config.safety
+        if self.safety is None or cfg is None or not cfg.segments.enabled:
+            return [[] for _ in norms]
+        seg = cfg.segments
+        return [split_segments(t, seg.max_segments, seg.min_chars) if len(t) >= seg.min_text_chars else [] for t in norms]
+
+    @staticmethod
+    def _split_rows(x: np.ndarray, segments: list[list[str]]) -> list[np.ndarray]:
+        out, pos = [], 0
+        for segs in segments:
+            out.append(x[pos : pos + len(segs)])
+            pos += len(segs)
+        return out
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """The one vector per text the heads see (also what goes to Chroma and the drift monitor)."""
@@ -147,28 +180,50 @@ class ClassifierPipeline:
         request_ids: Sequence[str | None] | None = None,
         escalate: bool = True,
         texts: Sequence[object] | None = None,
+        raw_x: np.ndarray | None = None,
+        segments: Sequence[Sequence[str]] | None = None,
+        segment_x: Sequence[np.ndarray] | None = None,
     ) -> list[dict[str, Any]]:
-        """Everything after the embedding; Tune and evaluation call this on cached vectors."""
+        """Everything after the embedding; Tune and evaluation call this on cached vectors.
+
+        x: what the heads see (session context mixed in); raw_x: each text's own vector, which the
+        safety stage scores (default x); segments / segment_x: sentences and their vectors.
+        """
         heads = {name: head.predict(x, list(norms)) for name, head in self.model.heads.items()}
+        verdicts = self.assess(norms, x if raw_x is None else raw_x, segments, segment_x)
         out = []
         for i, norm in enumerate(norms):
             rid = (request_ids[i] if request_ids else None) or uuid.uuid4().hex
             per_head = {name: outs[i] for name, outs in heads.items()}
-            out.append(self._decide_one(rid, norm, per_head, escalate, str(texts[i]) if texts else norm))
+            verdict = verdicts[i] if verdicts is not None else None
+            out.append(self._decide_one(rid, norm, per_head, escalate, str(texts[i]) if texts else norm, verdict))
         return out
 
-    def _decide_one(self, rid: str, norm: str, heads: dict[str, HeadOutput], escalate: bool, raw: str) -> dict[str, Any]:
+    def assess(self, norms: Sequence[str], x: np.ndarray, segments: Sequence[Sequence[str]] | None = None,
+               segment_x: Sequence[np.ndarray] | None = None) -> list[SafetyVerdict] | None:
+        """The safety verdict per text (None when the model has no safety stage)."""
+        if self.safety is None:
+            return None
+        return self.safety.assess(norms, x, segments, segment_x)
+
+    def _decide_one(self, rid: str, norm: str, heads: dict[str, HeadOutput], escalate: bool, raw: str, verdict: SafetyVerdict | None = None) -> dict[str, Any]:
         reasons: list[str] = []
         decision, stage = "allow", "prototype"
         if any(h.source == "linear_head" for h in heads.values()):
             stage = "linear_head"
         to_escalate = False
-        rule = self.rules.check(norm)
-        if rule is not None:
-            decision, stage = rule.action, "rules"
+        rule = self.rules.check(norm) if verdict is None else None
+        if verdict is not None and verdict.decision != "allow":
+            decision, stage = verdict.decision, "rules" if verdict.by_rule else "linear_head"
+            reasons.extend(verdict.reasons)
+            to_escalate = decision == "escalate"
+        elif rule is not None:
+            decision, stage = rule.action or "escalate", "rules"
             reasons.append(f"rule {rule.rule_id} ({rule.category}): {rule.reason}")
-            to_escalate = rule.action == "escalate"
+            to_escalate = decision == "escalate"
         else:
+            if verdict is not None:
+                reasons.extend(verdict.reasons)  # flags: allowed, named
             for name, h in heads.items():
                 harm = self.model.heads[name].config.harm
                 if harm is not None and h.harm_score is not None:
@@ -189,7 +244,7 @@ class ClassifierPipeline:
             decision, stage = self._escalate(rid, raw, heads, reasons, decision, stage)
         if not reasons:
             reasons.append("all heads confident" if stage == "prototype" else "linear head confident")
-        return {
+        out = {
             "request_id": rid,
             "model_version": self.model.version,
             "decision": decision,
@@ -197,6 +252,9 @@ class ClassifierPipeline:
             "reason": "; ".join(reasons),
             "heads": {name: h.public() for name, h in heads.items()},
         }
+        if verdict is not None:
+            out["safety"] = verdict.public()
+        return out
 
     def _escalate(self, rid: str, raw: str, heads: dict[str, HeadOutput], reasons: list[str], decision: str, stage: str) -> tuple[str, str]:
         req = EscalationRequest(

@@ -38,8 +38,9 @@ class RuleResult(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    action: Action = Field(description="block: final decision; escalate: hand to the LLM / review queue")
-    category: str = Field(description="policy category, e.g. self_harm, violence_threat, profanity")
+    action: Action | None = Field(None, description="the rule file's own action; None when the safety taxonomy's policy decides (see taxonomy.py)")
+    category: str = Field(description="harm category, e.g. self_harm, violence, crime, profanity, hate")
+    subtype: str = Field("", description="subtype within the category (self_harm: ideation / method / encouragement; crime: drugs / fraud / weapons)")
     rule_id: str = Field(description="id of the rule that fired")
     reason: str = Field(description="human-readable: the category and the matched span")
     matched: str = Field("", description="the text span that matched")
@@ -54,8 +55,9 @@ class RuleSpec(StrictModel):
     """One rule as written in the YAML file."""
 
     id: str = Field(min_length=1, description="unique id, reported in every hit")
-    category: str = Field(min_length=1)
-    action: Action
+    category: str = Field(min_length=1, description="harm category (a safety taxonomy name: its policy decides)")
+    subtype: str = Field("", description="subtype within the category, reported with the hit")
+    action: Action | None = Field(None, description="action for models without a safety taxonomy (legacy); the taxonomy's policy wins")
     patterns: list[str] = Field(min_length=1, description="regexes (case-insensitive); any match fires the rule")
     unless: list[str] = Field(default_factory=list, description="regexes for idioms/exceptions, masked out before matching")
     languages: list[Literal["ko", "en"]] = Field(default_factory=lambda: ["ko", "en"], description="scripts the rule applies to")
@@ -140,11 +142,17 @@ class RuleEngine:
 
     def check(self, text: str) -> RuleResult | None:
         """The first rule that fires on `text`, or None. `text` must already be normalised."""
+        hits = self.check_all(text, first_only=True)
+        return hits[0] if hits else None
+
+    def check_all(self, text: str, first_only: bool = False) -> list[RuleResult]:
+        """Every rule that fires on `text`, in file order (several categories may fire at once)."""
         if not self.config.enabled or not text:
-            return None
+            return []
         langs = {lang for lang, rx in (("ko", _HANGUL), ("en", _LATIN)) if rx.search(text)}
         if not langs:
-            return None
+            return []
+        out: list[RuleResult] = []
         for rule in self._rules:
             if rule.languages.isdisjoint(langs):
                 continue
@@ -153,11 +161,8 @@ class RuleEngine:
             if hit is not None:
                 span = hit.group(0).strip()
                 spec = rule.spec
-                return RuleResult(
-                    action=spec.action,
-                    category=spec.category,
-                    rule_id=spec.id,
-                    reason=f"{spec.category}: matched '{span}'",
-                    matched=span,
-                )
-        return None
+                out.append(RuleResult(action=spec.action, category=spec.category, subtype=spec.subtype, rule_id=spec.id,
+                                      reason=f"{spec.category}: matched '{span}'", matched=span))
+                if first_only:
+                    break
+        return out

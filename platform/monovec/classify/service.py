@@ -6,6 +6,7 @@ Shared by the CLI, jobs and Serve deployments so "which model am I running" has 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from monovec.classify.escalation import Escalator
@@ -27,18 +28,40 @@ def latest_local_model(root: Path | None = None) -> Path:
     return candidates[-1]
 
 
-def resolve_model_ref(ref: str | None) -> Path:
-    """`ref` may be a directory, `models:/name/version`, `models:/name@alias`; None = $MONOVEC_MODEL or newest local build."""
+def resolve_model_ref(ref: str | None, note: Callable[[str], None] | None = None) -> Path:
+    """The model folder for `ref`: a model folder, a folder of versions (`--out` of a build: the newest
+    is taken and `note` says which), `models:/name/version` or `models:/name@alias`; None means
+    $MONOVEC_MODEL, else the newest local build.
+
+    Raises:
+        FileNotFoundError: nothing found for `ref` (the message says where it looked).
+    """
     ref = ref or os.environ.get("MONOVEC_MODEL")
     if not ref:
         return latest_local_model()
+    if not ref.startswith("models:/"):
+        from monovec.model_dirs import find_model_dir
+
+        path, message = find_model_dir(ref, "classifier")
+        if message and note is not None:
+            note(message)
+        return path
     from monovec.tracking.mlflow_store import resolve_model
 
     return resolve_model(ref)
 
 
-def load_pipeline(ref: str | None = None, threads: int | None = None, encoder: TextEncoder | None = None, escalator: Escalator | None = None) -> ClassifierPipeline:
-    model = ClassifierModel.load(resolve_model_ref(ref))
+def load_pipeline(
+    ref: str | None = None,
+    threads: int | None = None,
+    encoder: TextEncoder | None = None,
+    escalator: Escalator | None = None,
+    note: Callable[[str], None] | None = None,
+) -> ClassifierPipeline:
+    """A ready pipeline for `ref` (see `resolve_model_ref`); `threads` overrides the encoder's thread count."""
+    model = ClassifierModel.load(resolve_model_ref(ref, note))
     if threads is not None:
         model.config.encoder.threads = threads
-    return ClassifierPipeline(model, encoder=encoder, escalator=escalator)
+    pipe = ClassifierPipeline(model, encoder=encoder, escalator=escalator)
+    pipe.warm_up()
+    return pipe

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from monovec.cli.common import fail
+from monovec.cli.common import EXIT_BAD_INPUT, EXIT_NOT_FOUND, fail, note
 
 app = typer.Typer(help="Build, run and evaluate the unified classifier.", no_args_is_help=True)
 
@@ -17,13 +17,13 @@ app = typer.Typer(help="Build, run and evaluate the unified classifier.", no_arg
 def build(
     config: Path = typer.Option(None, "--config", "-c", help="BuildConfig YAML, e.g. jobs/configs/classifier.yaml (with --from-tune: default the sweep's base config)"),
     out: Path = typer.Option(None, "--out", help="output root (versions are written under it)"),
-    from_tune: str = typer.Option(None, "--from-tune", help="a sweep: its directory, best.yaml or MLflow run id; its overrides are applied on top"),
+    from_tune: str = typer.Option(None, "--from-tune", help="a sweep: its folder, a folder of sweeps (the newest), its best.yaml or MLflow run id; its overrides are applied on top"),
     overrides: list[str] = typer.Argument(None, help="dotted overrides, e.g. classifier.heads.emotion.gate.margin=0.1"),
 ) -> None:
     """Build a versioned model directory, evaluate it on dev, register it in MLflow."""
     from monovec.classify.build import BuildConfig, build_classifier
-    from monovec.cluster import init_ray
     from monovec.config import ConfigError, load_config
+    from monovec.ray_env import init_ray
 
     items = list(overrides or [])
     if from_tune is not None:
@@ -33,6 +33,8 @@ def build(
             best = load_best(from_tune)
         except ConfigError as exc:
             fail(str(exc))
+        if best.get("_note"):
+            note(best["_note"])
         items = [f"{k}={json.dumps(v)}" for k, v in best["overrides"].items()] + items
         if config is None and best.get("base_config"):
             from monovec.paths import REPO_ROOT
@@ -57,7 +59,7 @@ def build(
 def predict(
     input: Path = typer.Option(..., "--input", "-i", help="JSONL, one object per line"),
     output: Path = typer.Option(..., "--output", "-o", help="JSONL answers, one line per input line"),
-    model: str = typer.Option(None, "--model", "-m", help="model dir, models:/name/version or models:/name@alias"),
+    model: str = typer.Option(None, "--model", "-m", help="model folder (or a build's --out folder: newest version), models:/name/version or models:/name@alias"),
     text_field: str = typer.Option("text", "--text-field", help="field holding the text"),
     batch_size: int = typer.Option(64, "--batch-size", min=1, max=4096),
     escalate: bool = typer.Option(False, "--escalate/--no-escalate", help="send uncertain items to the escalation backend"),
@@ -68,11 +70,13 @@ def predict(
     from monovec.io import iter_jsonl
 
     if not input.is_file():
-        fail(f"input file not found: {input}")
+        fail(f"input file not found: {input}", EXIT_NOT_FOUND)
     try:
-        pipe = load_pipeline(model, threads=2)
-    except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+        pipe = load_pipeline(model, threads=2, note=note)
+    except FileNotFoundError as exc:
+        fail(str(exc), EXIT_NOT_FOUND)
+    except ValueError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
     memory = None
     if chroma:
         from monovec.tracking.chroma_store import VectorMemory
@@ -118,7 +122,7 @@ def predict(
 
 @app.command("evaluate")
 def evaluate(
-    model: str = typer.Option(None, "--model", "-m", help="model dir, models:/name/version or models:/name@alias"),
+    model: str = typer.Option(None, "--model", "-m", help="model folder (or a build's --out folder: newest version), models:/name/version or models:/name@alias"),
     data: Path = typer.Option(None, "--data", help="labelled JSONL/TSV (default: the dev files in the model's config)"),
     head: str = typer.Option(None, "--head", help="which head --data labels (default: every head that has dev data)"),
     text_field: str = typer.Option(None, "--text-field", help="with --data: text field (default: the head's dev config)"),
@@ -134,13 +138,15 @@ def evaluate(
     from monovec.classify.service import load_pipeline
 
     try:
-        pipe = load_pipeline(model, threads=2)
-    except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+        pipe = load_pipeline(model, threads=2, note=note)
+    except FileNotFoundError as exc:
+        fail(str(exc), EXIT_NOT_FOUND)
+    except ValueError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
     sources = None
     if data is not None:
         if not data.is_file():
-            fail(f"data file not found: {data}")
+            fail(f"data file not found: {data}", EXIT_NOT_FOUND)
         heads = [head] if head else list(pipe.model.heads)
         if head and head not in pipe.model.heads:
             fail(f"unknown head {head!r}; model heads: {list(pipe.model.heads)}")

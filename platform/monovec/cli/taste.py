@@ -68,7 +68,7 @@ def update(
     overrides: SetOpt = None,
 ) -> None:
     """Learn new events (the body of jobs/update_taste2vec.py, on a local or $RAY_ADDRESS Ray)."""
-    from monovec.cluster import init_ray
+    from monovec.ray_env import init_ray
     from monovec.taste.update import run_update
 
     job = _config(config, overrides)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from monovec.cli.common import fail
+from monovec.cli.common import EXIT_NOT_FOUND, fail
 
 app = typer.Typer(help="TextVibCLIP: align vibration windows with text descriptions, domain after domain.", no_args_is_help=True)
 
@@ -39,20 +39,26 @@ def train(
 
 @app.command("evaluate")
 def evaluate(
-    model: Path = typer.Option(..., "--model", "-m", help="a trained model directory (<run dir>/model)"),
+    model: Path = typer.Option(..., "--model", "-m", help="a model folder, a run folder (its model/), or a folder of runs such as the --out of train (the newest is taken)"),
     data: Path = typer.Option(..., "--data", "-d", help="folder in the shared layout: <domain>/<class>.npz (or .mat)"),
     out: Path = typer.Option(None, "--out", "-o", help="write the report JSON here"),
     split: str = typer.Option("test", "--split", help="test = last part of each recording (held out in training); all = whole recordings"),
     domain: list[str] = typer.Option(None, "--domain", help="evaluate only these domain folders (repeatable)"),
 ) -> None:
     """Per-domain accuracy (nearest text prototype) and average_accuracy of a trained model on a data folder."""
+    from monovec.model_dirs import find_model_dir
     from monovec.textvib.evaluate import evaluate_folder
 
     if split not in ("test", "val", "all"):
         fail(f"--split must be test, val or all, got {split!r}")
     try:
-        report = evaluate_folder(model, data, split=split, domains=domain or None)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
+        model_dir, note = find_model_dir(model, "TextVibCLIP model")
+        if note:
+            typer.echo(note, err=True)
+        report = evaluate_folder(model_dir, data, split=split, domains=domain or None)
+    except FileNotFoundError as exc:
+        fail(str(exc), EXIT_NOT_FOUND)
+    except (ValueError, KeyError) as exc:
         fail(str(exc))
     for name, res in report["domains"].items():
         if "accuracy" not in res:

@@ -17,13 +17,15 @@ def run(
     space: Path = typer.Option(..., "--space", "-s", help="search space YAML, e.g. tune_spaces/prototype_thresholds.yaml"),
     config: Path = typer.Option(None, "--config", "-c", help="TuneJobConfig YAML, e.g. jobs/configs/tune_classifier.yaml (default: built-in defaults)"),
     num_samples: int = typer.Option(None, "--num-samples", "-n", min=1, help="trials (the untuned defaults are the first)"),
-    out: Path = typer.Option(None, "--out", help="results directory (default .monovec/tuning/<name>-<UTC time>)"),
+    out: Path = typer.Option(None, "--out", help="results directory (default .monovec/tune/<name>-<UTC time>); an unfinished sweep there is resumed, a finished one refused"),
     address: str = typer.Option(None, "--address", help="Ray address (default: RAY_ADDRESS or a local Ray)"),
     search: str = typer.Option(None, "--search", help="optuna | random | grid"),
     multi_objective: bool = typer.Option(False, "--multi-objective", help="Optuna on [metric:max, budget metric:min]; Pareto CSV/PNG"),
     overrides: list[str] = typer.Argument(None, help="dotted overrides of the tune config, e.g. objective.budget=0.1"),
 ) -> None:
-    """Sweep, log every trial to MLflow, write best.yaml / trials.csv / summary.json / plots."""
+    """Sweep, log every trial to MLflow, write best.yaml / trials.csv / summary.json / plots.
+
+    Rerun with the same options on the --out of a sweep whose driver died to resume it."""
     from monovec.config import ConfigError
     from monovec.tuning.config import load_job
     from monovec.tuning.runner import run_sweep
@@ -42,7 +44,7 @@ def run(
 
 
 @app.command("show")
-def show(ref: str = typer.Argument(..., help="sweep directory, its best.yaml, or the sweep's MLflow run id")) -> None:
+def show(ref: str = typer.Argument(..., help="sweep directory, a folder of sweeps (the newest), its best.yaml, or the sweep's MLflow run id")) -> None:
     """Print a sweep's best config and headline numbers."""
     from monovec.config import ConfigError
     from monovec.tuning.report import load_best
@@ -51,6 +53,8 @@ def show(ref: str = typer.Argument(..., help="sweep directory, its best.yaml, or
         best = load_best(ref)
     except ConfigError as exc:
         fail(str(exc))
+    if best.get("_note"):
+        typer.echo(best["_note"], err=True)
     summary = Path(best["_path"]).parent / "summary.json"
     if summary.is_file():
         s = json.loads(summary.read_text())

@@ -61,7 +61,8 @@ class EncoderConfig(StrictModel):
 def encoder_identity(config: EncoderConfig) -> str:
     """What the encoder's vectors depend on, as a name: the backend name, or for a fine-tuned reference
     `use-m3-ft:<digest prefix>` (from `config.digest` when pinned, else by resolving the reference).
-    Embedding caches key on this, so a moved alias can never serve stale vectors."""
+    Embedding caches key on this (with the fields of `monovec.embed.cache.cache_identity`), so a moved
+    alias can never serve stale vectors; an `hf:` directory model adds its files' digest there."""
     from monovec.embed.finetuned import identity, is_finetuned_ref, resolve_encoder
 
     if not is_finetuned_ref(config.name):

@@ -17,8 +17,10 @@ from ray import serve
 
 from monovec.classify.pipeline import ClassifierPipeline
 from monovec.drift import DriftConfig, DriftMonitor
+from monovec.faults import FaultConfig
 
 Loader = Callable[[str, int], ClassifierPipeline]
+HEALTH_PROBE = "health check: is the model answering?"
 
 
 def default_loader(ref: str, threads: int) -> ClassifierPipeline:
@@ -54,16 +56,18 @@ class ClassifierArm:
         batch_wait_timeout_s: float = 0.002,
         drift: dict[str, Any] | None = None,
         loader: Loader | None = None,
+        faults: dict[str, Any] | None = None,
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.arm = arm
         self.model_ref = model_ref
+        self.faults = FaultConfig.model_validate(faults or {})
         self.pipe = apply_overrides((loader or default_loader)(model_ref, threads), overrides or {})
         self.classify.set_max_batch_size(max_batch_size)
         self.classify.set_batch_wait_timeout_s(batch_wait_timeout_s)
         ref = self.pipe.model.reference
         self.monitor = DriftMonitor(ref, DriftConfig.model_validate(drift or {})) if ref is not None else None
-        self.pipe.classify_batch(["warm up"], escalate=False)  # first call pays tokenizer/weights set-up, not a user
+        self.pipe.warm_up()  # the first user does not pay the encoder's set-up
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
     async def classify(self, texts: list[Any], session_ids: list[str | None], request_ids: list[str | None]) -> list[dict[str, Any]]:
@@ -78,6 +82,7 @@ class ClassifierArm:
         return self._classify(texts, session_ids, request_ids)
 
     def _classify(self, texts: list[Any], session_ids: list[str | None], request_ids: list[str | None] | None) -> list[dict[str, Any]]:
+        self.faults.check_texts(texts)
         results = self.pipe.classify_batch(texts, session_ids, request_ids, with_embeddings=True)
         vectors = [r.pop("embedding") for r in results if "embedding" in r]
         if self.monitor is not None and vectors:
@@ -93,6 +98,18 @@ class ClassifierArm:
             return {"available": False, "reason": "model has no reference sample"}
         return {"available": True, **self.monitor.report()}
 
+    def health(self) -> dict[str, Any]:
+        """The router's probe: `check_health` then `info()` in one call."""
+        self.check_health()
+        return self.info()
+
     def check_health(self) -> None:
-        if self.pipe is None:
-            raise RuntimeError("model not loaded")
+        """Serve's periodic health check (and /healthz's probe): the model must answer a real text.
+
+        Runs the whole pipeline on a fixed probe (no escalation, no drift update), so a broken
+        encoder, a head that raises or a model that answers without a decision marks the replica
+        unhealthy and Serve replaces it.
+        """
+        result = self.pipe.classify_batch([HEALTH_PROBE], escalate=False)[0]
+        if "decision" not in result:
+            raise RuntimeError(f"model {self.model_ref} failed its health probe: {result.get('error')}")

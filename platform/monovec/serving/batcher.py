@@ -70,7 +70,11 @@ class AdaptiveBatcher:
                             fut.set_exception(exc)
                     continue
                 for (_, fut), result in zip(batch, results, strict=True):
-                    if not fut.done():
+                    if fut.done():
+                        continue
+                    if isinstance(result, BaseException):  # `send` may fail items one by one
+                        fut.set_exception(result)
+                    else:
                         fut.set_result(result)
         finally:
             self._in_flight -= 1

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from scipy.optimize import brentq
+from scipy.stats import binomtest
 
 from monovec.config import StrictModel
 
@@ -133,6 +134,85 @@ def sequential_test(
         significant=abs(res["z"]) >= boundary,
     )
     return res
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> list[float] | None:
+    """Wilson score interval ``[low, high]`` of a proportion, or None when ``n`` is 0.
+
+    Why Wilson and not the textbook Wald interval ``p ± z·sqrt(p(1-p)/n)``: early in an
+    experiment ``n`` is small and rates sit near 0 or 1 (errors, escalations), where Wald collapses
+    to zero width (0 of 30 errors would read "0% ± 0%") and covers far less than its nominal level.
+    Wilson keeps its coverage there and never leaves [0, 1]. Computed by scipy
+    (``binomtest(...).proportion_ci(method="wilson")``, Wilson 1927), not by hand.
+    Raises ValueError unless ``0 <= successes <= n``.
+    """
+    if n == 0 and successes == 0:
+        return None
+    _check_counts(successes, n, "interval")
+    ci = binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return [float(ci.low), float(ci.high)]
+
+
+# (rate key in ``ExperimentStore.arm_stats``, its successes key, its trials key)
+_INTERVAL_RATES = (
+    ("accuracy", "accuracy_correct", "accuracy_n"),
+    ("satisfaction", "satisfied", "satisfaction_n"),
+    ("error_rate", "errors", "n"),
+    ("escalation_rate", "escalations", "n"),
+    ("unknown_rate", "unknown", "n"),
+)
+
+
+def rate_intervals(stats: dict[str, Any], confidence: float = 0.95) -> dict[str, list[float] | None]:
+    """``{"<rate>_ci95": [low, high] | None}`` for an ``arm_stats`` dict (Wilson, see above).
+
+    Covers accuracy and satisfaction from feedback and the error, escalation and unknown rates
+    from requests, each from the very counts its rate is computed from, so the interval and the
+    point estimate always describe the same data. A rate whose counts are missing gets None.
+    """
+    suffix = f"_ci{round(confidence * 100)}"
+    out: dict[str, list[float] | None] = {}
+    for rate, k_key, n_key in _INTERVAL_RATES:
+        k, n = stats.get(k_key), stats.get(n_key)
+        out[rate + suffix] = wilson_interval(int(k), int(n), confidence) if k is not None and n else None
+    return out
+
+
+def sequential_look(control: ArmCounts, treatment: ArmCounts, cfg: ExperimentDecisionConfig) -> dict[str, Any] | None:
+    """One look at the sequential test for its history chart, or None while an arm has no trials.
+
+    The same ``sequential_test`` the decision uses, computed from the first trial on (not only
+    after ``min_samples_per_arm``) so the chart shows the statistic approaching its boundary;
+    ``min_samples_met`` says whether the decision rule may act on it yet.
+    """
+    if control.n <= 0 or treatment.n <= 0:
+        return None
+    st = sequential_test(control.successes, control.n, treatment.successes, treatment.n, cfg.max_samples_per_arm, cfg.alpha)
+    return {
+        "metric": cfg.primary_metric,
+        "n_control": control.n,
+        "successes_control": control.successes,
+        "n_treatment": treatment.n,
+        "successes_treatment": treatment.successes,
+        "z": st["z"],
+        "boundary": st["boundary"],
+        "information_fraction": st["information_fraction"],
+        "p_value": st["p_value"],
+        "significant": st["significant"],
+        "min_samples_met": min(control.n, treatment.n) >= cfg.min_samples_per_arm,
+    }
+
+
+def boundary_plan(cfg: ExperimentDecisionConfig) -> dict[str, Any]:
+    """What a chart needs to draw the stopping boundary ``c / sqrt(t)`` exactly as the rule uses it."""
+    return {
+        "metric": cfg.primary_metric,
+        "alpha": cfg.alpha,
+        "boundary_constant": continuous_boundary_constant(cfg.alpha),
+        "min_samples_per_arm": cfg.min_samples_per_arm,
+        "max_samples_per_arm": cfg.max_samples_per_arm,
+        "min_relative_lift": cfg.min_relative_lift,
+    }
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from monovec.paths import resolve_data_path, state_dir
+from monovec.taste.config import Taste2VecJobConfig
 from monovec.taste.encoders import NumericScaler
 from monovec.taste.learner import OnlineLearner
 from monovec.taste.model import Taste2Vec
@@ -83,3 +85,9 @@ def latest_checkpoint(root: Path) -> Path | None:
 
 def load_train_state(ckpt: Path) -> dict[str, Any]:
     return torch.load(Path(ckpt) / TRAIN, map_location="cpu", weights_only=True)
+
+
+def job_root(cfg: Taste2VecJobConfig) -> Path:
+    """The job's folder (checkpoints, watermark, dead letters): `out_dir`/`run_name`, default under the state dir."""
+    base = resolve_data_path(cfg.out_dir) if cfg.out_dir else state_dir() / "taste2vec"
+    return base / cfg.run_name

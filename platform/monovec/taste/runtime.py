@@ -1,7 +1,7 @@
 """Assemble what every Taste2Vec entry point needs: the catalogue, the frozen text vectors, the scaler, the
 per-lot features and (fresh or restored) the model. The job, the simulator and `recommend` share it.
 
-Text vectors are computed once per catalogue text and cached under <state>/cache (the encoder is frozen).
+Text vectors are computed once per catalogue text and cached in the shared embedding cache (`monovec.paths.embedding_cache_dir`) (the encoder is frozen).
 The sensory table's `init: encoder` rows come from the same encoder through a fixed random projection;
 the catalogue's own tokens are encoded in one batch up front, a word first seen in the stream is
 encoded when it arrives.
@@ -20,7 +20,7 @@ import torch
 from monovec.embed.cache import embed_texts
 from monovec.embed.dynamic import TokenEncoder, project_text_encoder
 from monovec.embed.text import EncoderConfig, TextEncoder, build_encoder
-from monovec.paths import resolve_data_path, state_dir
+from monovec.paths import embedding_cache_dir, resolve_data_path
 from monovec.taste.config import CatalogueConfig, ModelConfig
 from monovec.taste.data import Catalogue, load_catalogue
 from monovec.taste.encoders import NumericScaler
@@ -85,7 +85,7 @@ def build_runtime(
     if not text_cfg.enabled:
         text = np.zeros((len(catalogue), 0), dtype=np.float32)
     else:
-        cache = Path(cache_dir) if cache_dir else state_dir() / "cache"
+        cache = Path(cache_dir) if cache_dir else embedding_cache_dir()
         embed = featurizer or (lambda texts: embed_texts(list(texts), text_cfg.encoder, cache_dir=cache))
         text = embed(catalogue.texts)
         if model_cfg.sensory.init == "encoder":

@@ -24,7 +24,14 @@ import numpy as np
 import torch
 
 from monovec.paths import data_dir, resolve_data_path, state_dir
-from monovec.taste.checkpoint import MODEL, JobState, latest_checkpoint, load_train_state, save_checkpoint
+from monovec.taste.checkpoint import (
+    MODEL,
+    JobState,
+    job_root,
+    latest_checkpoint,
+    load_train_state,
+    save_checkpoint,
+)
 from monovec.taste.config import Taste2VecJobConfig
 from monovec.taste.encoders import NumericScaler
 from monovec.taste.evaluate import auc
@@ -38,11 +45,6 @@ log = logging.getLogger(__name__)
 
 class InjectedFault(RuntimeError):
     """Raised by `update.fail_after_events`: a stand-in for a worker killed mid-stream."""
-
-
-def job_root(cfg: Taste2VecJobConfig) -> Path:
-    base = resolve_data_path(cfg.out_dir) if cfg.out_dir else state_dir() / "taste2vec"
-    return base / cfg.run_name
 
 
 @dataclass
@@ -147,7 +149,7 @@ class UpdateSession:
             report(metrics, ckpt)
 
     def _publish_items(self) -> None:
-        from monovec.taste.recommend import item_index, upsert_items
+        from monovec.taste.index import item_index, upsert_items
 
         memory = item_index(self.model, self.cfg.chroma)
         upsert_items(memory, self.model, self.runtime.catalogue, self.runtime.features, self.learner.profiles, self.state.learned)

@@ -166,7 +166,7 @@ class TextVibConfig(StrictModel):
 
     name: str = Field("textvib-cwru", description="run name prefix and registered model name")
     out_dir: str | None = Field(None, description="run directory; None = <state dir>/textvib/runs/<name>-<UTC time>")
-    cache_dir: str | None = Field(None, description="text-embedding cache (None = <state dir>/cache)")
+    cache_dir: str | None = Field(None, description="per-text embedding cache (None = ~/.cache/monovec/embeddings, see monovec.paths.cache_dir)")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

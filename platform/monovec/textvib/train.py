@@ -5,11 +5,21 @@ and `monovec textvib train`), the ablation runner and a Tune sweep all call it. 
 metrics and a checkpoint after every epoch; with `scaling.max_failures` a failed worker is restarted
 and the loop resumes from `ray.train.get_checkpoint()`; rebuilding the trainer on the same run
 directory resumes a run whose driver died.
+
+With `scaling.num_workers: 0` Ray Train v2 runs the loop in the driver (local mode): there is no
+controller, no checkpoint index under `storage_path` and no `max_failures` retry, and
+`ray.train.get_checkpoint()` starts as None (the deprecated `resume_from_checkpoint` argument raises in
+v2). The loop therefore keeps its own checkpoints under `run_dir/checkpoints/epoch_NNNN` (written to a
+temporary folder and renamed, so a kill never leaves a half-written newest one) and, on a rerun on the
+same run directory, resumes from the newest of them (`latest_local_checkpoint`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,14 +28,18 @@ from typing import Any
 
 import torch
 
-from monovec.paths import resolve_data_path, state_dir
-from monovec.raytrain import FaultInjector, checkpoint_state, fail_at_epoch, report_epoch, restore_state
+from monovec.paths import embedding_cache_dir, resolve_data_path, state_dir
 from monovec.textvib.config import TextVibConfig
 from monovec.textvib.data import DomainData, load_domains
 from monovec.textvib.text import TextTable, build_text_table
 
 log = logging.getLogger(__name__)
 FAIL_ENV = "MONOVEC_TEXTVIB_FAIL_AT"
+STATE_FILE = "state.pt"
+
+
+class InjectedFailure(RuntimeError):
+    """Raised once by the fault-injection switch to exercise worker-failure recovery."""
 
 
 def default_run_dir(cfg: TextVibConfig) -> Path:
@@ -42,15 +56,34 @@ def portable(cfg: TextVibConfig) -> TextVibConfig:
 
 
 def prepare_texts(cfg: TextVibConfig, domains: list[DomainData]) -> TextTable:
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else state_dir() / "cache"
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else embedding_cache_dir()
     points = [(d.name, d.rpm, d.load_hp) for d in domains]
     return build_text_table(points, cfg.data.classes, cfg.model.text.languages, cfg.model.text.encoder, cache)
+
+
+def local_checkpoint_dirs(ckpt_dir: Path) -> list[Path]:
+    """The complete `epoch_NNNN` checkpoint folders of a 0-worker run under `ckpt_dir`, oldest first.
+
+    Local mode keeps no checkpoint index, so the folder itself is the index: only renamed (complete)
+    `epoch_<digits>` folders holding `state.pt` count; `*.tmp` folders of a killed write are ignored.
+    """
+    done = [p for p in ckpt_dir.glob("epoch_*") if p.name[6:].isdigit() and (p / STATE_FILE).is_file()]
+    return sorted(done, key=lambda p: int(p.name[6:]))
+
+
+def latest_local_checkpoint(ckpt_dir: Path) -> Any:
+    """The newest complete local checkpoint (a `ray.train.Checkpoint`), or None when there is none."""
+    from ray.train import Checkpoint
+
+    done = local_checkpoint_dirs(ckpt_dir)
+    return Checkpoint.from_directory(str(done[-1])) if done else None
 
 
 # ------------------------------------------------------------------------------------------ worker
 def train_loop(config: dict[str, Any]) -> None:
     """Ray Train per-worker loop: restore, train the remaining epochs, checkpoint after each one."""
     import ray.train
+    from ray.train import Checkpoint
 
     from monovec.textvib.engine import ContinualLearner
 
@@ -67,11 +100,17 @@ def train_loop(config: dict[str, Any]) -> None:
             return ray.train.torch.prepare_model(m, parallel_strategy_kwargs={"find_unused_parameters": True})
 
     learner = ContinualLearner(cfg, load_domains(cfg.data), texts, rank, world, wrap)
-    state = restore_state(config["run_dir"], config["local_mode"])
-    if state is not None:
-        learner.load_state_dict(state)
+    local_ckpts = Path(config["run_dir"]) / "checkpoints"
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None and config["local_mode"]:  # a 0-worker rerun: Ray knows no checkpoint, the disk does
+        checkpoint = latest_local_checkpoint(local_ckpts)
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            learner.load_state_dict(torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False))
         log.info("resumed after epoch %d of %d", learner.epoch_done, learner.total_epochs)
-    faults = FaultInjector(config.get("fail_at_epoch"), config["run_dir"], f"{FAIL_ENV} / train.fail_at_epoch")
+
+    fail_at, marker = config.get("fail_at_epoch"), Path(config["run_dir"]) / ".injected_failure"
+
     marks: list[float] = []
 
     def before_epoch(g: int) -> None:
@@ -80,13 +119,36 @@ def train_loop(config: dict[str, Any]) -> None:
             # train + eval + checkpoint + report of the previous epoch (lands in this epoch's checkpoint)
             learner.history[-1]["cycle_seconds"] = now - marks[-1]
         marks.append(now)
-        faults.check(g)
+        if fail_at == g and not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(str(g))
+            raise InjectedFailure(f"injected failure at the start of epoch {g} ({FAIL_ENV} / train.fail_at_epoch)")
 
     def on_epoch(metrics: dict[str, Any]) -> None:
-        metrics = {**metrics, "resumed_from": state is not None}
-        report_epoch(metrics, learner.state_dict() if rank == 0 else None, epoch=metrics["epoch"], rank=rank,
-                     run_dir=config["run_dir"], local_mode=config["local_mode"], keep=cfg.scaling.checkpoints_to_keep)  # fmt: skip
+        metrics = {**metrics, "resumed_from": checkpoint is not None}
+        if rank != 0:
+            ray.train.report(metrics)
+            return
+        if config["local_mode"]:  # no controller copies the directory: keep it where the driver finds it
+            target = local_ckpts / f"epoch_{metrics['epoch']:04d}"
+            partial = target.with_name(target.name + ".tmp")
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            torch.save(learner.state_dict(), partial / STATE_FILE)
+            shutil.rmtree(target, ignore_errors=True)  # an epoch redone after a kill between save and rename
+            partial.rename(target)
+            ray.train.report(metrics, checkpoint=Checkpoint.from_directory(str(target)))
+            for old in local_checkpoint_dirs(local_ckpts)[: -cfg.scaling.checkpoints_to_keep]:
+                shutil.rmtree(old, ignore_errors=True)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.save(learner.state_dict(), Path(tmp) / STATE_FILE)
+            ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
 
+    if config["local_mode"] and checkpoint is not None and learner.epoch_done == learner.total_epochs:
+        # killed after the last checkpoint (while finalizing): no epoch is left, hand the driver that checkpoint
+        ray.train.report({**learner.history[-1], "resumed_from": True}, checkpoint=checkpoint)
+        return
     learner.run(on_epoch, before_epoch)
 
 
@@ -97,12 +159,13 @@ def build_trainer(cfg: TextVibConfig, run_dir: str | Path, texts: TextTable) -> 
     from ray.train.torch import TorchTrainer
 
     run_dir = Path(run_dir)
+    env_fail = os.environ.get(FAIL_ENV)
     loop_config = {
         "config": portable(cfg).model_dump(mode="json"),
         "texts": {"texts": texts.texts, "langs": texts.langs, "domains": texts.domains, "classes": texts.classes, "emb": texts.emb},
         "run_dir": str(run_dir),
         "local_mode": cfg.scaling.num_workers == 0,
-        "fail_at_epoch": fail_at_epoch(cfg.train.fail_at_epoch, FAIL_ENV),
+        "fail_at_epoch": cfg.train.fail_at_epoch or (int(env_fail) if env_fail else None),
     }
     sc = cfg.scaling
     return TorchTrainer(
@@ -128,7 +191,10 @@ class TrainResult:
 
 
 def final_state(result: Any) -> dict[str, Any]:
-    return checkpoint_state(result)
+    if result.checkpoint is None:
+        raise RuntimeError(f"training finished without a checkpoint (error: {getattr(result, 'error', None)})")
+    with result.checkpoint.as_directory() as d:
+        return torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False)
 
 
 def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) -> TrainResult:
@@ -140,7 +206,7 @@ def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) ->
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = portable(cfg).model_copy(update={"out_dir": str(run_dir)})
     if cfg.scaling.num_workers > 0:
-        from monovec.cluster import init_ray
+        from monovec.ray_env import init_ray
 
         init_ray(cfg.ray.address, cfg.ray.num_cpus)
     domains = load_domains(cfg.data)
@@ -149,7 +215,8 @@ def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) ->
     progress(f"[textvib] {len(texts.texts)} descriptions ({'+'.join(cfg.model.text.languages)}) embedded with {cfg.model.text.encoder.name}")
     result = build_trainer(cfg, run_dir, texts).fit()
     state = final_state(result)
-    progress(f"[textvib] trained {state['epoch_done']} epochs with {cfg.scaling.num_workers} worker(s) in {time.perf_counter() - t0:.0f}s")
+    resumed = " (resumed from a checkpoint)" if (result.metrics or {}).get("resumed_from") else ""
+    progress(f"[textvib] trained {state['epoch_done']} epochs with {cfg.scaling.num_workers} worker(s){resumed} in {time.perf_counter() - t0:.0f}s")
     metrics, model_dir, registered = finalize(cfg, run_dir, state, domains, texts, seconds=time.perf_counter() - t0)
     progress(f"[textvib] average accuracy {metrics['average_accuracy']:.4f}, forgetting {metrics['forgetting']:.4f}, BWT {metrics['bwt']:.4f} -> {run_dir}")
     return TrainResult(run_dir, model_dir, metrics, registered, time.perf_counter() - t0)

@@ -110,24 +110,34 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def resolve_model(ref: str, uri: str | None = None, dst: str | Path | None = None, marker: str = "model.json") -> Path:
-    """A local model directory for `ref`: a directory path, `models:/name/3` or `models:/name@alias`.
+    """A local model directory for `ref`: a folder (see `model_dirs.find_model_dir`), `models:/name/3` or
+    `models:/name@alias` (downloaded once into the registry cache).
 
-    `marker` is the file a complete download holds (a fine-tuned encoder's is encoder.json)."""
+    `marker` is the file a complete download holds (a fine-tuned encoder's is encoder.json).
+
+    Raises:
+        FileNotFoundError: no such folder, or the registry has no such name, version or alias.
+        ValueError: a `models:/` reference that is neither `name/version` nor `name@alias`.
+    """
     if not ref.startswith("models:/"):
-        path = Path(ref)
-        if not path.is_dir():
-            raise FileNotFoundError(f"model directory not found: {ref} (or use models:/name/version or models:/name@alias)")
-        return path
+        from monovec.model_dirs import find_model_dir
+
+        return find_model_dir(ref)[0]
     mlflow, client, _ = _client(uri)
     body = ref[len("models:/") :]
-    if "@" in body:
-        name, alias = body.split("@", 1)
-        mv = client.get_model_version_by_alias(name, alias)
-    elif "/" in body:
-        name, version = body.rsplit("/", 1)
-        mv = client.get_model_version(name, version)
-    else:
-        raise ValueError(f"bad model reference {ref!r}: use models:/name/version or models:/name@alias")
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if "@" in body:
+            name, alias = body.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        elif "/" in body:
+            name, version = body.rsplit("/", 1)
+            mv = client.get_model_version(name, version)
+        else:
+            raise ValueError(f"bad model reference {ref!r}: use models:/name/version or models:/name@alias")
+    except MlflowException as exc:
+        raise FileNotFoundError(f"{ref}: not in the registry at {tracking_uri(uri)} ({exc.message})") from None
     target = Path(dst) if dst else state_dir() / "registry-cache" / mv.name / str(mv.version)
     if (target / marker).is_file():
         return target

@@ -26,16 +26,18 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from monovec.classify.build import BuildConfig, _fit_head
+from monovec.classify.build import BuildConfig, _fit_head, fit_safety
 from monovec.classify.config import ClassifierConfig
 from monovec.classify.data import Examples, load_examples
 from monovec.classify.evaluate import normalise_examples
 from monovec.classify.head import Head
 from monovec.classify.normalize import KoreanNormalizer
+from monovec.classify.policy import SafetyStage, positive_stance
 from monovec.classify.rules import RuleEngine
+from monovec.classify.safety import SafetyModel
 from monovec.config import set_path
 from monovec.embed.cache import embed_texts
-from monovec.paths import state_dir
+from monovec.paths import embedding_cache_dir
 from monovec.tuning.scoring import (
     ClassifierTrialData,
     ClassifierTuneOptions,
@@ -76,7 +78,7 @@ class HeadInputs:
     dev_x: np.ndarray
 
 
-def assemble(cfg: ClassifierConfig, inputs: dict[str, HeadInputs], options: ClassifierTuneOptions) -> ClassifierTrialData:
+def assemble(cfg: ClassifierConfig, inputs: dict[str, HeadInputs], options: ClassifierTuneOptions, safety: SafetyModel | None = None) -> ClassifierTrialData:
     """Stack every head's dev set into one pool and precompute what no tuned parameter changes:
     rule outcomes, the harm scorer's lexical logit, the simulated sessions' context means."""
     heads: dict[str, HeadData] = {}
@@ -114,9 +116,13 @@ def assemble(cfg: ClassifierConfig, inputs: dict[str, HeadInputs], options: Clas
             heads[name].harm_z_lex = (np.asarray(lex @ scorer.weight[:n_lex]).ravel() + scorer.bias).astype(np.float64)
             heads[name].harm_w_emb = scorer.weight[n_lex:]
     rules = RuleEngine(cfg.rules)
-    codes = {None: 0, "block": 1, "escalate": 2}
-    rule_action = np.array([codes[r.action if (r := rules.check(n)) else None] for n in pool_norms], dtype=np.int8)
+    codes = {None: 0, "allow": 0, "block": 1, "escalate": 2}
     x = np.concatenate(pool_x)
+    if safety is not None:  # the safety verdict reads each text's own vector: no tuned parameter changes it
+        positive = positive_stance(safety.config, {name: inp.head for name, inp in inputs.items()})
+        rule_action = np.array([codes[v.decision] for v in SafetyStage(safety, rules, positive).assess(pool_norms, x)], dtype=np.int8)
+    else:
+        rule_action = np.array([codes[(r.action or "escalate") if (r := rules.check(n)) else None] for n in pool_norms], dtype=np.int8)
     sessions = np.concatenate(pool_sessions)
     ctx_mean, ctx_has = session_context(x, sessions, cfg.context.k)
     return ClassifierTrialData(
@@ -138,7 +144,7 @@ class ClassifierTarget:
 
     def prepare(self, base: BuildConfig, options: ClassifierTuneOptions, progress: Callable[[str], None] = print) -> ClassifierTrialData:
         cfg = base.classifier
-        cache = Path(base.cache_dir) if base.cache_dir else state_dir() / "cache"
+        cache = Path(base.cache_dir) if base.cache_dir else embedding_cache_dir()
         normalizer = KoreanNormalizer(cfg.normalize)
 
         def embed(texts: list[str], what: str) -> np.ndarray:
@@ -163,7 +169,10 @@ class ClassifierTarget:
             progress(f"[{name}] fitted prototypes + linear head{' + harm scorer' if head.harm else ''} once in {time.perf_counter() - t0:.1f}s")
             index = {label: i for i, label in enumerate(hcfg.labels)}
             inputs[name] = HeadInputs(head, x, ex.primary(index), dev, dnorms, embed(dnorms, f"{name} dev"))
-        data = assemble(cfg, inputs, options)
+        safety = None
+        if cfg.safety is not None and cfg.safety.enabled:
+            safety, _ = fit_safety(cfg, normalizer, embed, progress)  # the build's own factory
+        data = assemble(cfg, inputs, options, safety)
         import ray
 
         if ray.is_initialized():

@@ -43,7 +43,7 @@ class HeadArrays:
     status: np.ndarray  # index into STATUSES
     resolved: np.ndarray  # prototype confident, or linear head above its threshold
     confidence: np.ndarray  # top linear-head probability (what evaluation ranks AURC by)
-    labels_mask: np.ndarray  # (n, C) multi-label answer (never empty: falls back to `label`)
+    labels_mask: np.ndarray  # (n, C) multi-label answer (always includes `label`)
     harm: np.ndarray | None  # P(harmful), the harm head only
 
 
@@ -54,9 +54,8 @@ def head_arrays(proto_scores: np.ndarray, proba: np.ndarray, gate_cfg: GateConfi
     confident = status == CONFIDENT
     label = np.where(confident, top, lin_top)
     resolved = confident | (lin_p >= linear_threshold)
-    empty = ~multi.any(axis=1)
     multi = multi.copy()
-    multi[empty, label[empty]] = True
+    multi[np.arange(len(label)), label] = True  # the reported label is always among the labels
     return HeadArrays(label, status, resolved, lin_p, multi, harm)
 
 

@@ -1,8 +1,10 @@
-"""Driver-side Tune callback: collects one row per finished trial and prints a progress line.
+"""Trial rows (one per finished trial) and the driver-side Tune callback that prints a progress line.
 
-Rows are collected on the driver (not read back from trial directories) so MLflow logging, the
-results table and the plots need no per-trial files, and trial numbers follow creation order (the
-baseline, enqueued first, is trial 0).
+The sweep's rows are built from Tune's experiment state (`finished_rows`, read after `fit()`), not
+from callback events: a resumed sweep (`Tuner.restore`) sees no events for the trials finished before
+the crash, and the experiment state holds them all. Trial numbers follow creation order (the baseline,
+enqueued first, is trial 0): Tune's per-sweep creation counter, the leading integer of each trial's
+`experiment_tag`, which survives a restore (Tune requeues restored trials in another order).
 """
 
 from __future__ import annotations
@@ -19,34 +21,68 @@ from monovec.tuning.objective import ObjectiveConfig, better
 _SKIP = set(AUTO_RESULT_KEYS) | {"done", "trial_id", "experiment_tag", "should_checkpoint"}
 
 
+def _created(trial: Any) -> tuple[int, str]:
+    """Sort key in creation order: Tune's counter leads `experiment_tag` ("3_lr=0.1", BasicVariant: "3")."""
+    head = str(getattr(trial, "experiment_tag", "") or "").split("_", 1)[0]
+    return (int(head) if head.isdigit() else 1 << 30, trial.trial_id)
+
+
+def trial_numbers(trials: list) -> dict[str, int]:
+    """trial_id -> number in creation order (0 = the first trial created: the untuned baseline)."""
+    return {t.trial_id: i for i, t in enumerate(sorted(trials, key=_created))}
+
+
+def trial_row(trial: Any, number: int, params: list[str]) -> dict[str, Any] | None:
+    """One row: number, id, the trial's parameters, every numeric metric of its last result; None without an objective."""
+    result = trial.last_result or {}
+    if "objective" not in result:
+        return None
+    row: dict[str, Any] = {"trial": number, "trial_id": trial.trial_id}
+    row.update({k: trial.config.get(k) for k in params})
+    row.update({k: float(v) for k, v in result.items() if k not in _SKIP and isinstance(v, int | float) and not isinstance(v, bool)})
+    row["trial_seconds"] = float(result.get("time_total_s", 0.0))
+    return row
+
+
+def finished_rows(trials: list, params: list[str]) -> list[dict[str, Any]]:
+    """Rows of every TERMINATED trial with an objective (ASHA-stopped ones included; errored ones not), in creation order."""
+    numbers = trial_numbers(trials)
+    rows = [trial_row(t, numbers[t.trial_id], params) for t in trials if t.status == "TERMINATED"]
+    return sorted((r for r in rows if r is not None), key=lambda r: r["trial"])
+
+
 class ProgressCallback(Callback):
-    def __init__(self, params: list[str], objective: ObjectiveConfig, total: int, progress: Callable[[str], None] = print) -> None:
+    """Prints one line per finished trial. `done` counts trials finished before this driver (a resumed sweep)."""
+
+    def __init__(self, params: list[str], objective: ObjectiveConfig, total: int, progress: Callable[[str], None] = print,
+                 done: list[dict[str, Any]] | None = None) -> None:  # fmt: skip
         self.params = params
         self.objective = objective
         self.total = total
         self.progress = progress
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = []  # finished by this driver
+        self.done = list(done or [])
         self._best: dict[str, Any] | None = None
+        for row in self.done:
+            self._track_best(row)
         self._t0 = time.perf_counter()
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        result = trial.last_result or {}
-        if "objective" not in result:
-            return
-        order = next((i for i, t in enumerate(trials) if t is trial), len(self.rows))  # `trials` is in creation order
-        row: dict[str, Any] = {"trial": order, "trial_id": trial.trial_id}
-        row.update({k: trial.config.get(k) for k in self.params})
-        row.update({k: float(v) for k, v in result.items() if k not in _SKIP and isinstance(v, int | float) and not isinstance(v, bool)})
-        row["trial_seconds"] = float(result.get("time_total_s", 0.0))
-        self.rows.append(row)
+    def _track_best(self, row: dict[str, Any]) -> None:
         if self._best is None or better(row["objective"], self._best["objective"], self.objective.mode):
             self._best = row
-        o = self.objective
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        row = trial_row(trial, trial_numbers(trials).get(trial.trial_id, len(self.done) + len(self.rows)), self.params)
+        if row is None:
+            return
+        self.rows.append(row)
+        self._track_best(row)
+        o, best = self.objective, self._best or row
         elapsed = time.perf_counter() - self._t0
         extra = f" {o.budget_metric}={row.get(o.budget_metric, float('nan')):.3f}" if o.budget_metric else ""
         self.progress(
-            f"[{len(self.rows):>4}/{self.total}] trial {row['trial']:>3} objective={row['objective']:+.4f} {o.metric}={row.get(o.metric, float('nan')):.4f}{extra}"
-            f"{'' if row.get('feasible', 1) else ' (over budget)'} | best {self._best['objective']:+.4f} (trial {self._best['trial']})"
+            f"[{len(self.done) + len(self.rows):>4}/{self.total}] trial {row['trial']:>3} objective={row['objective']:+.4f} {o.metric}={row.get(o.metric, float('nan')):.4f}{extra}"
+            f"{'' if row.get('feasible', 1) else ' (over budget)'} | best {best['objective']:+.4f} (trial {best['trial']})"
             f" | {len(self.rows) / max(elapsed, 1e-9) * 60:.0f} trials/min"
         )
 

@@ -4,7 +4,10 @@
 `monovec classifier build --from-tune DIR|best.yaml|RUN_ID` applies them on top of `base_config`.
 MLflow gets one parent run per sweep (summary metrics, every file above as an artifact) and one
 child run per trial (its parameters and metrics), logged from the driver after the sweep so the
-sqlite store sees one writer.
+sqlite store sees one writer. The parent run is opened when the sweep starts (`start_parent_run`) so
+that a sweep resumed after its driver died goes on in the same run; `log_to_mlflow` is idempotent
+(trials that already have a child run, and parameters already logged, are skipped), so a driver that
+died while logging is finished by the rerun without duplicates.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +28,21 @@ from monovec.tuning.objective import best_index, pareto_front
 
 if TYPE_CHECKING:
     from monovec.tuning.config import TuneJobConfig
-    from monovec.tuning.runner import SweepResult
     from monovec.tuning.space import SearchSpace
 
 HEADLINE = ("objective", "feasible", "decided_macro_f1", "escalation_rate", "coverage", "aurc", "macro_f1", "decided_rate")
 
+
+
+@dataclass
+class SweepResult:
+    """A finished sweep: its folder, one row per trial, the summary, the best trial, the files written."""
+
+    out_dir: Path
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    best: dict[str, Any]
+    files: dict[str, Path] = field(default_factory=dict)
 
 def _plain(v: Any) -> Any:
     """numpy scalars -> Python (YAML/JSON safe)."""
@@ -136,7 +150,6 @@ def plot_pareto(rows: Sequence[dict[str, Any]], front: Sequence[int], pairs: Seq
 
 
 def write_outputs(out: Path, space: SearchSpace, job: TuneJobConfig, rows: list[dict[str, Any]], baseline: dict[str, Any], meta: dict[str, Any], progress: Callable[[str], None] = print) -> SweepResult:
-    from monovec.tuning.runner import SweepResult
 
     obj = job.objective
     rows = sorted(rows, key=lambda r: r["trial"])
@@ -198,14 +211,37 @@ def write_outputs(out: Path, space: SearchSpace, job: TuneJobConfig, rows: list[
     progress(f"\ntop {len(top)} of {len(rows)} trials ({out / 'top_trials.csv'}):\n" + table(top, shown))
     progress(
         f"\nuntuned defaults: objective {meta['baseline_objective']:.4f} | best: objective {best_row['objective']:.4f} (trial {best_row['trial']}) | "
-        f"{len(rows)} trials in {meta['seconds']:.0f}s ({meta['trials_per_minute']:.0f}/min) + {meta['prepare_seconds']:.0f}s preparation\n"
+        f"{len(rows)} trials{f' ({n} resumed, {len(rows) - n} run now)' if (n := meta.get('resumed_trials', 0)) else ''} in {meta['seconds']:.0f}s "
+        f"({meta['trials_per_minute']:.0f}/min) + {meta['prepare_seconds']:.0f}s preparation\n"
         f"best.yaml: {files['best']}"
     )
     return SweepResult(out, rows, summary, best, files)
 
 
-def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, space_path: str | None) -> str:
-    """Parent run (summary + artifacts) with one child run per trial; returns the parent run id."""
+def start_parent_run(out: Path, space: SearchSpace, job: TuneJobConfig, resume_id: str | None = None) -> str:
+    """The sweep's MLflow parent run (status RUNNING until `log_to_mlflow` ends it): `resume_id` when that
+    run still exists and is not deleted (a resumed sweep continues it), else a new run."""
+    from monovec.tracking.mlflow_store import _client, experiment_id
+
+    _, client, uri = _client(job.tracking.uri)
+    if resume_id:
+        try:
+            run = client.get_run(resume_id)
+        except Exception:  # noqa: BLE001 - deleted for good, or another store: open a new parent
+            run = None
+        if run is not None and run.info.lifecycle_stage == "active":
+            client.set_tag(resume_id, "monovec.resumed", "true")
+            return resume_id
+    exp_id = experiment_id(client, uri, job.tracking.experiment)
+    parent = client.create_run(exp_id, run_name=f"sweep-{out.name}", tags={"monovec.kind": "tune-sweep", "monovec.target": space.target, "monovec.out_dir": str(out)})
+    return parent.info.run_id
+
+
+def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, space_path: str | None, parent_id: str | None = None) -> str:
+    """Parent run (summary + artifacts) with one child run per trial; returns the parent run id.
+
+    `parent_id` is the run `start_parent_run` opened; child runs that exist already (tag
+    `monovec.trial_id`) and parameters already set are not logged again."""
     from mlflow.entities import Metric, Param, RunTag
 
     from monovec.tracking.mlflow_store import _client, _sanitise, experiment_id
@@ -213,8 +249,10 @@ def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, s
     _, client, uri = _client(job.tracking.uri)
     exp_id = experiment_id(client, uri, job.tracking.experiment)
     s = result.summary
-    parent = client.create_run(exp_id, run_name=f"sweep-{result.out_dir.name}", tags={"monovec.kind": "tune-sweep", "monovec.target": space.target, "monovec.out_dir": str(result.out_dir)})
-    pid = parent.info.run_id
+    pid = parent_id or start_parent_run(result.out_dir, space, job)
+    logged_params = client.get_run(pid).data.params
+    logged_trials = {r.data.tags.get("monovec.trial_id") for r in client.search_runs(
+        [exp_id], filter_string=f"tags.mlflow.parentRunId = '{pid}'", max_results=50_000)}  # fmt: skip
     now = int(time.time() * 1000)
 
     def metrics_of(d: dict[str, Any]) -> list[Metric]:
@@ -228,8 +266,11 @@ def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, s
     summary_metrics = {k: s[k] for k in ("baseline_objective", "best_objective", "improvement", "trials", "feasible_trials", "seconds", "prepare_seconds", "trials_per_minute", "pareto_size")}
     summary_metrics.update({f"best.{k}": v for k, v in s["best_metrics"].items()})
     summary_metrics.update({f"baseline.{k}": v for k, v in s["baseline_metrics"].items() if k in s["best_metrics"]})
-    client.log_batch(pid, metrics=metrics_of(summary_metrics), params=[Param(_sanitise(k)[:250], str(v)[:500]) for k, v in params.items()])
+    client.log_batch(pid, metrics=metrics_of(summary_metrics),
+                     params=[Param(_sanitise(k)[:250], str(v)[:500]) for k, v in params.items() if _sanitise(k)[:250] not in logged_params])  # fmt: skip
     for row in result.rows:
+        if row["trial_id"] in logged_trials:
+            continue
         child = client.create_run(exp_id, run_name=f"trial-{row['trial']:03d}", tags={"mlflow.parentRunId": pid, "monovec.trial_id": row["trial_id"]})
         cid = child.info.run_id
         client.log_batch(
@@ -250,8 +291,16 @@ def log_to_mlflow(result: SweepResult, space: SearchSpace, job: TuneJobConfig, s
 
 
 def load_best(ref: str | Path, tracking_uri: str | None = None) -> dict[str, Any]:
-    """A sweep's best.yaml from a file, a sweep directory, or the MLflow run id of the sweep."""
+    """A sweep's best.yaml from a file, a sweep directory, a folder of sweeps (the newest: `_note` says
+    which), or the MLflow run id of the sweep. Raises ConfigError naming what was looked for."""
     path = Path(ref)
+    note = None
+    if path.is_dir() and not (path / "best.yaml").is_file():
+        sweeps = [p / "best.yaml" for p in path.iterdir() if (p / "best.yaml").is_file()]
+        if sweeps:
+            newest = max(sweeps, key=lambda p: (p.stat().st_mtime_ns, str(p)))
+            note = f"using the newest of {len(sweeps)} sweeps in {path}: {newest.parent}"
+            path = newest.parent
     if path.is_dir():
         path = path / "best.yaml"
     if not path.is_file():
@@ -271,4 +320,6 @@ def load_best(ref: str | Path, tracking_uri: str | None = None) -> dict[str, Any
     if not isinstance(best.get("overrides"), dict):
         raise ConfigError(f"{path}: no `overrides` mapping")
     best["_path"] = str(path)
+    if note:
+        best["_note"] = note
     return best

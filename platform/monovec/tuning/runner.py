@@ -7,6 +7,11 @@
 The untuned defaults (the base config's values of every space key) are the first point every
 search algorithm evaluates, so `best_objective >= baseline_objective` holds by construction; the
 driver also scores the defaults itself on the same data (`baseline_objective` in summary.json).
+
+Rerunning on the `--out` of a sweep whose driver died resumes it (`monovec.tuning.resume`):
+`tune.Tuner.restore` continues the experiment (finished trials kept, unfinished ones rerun, the
+searcher's saved state reloaded, so the search goes on instead of starting over), the MLflow parent run
+is continued, and the outputs are built from Tune's experiment state, so they cover every trial.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +30,13 @@ from monovec.config import ConfigError, load_config
 from monovec.paths import REPO_ROOT, state_dir
 from monovec.tuning.config import TuneJobConfig
 from monovec.tuning.objective import ObjectiveConfig, score
+from monovec.tuning.report import SweepResult
 from monovec.tuning.space import SearchSpace, check_space, get_path, grid_size, to_optuna, to_tune
 from monovec.tuning.targets import config_model, runtime, target_spec
 
 log = logging.getLogger(__name__)
 
 _DATA: dict[str, Any] = {}  # per trial process: the prepared data, fetched from the object store once
-
-
-@dataclass
-class SweepResult:
-    out_dir: Path
-    rows: list[dict[str, Any]]
-    summary: dict[str, Any]
-    best: dict[str, Any]
-    files: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
@@ -151,12 +149,41 @@ def _scheduler(job: TuneJobConfig, max_t: int = 100) -> Any:
                          grace_period=min(s.grace_period, max_t), reduction_factor=s.reduction_factor)
 
 
-def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = None, progress: Callable[[str], None] = print) -> SweepResult:
+def saved_trials(experiment: Path) -> list:
+    """The trials in Tune's saved experiment state (`ExperimentAnalysis(...).trials`: status, config, last result).
+
+    Tune warns for every trial without result files yet (those running at a kill): expected here, so quiet."""
     from ray import tune
 
-    from monovec.cluster import init_ray
-    from monovec.tuning.progress import ProgressCallback
-    from monovec.tuning.report import log_to_mlflow, write_outputs
+    analysis_log = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = analysis_log.level
+    analysis_log.setLevel(logging.ERROR)
+    try:
+        return tune.ExperimentAnalysis(str(experiment)).trials
+    finally:
+        analysis_log.setLevel(level)
+
+
+def _restore(experiment: Path, trainable: Any, param_space: dict[str, Any], callback: Any) -> Any:
+    """`Tuner.restore` of a dead sweep: finished trials kept, unfinished ones run again, errored ones left
+    errored; the progress callback of this driver replaces the one pickled in tuner.pkl."""
+    from ray import tune
+
+    tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=False,
+                               restart_errored=False, param_space=param_space)  # fmt: skip
+    # No public accessor for a restored Tuner's RunConfig (ray-project/ray#41364); fit() reads its callbacks.
+    tuner._local_tuner.get_run_config().callbacks = [callback]
+    return tuner
+
+
+def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = None, progress: Callable[[str], None] = print) -> SweepResult:
+    """Run a sweep into `job.out_dir`, or resume the unfinished one there; raises ConfigError when it finished."""
+    from ray import tune
+
+    from monovec.ray_env import init_ray
+    from monovec.tuning.progress import ProgressCallback, finished_rows
+    from monovec.tuning.report import log_to_mlflow, start_parent_run, write_outputs
+    from monovec.tuning.resume import SweepRecord, check_rerun, job_fingerprint, saved_state_problem
 
     t_start = time.perf_counter()
     check_space(space, config_model(space.target))
@@ -164,6 +191,7 @@ def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = N
     name = job.name or space.name
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     out = Path(job.out_dir) if job.out_dir else state_dir() / "tune" / f"{name}-{stamp}"
+    record = check_rerun(out, job, space)  # None: a fresh sweep; raises for a finished or changed one
     baseline = baseline_point(space, base_dict)
     search_alg, param_space, num_samples = search_algorithm(job, space, baseline)  # config errors before any work
     total = expected_trials(job, space)
@@ -181,23 +209,47 @@ def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = N
     data = target.prepare(base, options, progress)
     prepare_s = time.perf_counter() - t_prepare
 
-    base_metrics: dict[str, float] = {}
-    target.run_trial(data, base_dict, baseline, TrialReporter(job.objective, base_metrics.update))
-    progress(f"[{name}] untuned defaults: objective={base_metrics['objective']:.4f} {job.objective.metric}={base_metrics.get(job.objective.metric, float('nan')):.4f}"
+    base_metrics: dict[str, float] = dict(record.baseline_metrics) if record else {}
+    if not base_metrics:
+        target.run_trial(data, base_dict, baseline, TrialReporter(job.objective, base_metrics.update))
+    progress(f"[{name}] untuned defaults{' (measured when the sweep started)' if record else ''}: objective={base_metrics['objective']:.4f} {job.objective.metric}={base_metrics.get(job.objective.metric, float('nan')):.4f}"
              + (f" {job.objective.budget_metric}={base_metrics[job.objective.budget_metric]:.4f} (budget {job.objective.budget})" if job.objective.budget_metric else ""))
 
     data_ref = ray.put(data)
-    callback = ProgressCallback(list(space.params), job.objective, total=total, progress=progress)
+    params = list(space.params)
+    experiment = (out / (record.experiment if record else f"ray/{name}-{stamp}")).resolve()
+    problem = saved_state_problem(experiment) if record else None
+    resumed = record is not None and problem is None
+    if record is not None and problem is not None:  # e.g. killed before Tune saved, or while it copied its state
+        progress(f"[{name}] cannot restore {experiment} ({problem}): running the sweep's trials again "
+                 "(the defaults' metrics and the MLflow parent run are kept)")  # fmt: skip
+    done = finished_rows(saved_trials(experiment), params) if resumed else []
+    callback = ProgressCallback(params, job.objective, total=total, progress=progress, done=done)
     resources = target.trial_resources(data) if hasattr(target, "trial_resources") else {"cpu": job.search.cpus_per_trial}
     trainable = tune.with_resources(make_trainable(space.target, data_ref, base_dict, job.objective), resources)
-    tuner = tune.Tuner(
-        trainable,
-        param_space=param_space,
-        tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=num_samples,
-                                    reuse_actors=getattr(target, "reuse_actors", True),
-                                    trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
-        run_config=tune.RunConfig(name=f"{name}-{stamp}", storage_path=str((out / "ray").resolve()), verbose=0, callbacks=[callback]),
-    )
+    if resumed:
+        tuner = _restore(experiment, trainable, param_space, callback)
+    else:  # fresh (or killed before Tune saved any state: start that experiment over)
+        shutil.rmtree(experiment, ignore_errors=True)
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space,
+            tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=num_samples,
+                                        reuse_actors=getattr(target, "reuse_actors", True),
+                                        trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
+            run_config=tune.RunConfig(name=experiment.name, storage_path=str(experiment.parent), verbose=0, callbacks=[callback]),
+        )
+    job_now, space_now = job_fingerprint(job, space)
+    if record is None:
+        record = SweepRecord(experiment=str(experiment.relative_to(out.resolve())), job=job_now, space=space_now, baseline_metrics=base_metrics)
+    else:
+        record.resumes += 1
+    record.write(out)  # before anything else can die: a rerun now resumes this experiment
+    if job.tracking.enabled:
+        record.mlflow_run_id = start_parent_run(out, space, job, record.mlflow_run_id)
+        record.write(out)
+    if resumed:
+        progress(f"[{name}] resumed {len(done)} finished trials of {total} from {experiment}")
     progress(f"[{name}] sweeping: {job.search.algorithm}, {total} trials, {job.search.max_concurrent} concurrent")
     t_sweep = time.perf_counter()
     try:
@@ -206,7 +258,7 @@ def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = N
         if hasattr(target, "close"):
             target.close(data)
     sweep_s = time.perf_counter() - t_sweep
-    rows = callback.rows
+    rows = finished_rows(saved_trials(experiment), params)  # every trial, resumed ones too
     if not rows:
         raise RuntimeError(f"no trial finished ({len(grid.errors)} errors): {grid.errors[:1]}")
     meta = {
@@ -219,8 +271,10 @@ def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = N
         "seed": job.search.seed,
         "errors": len(grid.errors),
         "prepare_seconds": round(prepare_s, 1),
-        "seconds": round(sweep_s, 1),
-        "trials_per_minute": round(len(rows) / sweep_s * 60.0, 1),
+        "seconds": round(sweep_s, 1),  # this driver's part of the sweep (see resumed_trials)
+        "trials_per_minute": round(len(callback.rows) / sweep_s * 60.0, 1),  # trials this driver ran
+        "resumed_trials": len(done),
+        "resumes": record.resumes,
         "baseline_objective": base_metrics["objective"],
         "baseline_metrics": {k: v for k, v in base_metrics.items() if not k.startswith("eval_") and isinstance(v, int | float)},
     }
@@ -232,9 +286,11 @@ def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = N
                      f"({meta['trials_stopped_early']} trials stopped early; {meta['asha_saved_fraction_vs_planned']:.1%} vs each trial's own plan)")
     result = write_outputs(out, space, job, rows, baseline, meta, progress)
     if job.tracking.enabled:
-        run_id = log_to_mlflow(result, space, job, space_path)
+        run_id = log_to_mlflow(result, space, job, space_path, record.mlflow_run_id)
         result.summary["mlflow_run_id"] = run_id
         progress(f"[{name}] MLflow parent run {run_id} with {len(rows)} child runs (experiment {job.tracking.experiment})")
     result.summary["total_seconds"] = round(time.perf_counter() - t_start, 1)
     (out / "summary.json").write_text(json.dumps(result.summary, indent=2))
+    record.finished = True
+    record.write(out)
     return result

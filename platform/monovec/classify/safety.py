@@ -1,0 +1,279 @@
+"""Per-category harm scores from the one embedding plus hashed character n-grams.
+
+One logistic regression per taxonomy category over [char 1-3-gram TF-IDF ; embedding] (the
+lexical channel carries slurs and coinages a sentence encoder smooths away, see harm.py), each
+trained only on rows whose source can label that category. Scores are calibrated per language
+on a held-out slice of the training sources (never dev): Platt scaling, then 0.5 is moved to the
+slice's F-beta-optimal threshold, so an English tweet and a Korean news comment are judged on
+the same scale and English is not escalated because a Korean-trained scorer is unsure.
+
+Subtypes (hate target, crime kind, self-harm kind) come from prototypes: the centroid of each
+subtype's training rows, built at build time from the example set and the data sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from monovec.classify.harm import LexicalConfig
+from monovec.classify.safety_data import SafetyCorpus
+from monovec.classify.taxonomy import SafetyConfig
+from monovec.embed.text import l2_normalise
+
+LANGS = ("en", "ko")
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
+class LexicalFeatures:
+    """Sublinear TF-IDF of hashed char n-grams, L2-normalised per text (stateless hashing + idf)."""
+
+    def __init__(self, config: LexicalConfig, idf: np.ndarray | None = None) -> None:
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        self.config = config
+        self.idf = idf
+        self._hasher = HashingVectorizer(
+            analyzer="char_wb", ngram_range=(config.ngram_min, config.ngram_max), n_features=config.n_features, alternate_sign=False, norm=None
+        )
+
+    def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
+        c = self._hasher.transform([t.lower() for t in texts]).tocsr().astype(np.float32)
+        c.data = 1.0 + np.log(c.data)
+        return c
+
+    def fit_idf(self, texts: Sequence[str]) -> None:
+        df = np.bincount(self.counts(texts).indices, minlength=self.config.n_features)
+        self.idf = (np.log((1 + len(texts)) / (1 + df)) + 1.0).astype(np.float32)
+
+    def __call__(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Rows scaled in place on the CSR arrays (no n_features x n_features diagonal: ~50x cheaper per call)."""
+        c = self.counts(texts)
+        if self.idf is not None:
+            c.data *= self.idf[c.indices]
+        sq = np.add.reduceat(c.data**2, c.indptr[:-1]) if c.nnz else np.zeros(c.shape[0], np.float32)
+        sq[np.diff(c.indptr) == 0] = 0.0  # reduceat repeats the next value for empty rows
+        c.data /= np.repeat(np.sqrt(np.maximum(sq, 1e-24)), np.diff(c.indptr)).astype(np.float32)
+        return c
+
+
+class SafetyModel:
+    """Arrays only: lexical weights (C, L, F), embedding weights (C, L, D), bias (C, L) and Platt
+    (C, L) x 2 for C categories and L languages, idf (F,), subtype prototypes, the context-of-use
+    weights. `scores` is a few sparse dot products per text."""
+
+    def __init__(
+        self,
+        config: SafetyConfig,
+        w_lex: np.ndarray,
+        w_emb: np.ndarray,
+        bias: np.ndarray,
+        cal_a: np.ndarray,
+        cal_b: np.ndarray,
+        idf: np.ndarray | None,
+        proto_vectors: np.ndarray,
+        proto_owner: np.ndarray,
+        proto_names: list[str],
+        context_w: np.ndarray | None = None,
+        context_b: float = 0.0,
+    ) -> None:
+        self.config = config
+        self.categories = config.names
+        self.w_lex = np.asarray(w_lex, np.float32)
+        self.w_emb = np.asarray(w_emb, np.float32)
+        self.bias = np.asarray(bias, np.float32)
+        self.cal_a = np.asarray(cal_a, np.float32)
+        self.cal_b = np.asarray(cal_b, np.float32)
+        self.proto_vectors = np.asarray(proto_vectors, np.float32)
+        self.proto_owner = np.asarray(proto_owner, np.int64)
+        self.proto_names = list(proto_names)
+        self.lexical = LexicalFeatures(config.lexical, None if idf is None else np.asarray(idf, np.float32))
+        self._lex_t = [np.ascontiguousarray(self.w_lex[:, k, :].T) for k in range(self.w_lex.shape[1])]  # (F, C) per language
+        self.context_w = None if context_w is None else np.asarray(context_w, np.float32)
+        self.context_b = float(context_b)
+        if self.w_emb.shape[:2] != (len(self.categories), len(LANGS)):
+            raise ValueError(f"safety weights of shape {self.w_emb.shape[:2]}, expected (categories {len(self.categories)}, languages {len(LANGS)})")
+
+    # -- inference ----------------------------------------------------------------------------
+    def logits(self, texts: Sequence[str], x: np.ndarray, langs: Sequence[str]) -> np.ndarray:
+        """(n, C) raw logits of each text's language model; texts normalised, x embeddings (n, D)."""
+        x = np.atleast_2d(x)
+        li = np.array([LANGS.index(lang) if lang in LANGS else 0 for lang in langs], np.int64)
+        z = np.einsum("nd,cnd->nc", x, self.w_emb[:, li, :]) + self.bias[:, li].T
+        if self.config.lexical.enabled and self.w_lex.shape[-1] and len(x):
+            feats = self.lexical(texts)
+            for k in range(len(LANGS)):
+                rows = np.flatnonzero(li == k)
+                if len(rows) == len(li):  # one language (the common case): no sparse row indexing
+                    z += feats @ self._lex_t[k]
+                elif len(rows):
+                    z[rows] += feats[rows] @ self._lex_t[k]
+        return z
+
+    def scores(self, texts: Sequence[str], x: np.ndarray, langs: Sequence[str]) -> np.ndarray:
+        """(n, C) calibrated scores in [0, 1]; 0.5 is each (category, language)'s operating point."""
+        z = self.logits(texts, x, langs)
+        li = np.array([LANGS.index(lang) if lang in LANGS else 0 for lang in langs], np.int64)
+        zz = self.cal_a[:, li].T * z + self.cal_b[:, li].T
+        return 1.0 / (1.0 + np.exp(-zz))
+
+    def context(self, x: np.ndarray) -> np.ndarray:
+        """(n,) P(harmless use of harmful words: counter-speech, negation, quoting, reporting, support)."""
+        if self.context_w is None:
+            return np.zeros(len(np.atleast_2d(x)), np.float32)
+        return 1.0 / (1.0 + np.exp(-(np.atleast_2d(x) @ self.context_w + self.context_b)))
+
+    def subtype(self, category: str, x: np.ndarray) -> str | None:
+        """Nearest subtype prototype of `category` to one embedding, or None when it has none."""
+        j = self.categories.index(category)
+        mask = self.proto_owner == j
+        if not mask.any():
+            return None
+        sims = self.proto_vectors[mask] @ l2_normalise(np.asarray(x, np.float32))
+        names = [n for n, m in zip(self.proto_names, mask, strict=True) if m]
+        return names[int(np.argmax(sims))]
+
+    # -- fitting ------------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, corpus: SafetyCorpus, x: np.ndarray, config: SafetyConfig, seed: int = 0) -> tuple[SafetyModel, dict]:
+        """Fit every category; returns the model and a fit report (rows, held-out AUC/F1 per language)."""
+        from sklearn.linear_model import LogisticRegression
+
+        y, known, weight, group = corpus.arrays()
+        langs = np.array(corpus.langs)
+        rng = np.random.default_rng(seed)
+        held = np.zeros(len(corpus), bool)
+        for g in np.unique(group[group >= 0]):
+            for lang in LANGS:
+                idx = np.flatnonzero((group == g) & (langs == lang))
+                held[rng.choice(idx, size=int(len(idx) * config.calibration_fraction), replace=False)] = True
+        lex = LexicalFeatures(config.lexical)
+        use_lex = config.lexical.enabled
+        if use_lex:
+            lex.fit_idf([t for t, h in zip(corpus.texts, held, strict=True) if not h])
+            feats_lex = lex(corpus.texts)
+        n_lex = config.lexical.n_features if use_lex else 0
+        C, D, L = len(corpus.categories), x.shape[1], len(LANGS)
+        w_lex, w_emb, bias = np.zeros((C, L, n_lex), np.float32), np.zeros((C, L, D), np.float32), np.zeros((C, L), np.float32)
+        cal_a, cal_b = np.ones((C, L), np.float32), np.zeros((C, L), np.float32)
+        report: dict = {}
+        for j, name in enumerate(corpus.categories):
+            cat = config.categories[name]
+            lexical = use_lex and cat.lexical
+            feats = sp.hstack([feats_lex, sp.csr_matrix(x)]).tocsr() if lexical else sp.csr_matrix(x)
+            yj = y[:, j]
+            sw = weight * np.where(yj, cat.positive_weight, 1.0)
+            report[name] = {}
+            fits = [(li, langs == lang) for li, lang in enumerate(LANGS)] if cat.per_language else [(None, np.ones(len(langs), bool))]
+            for li, lang_mask in fits:
+                tr = known[:, j] & ~held & lang_mask
+                if yj[tr].sum() == 0 or (~yj[tr]).sum() == 0:
+                    raise ValueError(f"safety category {name!r}{'' if li is None else ' (' + LANGS[li] + ')'} needs positive and negative training rows (got {int(yj[tr].sum())} positives)")
+                clf = LogisticRegression(C=cat.C, max_iter=config.lexical.max_iter, random_state=seed)
+                clf.fit(feats[tr], yj[tr].astype(int), sample_weight=sw[tr])
+                coef = clf.coef_[0].astype(np.float32)
+                targets = range(L) if li is None else [li]
+                for t in targets:
+                    if lexical:
+                        w_lex[j, t], w_emb[j, t] = coef[:n_lex], coef[n_lex:]
+                    else:
+                        w_emb[j, t] = coef
+                    bias[j, t] = float(clf.intercept_[0])
+                report[name]["train_rows" if li is None else f"train_rows_{LANGS[li]}"] = int(tr.sum())
+                report[name]["train_positives" if li is None else f"train_positives_{LANGS[li]}"] = int(yj[tr].sum())
+            for li, lang in enumerate(LANGS):
+                m = known[:, j] & held & (langs == lang)
+                pos = int(yj[m].sum())
+                entry = {"held_out": int(m.sum()), "positives": pos}
+                if pos >= config.min_calibration_positives and int(m.sum()) - pos >= config.min_calibration_positives:
+                    z = np.asarray(feats[m] @ np.concatenate([w_lex[j, li], w_emb[j, li]]) if lexical else feats[m] @ w_emb[j, li]).ravel() + bias[j, li]
+                    a, b = _platt(z, yj[m])
+                    shift = _best_threshold(1 / (1 + np.exp(-(a * z + b))), yj[m], cat.calibration_beta)
+                    cal_a[j, li], cal_b[j, li] = a, b - _logit(shift)
+                    p = 1 / (1 + np.exp(-(cal_a[j, li] * z + cal_b[j, li])))
+                    entry.update(_binary(p >= 0.5, yj[m]), auc=_auc(z, yj[m]), operating_point=round(shift, 4))
+                report[name][lang] = entry
+        vectors, owner, names = [], [], []
+        xn = l2_normalise(x)
+        subtypes = np.array([s or "" for s in corpus.subtype])
+        for j, _name in enumerate(corpus.categories):
+            for st in sorted(set(subtypes[y[:, j]]) - {""}):
+                members = xn[y[:, j] & (subtypes == st)]
+                if len(members) >= 3:
+                    vectors.append(l2_normalise(members.mean(0)))
+                    owner.append(j)
+                    names.append(st)
+        pv = np.stack(vectors) if vectors else np.zeros((0, D), np.float32)
+        context_w, context_b = None, 0.0
+        ctx = np.array(corpus.context)
+        ctx_w = weight.copy()
+        if config.context.data_rows:  # data-set rows anchor it: their hate is harmful, their unharmful rows harmless
+            j_hate = corpus.categories.index(config.context.categories[0]) if config.context.categories else 0
+            data = (group >= 0) & known[:, j_hate] & ~held
+            harmless = data & ~(y & known).any(axis=1)
+            ctx = np.where(data & y[:, j_hate], 0, np.where(harmless, 1, ctx))
+        if (ctx == 1).sum() >= 5 and (ctx == 0).sum() >= 5:  # harmless uses vs harmful ones
+            used = ctx >= 0
+            clf = LogisticRegression(C=config.context.C, max_iter=1000, random_state=seed, class_weight="balanced")
+            clf.fit(x[used], ctx[used], sample_weight=ctx_w[used])
+            context_w, context_b = clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
+            report["_context"] = {"harmless_uses": int((ctx == 1).sum()), "harmful": int((ctx == 0).sum())}
+        model = cls(config, w_lex, w_emb, bias, cal_a, cal_b, lex.idf if use_lex else None, pv, np.array(owner, np.int64), names, context_w, context_b)
+        return model, report
+
+    # -- persistence --------------------------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        s = {"w_lex": self.w_lex, "w_emb": self.w_emb, "bias": self.bias, "cal_a": self.cal_a, "cal_b": self.cal_b,
+             "proto_vectors": self.proto_vectors, "proto_owner": self.proto_owner, "proto_names": np.array(self.proto_names, dtype=str)}
+        if self.lexical.idf is not None:
+            s["idf"] = self.lexical.idf
+        if self.context_w is not None:
+            s["context_w"], s["context_b"] = self.context_w, np.array([self.context_b], np.float32)
+        return s
+
+    @classmethod
+    def from_state(cls, config: SafetyConfig, state: dict[str, np.ndarray]) -> SafetyModel:
+        return cls(config, state["w_lex"], state["w_emb"], state["bias"], state["cal_a"], state["cal_b"], state.get("idf"),
+                   state["proto_vectors"], state["proto_owner"], [str(n) for n in state["proto_names"]],
+                   state.get("context_w"), float(state["context_b"][0]) if "context_b" in state else 0.0)
+
+
+def _platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=100.0).fit(z.reshape(-1, 1), y.astype(int))
+    return float(clf.coef_[0, 0]), float(clf.intercept_[0])
+
+
+def _best_threshold(p: np.ndarray, y: np.ndarray, beta: float) -> float:
+    """The probability threshold with the best F-beta on (p, y), searched on a 0.05..0.95 grid."""
+    best, best_t = -1.0, 0.5
+    b2 = beta * beta
+    for t in np.linspace(0.05, 0.95, 91):
+        pred = p >= t
+        tp = float((pred & y).sum())
+        denom = (1 + b2) * tp + b2 * float((~pred & y).sum()) + float((pred & ~y).sum())
+        f = (1 + b2) * tp / denom if denom else 0.0
+        if f > best + 1e-9:
+            best, best_t = f, float(t)
+    return best_t
+
+
+def _binary(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    tp = float((pred & y).sum())
+    precision = tp / max(float(pred.sum()), 1.0)
+    recall = tp / max(float(y.sum()), 1.0)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+
+
+def _auc(z: np.ndarray, y: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return round(float(roc_auc_score(y.astype(int), z)), 4)

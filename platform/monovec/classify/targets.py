@@ -1,0 +1,87 @@
+"""Protected-group targets for the `hate` category, from resources/safety/targets.yaml.
+
+Why: hate, as the taxonomy defines it, is aimed at a protected group. The data sets' hate labels
+also cover harsh insults at people ("you are a pathetic loser") and abuse of non-protected groups
+(lawyers, journalists); the learned hate score follows them. Requiring a named group keeps `hate`
+sharp (the insult keeps its profanity score) and names the target (the hate subtype).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from monovec.paths import resource_path
+
+
+class TargetLexicon:
+    """group -> compiled regex per language; `find(text, lang)` -> first group named, or None."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        p = Path(path) if path else resource_path("safety/targets.yaml")
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        self.version = str(data.get("version", "targets"))
+        self._rx: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+        self._bare: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+        self._plain: list[tuple[str, str]] = []  # (group, plain English term) for one-typo matching
+        for lang in ("en", "ko"):
+            groups = data.get(lang) or {}
+            compiled = []
+            for group, terms in groups.items():
+                body = "|".join(f"(?:{t})" for t in terms)
+                pattern = rf"(?<![A-Za-z])(?:{body})(?![A-Za-z])" if lang == "en" else f"(?:{body})"
+                if lang == "en":
+                    bases = [re.sub(r"s\?$", "", t) for t in terms]  # immigrants? -> immigrant
+                    self._plain += [(str(group), b) for b in bases if re.fullmatch(r"[a-z]{5,}", b)]
+                    self._bare.setdefault(lang, []).append((str(group), re.compile(f"(?:{body})", re.IGNORECASE)))
+                try:
+                    compiled.append((str(group), re.compile(pattern, re.IGNORECASE)))
+                except re.error as exc:
+                    raise ValueError(f"targets file {p}: group {group!r} ({lang}) does not compile: {exc}") from None
+            self._rx[lang] = compiled
+
+    def find(self, text: str, lang: str) -> str | None:
+        """The first group named in `text`: as written; in Korean also with spaces and separators
+        removed (조 선 족, 여.자.들); in English also inside glued words (womenarestupid) and with
+        one typo in a word of five letters or more (imigrants, wmoen)."""
+        for group, rx in self._rx.get(lang, []):
+            if rx.search(text):
+                return group
+        if lang == "ko":
+            squeezed = _SEPARATORS.sub("", text)
+            return next((g for g, rx in self._rx["ko"] if rx.search(squeezed)), None)
+        for token in _WORD.findall(text):
+            token = token.lower()
+            if len(token) >= 12:
+                hit = next((g for g, rx in self._bare.get("en", []) if rx.search(token)), None)
+                if hit:
+                    return hit
+            if len(token) >= 5:
+                hit = next((g for g, term in self._plain if _one_edit(token, term) or _one_edit(token, term + "s")), None)
+                if hit:
+                    return hit
+        return None
+
+
+_SEPARATORS = re.compile(r"[\s.\-_·,*/|]+")
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True when a and b differ by exactly one insertion, deletion, substitution or adjacent swap."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k in range(len(short)) if short[k] != long_[k]), len(short))
+    return short[i:] == long_[i + 1 :]
+
+
+@lru_cache(maxsize=4)
+def target_lexicon(path: str | None = None) -> TargetLexicon:
+    return TargetLexicon(path)

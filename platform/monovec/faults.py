@@ -1,0 +1,33 @@
+"""Deliberate failures for tests and drills: one mechanism for every family.
+
+A component that can be made to fail takes a `FaultConfig` in its config (never set in shipped
+configs; `tests/unit/test_config.py` checks that) and calls `maybe_fail(...)` where a real fault would
+strike: an arm replica classifying a text, a training loop starting an epoch, an update job after N
+events. The failure is an `InjectedFault`, so a test can tell it from a real bug.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pydantic import Field
+
+from monovec.config import StrictModel
+
+
+class InjectedFault(RuntimeError):
+    """Raised by a `FaultConfig` switch: a stand-in for a crash, an OOM, a killed worker."""
+
+
+class FaultConfig(StrictModel):
+    """Switches for fault-injection tests; all off by default."""
+
+    fail_texts_containing: str | None = Field(None, description="an arm replica raises while classifying a text that contains this marker")
+    fail_at_epoch: int | None = Field(None, ge=1, description="training raises once at the start of this global epoch (the rerun resumes)")
+    fail_after_events: int | None = Field(None, ge=1, description="an update job raises after learning this many events in one run")
+
+    def check_texts(self, texts: Iterable[object]) -> None:
+        """Raise InjectedFault when a text carries the `fail_texts_containing` marker."""
+        marker = self.fail_texts_containing
+        if marker and any(isinstance(t, str) and marker in t for t in texts):
+            raise InjectedFault(f"injected fault: a text contains {marker!r} (faults.fail_texts_containing)")
