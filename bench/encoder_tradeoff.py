@@ -64,9 +64,9 @@ def quality(encoders: dict[str, str], heads_out: Path) -> dict[str, float]:
     from monovec.classify.linear import LinearHead, LinearHeadConfig
     from monovec.embed.cache import embed_texts
     from monovec.embed.text import EncoderConfig
-    from monovec.paths import state_dir
+    from monovec.paths import embedding_cache_dir
 
-    cache = state_dir() / "cache"
+    cache = embedding_cache_dir()
     out: dict[str, float] = {}
     arrays = {}
     for head in HEADS:

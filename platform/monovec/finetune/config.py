@@ -97,7 +97,7 @@ class FinetuneConfig(StrictModel):
 
     name: str = Field("monovec-encoder", description="run name prefix")
     out_dir: str | None = Field(None, description="run directory (an existing one is resumed); None = <state dir>/encoders/runs/<name>-<UTC time>")
-    cache_dir: str | None = Field(None, description="embedding + token cache (None = <state dir>/cache)")
+    cache_dir: str | None = Field(None, description="frozen-vector + token cache (None = the shared embedding cache, ~/.cache/monovec/embeddings)")
     encoder: EncoderSideConfig = Field(default_factory=EncoderSideConfig)
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig, description="text normalisation, as the classifier applies it")
     tasks: dict[str, TaskConfig] = Field(min_length=1, description="task name -> head and data")

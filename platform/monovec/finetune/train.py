@@ -22,7 +22,7 @@ from typing import Any
 
 from monovec.finetune.config import FinetuneConfig
 from monovec.finetune.data import Prepared, prepare
-from monovec.paths import resolve_data_path, state_dir
+from monovec.paths import embedding_cache_dir, resolve_data_path, state_dir
 from monovec.raytrain import FaultInjector, checkpoint_state, fail_at_epoch, report_epoch, restore_state
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def prepare_data(cfg: FinetuneConfig, progress: Callable[[str], None] = print) -
     """Tasks tokenised and embedded by the frozen encoder, from the cache when it has them."""
     import ray
 
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else state_dir() / "cache"
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else embedding_cache_dir()
     return prepare(cfg, cache, shards=2 if ray.is_initialized() else 1, progress=progress)
 
 
