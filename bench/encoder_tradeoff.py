@@ -3,6 +3,12 @@
     python bench/encoder_tradeoff.py [--unified models:/monovec-encoder@newest]
         [--separate emotion=models:/monovec-encoder-emotion@newest,kmhas=models:/monovec-encoder-kmhas@newest,davidson=models:/monovec-encoder-davidson@newest]
         [--n 300]
+    python bench/encoder_tradeoff.py --train-rows 3000 --epochs 2      # trains the four encoders itself, matched budget
+
+With `--train-rows N` the bench first fine-tunes, on the same budget, the unified encoder (all three tasks) and
+one encoder per task (the same config with the other tasks disabled): N seeded training rows per task, `--epochs`
+epochs, 0 workers, no registration (under `--work`). Every arm's heads are then fitted on the same seeded sample of
+`--head-rows` training texts per head (default 2 N), so the arms differ only in the encoder: shared or one per task.
 
 Arms (every head = the classifier's linear head, `monovec.classify.linear.LinearHead` with its default
 config, fitted on the head's full training set embedded by that arm's encoder):
@@ -23,6 +29,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,7 +65,35 @@ def load_task(name: str, split: str) -> tuple[list[str], list[str], list[str], l
     return norms, [ls[0] for ls in ex.labels], list(ex.langs), task.labels, task.safe_labels
 
 
-def quality(encoders: dict[str, str], heads_out: Path) -> dict[str, float]:
+def sample(rows: tuple[list, ...], n: int | None, seed: int = 0) -> tuple[list, ...]:
+    """A seeded subset of `n` aligned rows (all rows when n is None or larger)."""
+    if n is None or n >= len(rows[0]):
+        return rows
+    keep = sorted(np.random.default_rng(seed).choice(len(rows[0]), size=n, replace=False).tolist())
+    return tuple([r[i] for i in keep] for r in rows)
+
+
+def train_arms(rows: int, epochs: int, work: Path) -> tuple[str, dict[str, str]]:
+    """(unified encoder dir, {head: its own encoder dir}) fine-tuned on `rows` rows per task for `epochs` epochs."""
+    from monovec.config import load_config
+    from monovec.finetune.config import FinetuneConfig
+    from monovec.finetune.train import run_finetune
+
+    common = [f"train.epochs={epochs}", "train.warmup_steps=20", "train.geometry_sample=300", "scaling.num_workers=0",
+              "tracking.enabled=false", *[f"tasks.{h}.max_rows={rows}" for h in HEADS],
+              *[f"tasks.{h}.max_dev_rows=300" for h in HEADS]]  # fmt: skip
+    runs = {"unified": common, **{h: [*common, f"objective_task={h}", *[f"tasks.{o}.enabled=false" for o in HEADS if o != h]] for h in HEADS}}
+    dirs = {}
+    for arm, overrides in runs.items():
+        cfg = load_config(FinetuneConfig, REPO / "jobs/configs/encoder_finetune.yaml", [*overrides, f"out_dir={work / arm}"])
+        t0 = time.perf_counter()
+        result = run_finetune(cfg, progress=lambda _m: None)
+        print(f"[train] {arm}: {epochs} epoch(s) on {rows} rows per task in {time.perf_counter() - t0:.0f}s -> {result.model_dir}", flush=True)
+        dirs[arm] = str(result.model_dir)
+    return dirs["unified"], {h: dirs[h] for h in HEADS}
+
+
+def quality(encoders: dict[str, str], heads_out: Path, head_rows: int | None = None) -> dict[str, float]:
     """Fit each head on its encoder's train embeddings, score dev; heads saved to `heads_out` for the timing child."""
     from monovec import metrics
     from monovec.classify.linear import LinearHead, LinearHeadConfig
@@ -72,6 +107,7 @@ def quality(encoders: dict[str, str], heads_out: Path) -> dict[str, float]:
     for head in HEADS:
         cfg = EncoderConfig(name=encoders[head], threads=2)  # embedding for the fit: 2 BLAS threads, cached
         tr_x, tr_y, _, labels, safe = load_task(head, "train")
+        tr_x, tr_y = sample((tr_x, tr_y), head_rows)
         dv_x, dv_y, dv_lang, _, _ = load_task(head, "dev")
         index = {lab: i for i, lab in enumerate(labels)}
         xtr = embed_texts(tr_x, cfg, cache, progress=f"{head} train")
@@ -133,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--separate", default=",".join(f"{h}=models:/monovec-encoder-{h}@newest" for h in HEADS),
                         help="head=reference for each head's own fine-tuned encoder")  # fmt: skip
     parser.add_argument("--n", type=int, default=300, help="texts timed (GoEmotions dev, en + ko)")
+    parser.add_argument("--train-rows", type=int, help="fine-tune the arms here on this many rows per task (and fit heads on them)")
+    parser.add_argument("--head-rows", type=int, help="fit each head on a seeded sample of this many training texts (default: all; 2 N with --train-rows)")
+    parser.add_argument("--epochs", type=int, default=2, help="with --train-rows: epochs of every fine-tuning run")
+    parser.add_argument("--work", default=".monovec/bench/encoder_tradeoff", help="with --train-rows: where the runs go")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -141,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     separate = dict(item.split("=", 1) for item in args.separate.split(","))
+    if args.train_rows:
+        work = (REPO / args.work).resolve()
+        shutil.rmtree(work, ignore_errors=True)
+        args.unified, separate = train_arms(args.train_rows, args.epochs, work)
     arms = {"unified": dict.fromkeys(HEADS, args.unified), "separate": {h: separate[h] for h in HEADS}, "frozen": dict.fromkeys(HEADS, "use-m3")}
     tmp = Path(tempfile.mkdtemp(prefix="encoder-tradeoff-"))
     results: dict[str, dict[str, float]] = {}
@@ -149,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     for arm, encoders in arms.items():
         pinned = {h: encoder_identity(EncoderConfig(name=ref)) for h, ref in encoders.items()}
         print(f"[{arm}] encoders: " + ", ".join(f"{h}={ref} ({pinned[h]})" for h, ref in encoders.items()), flush=True)
-        results[arm] = quality(encoders, tmp / f"{arm}.npz")
+        results[arm] = quality(encoders, tmp / f"{arm}.npz", args.head_rows or (2 * args.train_rows if args.train_rows else None))
         spec = json.dumps({"encoders": encoders, "heads": str(tmp / f"{arm}.npz")})
         proc = subprocess.run([sys.executable, __file__, "--child", spec, "--n", str(args.n)], capture_output=True, text=True, check=False)
         if proc.returncode != 0:

@@ -53,6 +53,7 @@ JOB_CONFIGS = {
     "classifier.yaml": BuildConfig,
     "classifier_finetuned.yaml": BuildConfig,
     "encoder_finetune.yaml": FinetuneConfig,
+    "encoder_finetune_smoke.yaml": FinetuneConfig,
     "quickstart.yaml": QuickstartConfig,
     "taste2vec.yaml": Taste2VecJobConfig,
     "textvib_cwru.yaml": TextVibConfig,

@@ -151,7 +151,7 @@ def run_finetune(cfg: FinetuneConfig, progress: Callable[[str], None] = print) -
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = portable(cfg).model_copy(update={"out_dir": str(run_dir)})
     if cfg.scaling.num_workers > 0:
-        from monovec.cluster import init_ray
+        from monovec.ray_env import init_ray
 
         init_ray(cfg.ray.address, cfg.ray.num_cpus)
     data = prepare_data(cfg, progress)
