@@ -7,7 +7,7 @@
 
 With `--train-rows N` the bench first fine-tunes, on the same budget, the unified encoder (all three tasks) and
 one encoder per task (the same config with the other tasks disabled): N seeded training rows per task, `--epochs`
-epochs, 0 workers, no registration (under `--work`). Every arm's heads are then fitted on the same seeded sample of
+epochs, 0 workers, texts cut to 64 tokens for training, no registration (under `--work`). Every arm's heads are then fitted on the same seeded sample of
 `--head-rows` training texts per head (default 2 N), so the arms differ only in the encoder: shared or one per task.
 
 Arms (every head = the classifier's linear head, `monovec.classify.linear.LinearHead` with its default
@@ -79,7 +79,7 @@ def train_arms(rows: int, epochs: int, work: Path) -> tuple[str, dict[str, str]]
     from monovec.finetune.config import FinetuneConfig
     from monovec.finetune.train import run_finetune
 
-    common = [f"train.epochs={epochs}", "train.warmup_steps=20", "train.geometry_sample=300", "scaling.num_workers=0",
+    common = [f"train.epochs={epochs}", "train.warmup_steps=20", "encoder.max_tokens=64", "train.geometry_sample=300", "scaling.num_workers=0",
               "tracking.enabled=false", *[f"tasks.{h}.max_rows={rows}" for h in HEADS],
               *[f"tasks.{h}.max_dev_rows=300" for h in HEADS]]  # fmt: skip
     runs = {"unified": common, **{h: [*common, f"objective_task={h}", *[f"tasks.{o}.enabled=false" for o in HEADS if o != h]] for h in HEADS}}
@@ -87,7 +87,7 @@ def train_arms(rows: int, epochs: int, work: Path) -> tuple[str, dict[str, str]]
     for arm, overrides in runs.items():
         cfg = load_config(FinetuneConfig, REPO / "jobs/configs/encoder_finetune.yaml", [*overrides, f"out_dir={work / arm}"])
         t0 = time.perf_counter()
-        result = run_finetune(cfg, progress=lambda _m: None)
+        result = run_finetune(cfg, progress=lambda m: print(f"  {m}", flush=True))
         print(f"[train] {arm}: {epochs} epoch(s) on {rows} rows per task in {time.perf_counter() - t0:.0f}s -> {result.model_dir}", flush=True)
         dirs[arm] = str(result.model_dir)
     return dirs["unified"], {h: dirs[h] for h in HEADS}

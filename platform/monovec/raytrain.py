@@ -1,7 +1,7 @@
 """What every monovec Ray Train loop shares: fault injection, the per-epoch checkpoint, restore.
 
-A loop (TextVibCLIP's continual trainer, the encoder fine-tuning) keeps its whole state in one dict that
-`torch.save` can write. After every epoch rank 0 reports metrics *with* that state as a checkpoint; the
+A loop (the encoder fine-tuning; TextVibCLIP's trainer still carries its own copy of the same logic in
+`monovec/textvib/train.py`) keeps its whole state in one dict that `torch.save` can write. After every epoch rank 0 reports metrics *with* that state as a checkpoint; the
 other ranks report metrics only. On (re)start the loop asks `restore_state` for the newest state:
 
 - with >= 1 worker Ray Train hands it back (`ray.train.get_checkpoint()`), after a worker failure that

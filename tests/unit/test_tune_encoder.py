@@ -34,9 +34,9 @@ def test_tune_job_sweeps_a_slice_with_asha_on_the_dev_objective() -> None:
     assert space.target == "encoder" and job.search.scheduler == "asha" and job.objective.metric == "dev_objective"
     assert set(space.params) == {"loss.alignment", "loss.supcon", "loss.geometry", "train.lr"}
     base, base_dict, path = resolve_base(job, space)
-    assert path.endswith("encoder_finetune.yaml") and base.scaling.num_workers == 1 and base.tasks["emotion"].max_rows == 400
+    assert path.endswith("encoder_finetune.yaml") and base.scaling.num_workers == 1 and base.tasks["emotion"].max_rows == 200
     assert base.scaling.cpus_per_worker + job.encoder.trial_cpus <= 1.0 and job.search.max_concurrent <= job.ray.num_cpus
-    assert runtime("encoder").max_iterations(base_dict, space.params) == 3  # ASHA's max_t = the trial's epochs
+    assert runtime("encoder").max_iterations(base_dict, space.params) == 2  # ASHA's max_t = the trial's epochs
 
 
 def test_local_mode_and_invalid_points_are_handled_before_any_training() -> None:
