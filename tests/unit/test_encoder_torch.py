@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from monovec.embed.finetuned import EncoderRefError, encoder_pin, identity, pin, resolve_encoder
-from monovec.embed.text import EncoderConfig, build_encoder, encoder_identity
+from monovec.embed.finetuned import EncoderRefError, identity, resolve_encoder
+from monovec.embed.text import EncoderConfig, build_encoder, encoder_identity, encoder_pin, pin_encoder
 from monovec.embed.use_torch import (
     Tokenizer,
     UseM3Module,
@@ -118,10 +118,10 @@ def test_finetuned_weights_are_served_by_the_numpy_forward_pass(changed, real_te
 def test_pinning_records_exact_reference_and_digest_and_refuses_other_weights(changed) -> None:
     path, _ = changed
     cfg = EncoderConfig(name=str(path))
-    pinned = pin(cfg)
+    pinned = pin_encoder(cfg)
     assert pinned.name == str(path.resolve()) and pinned.digest == resolve_encoder(str(path)).digest
     assert encoder_pin(cfg, pinned) == {"ref": str(path), "pinned": pinned.name, "digest": pinned.digest}
-    assert pin(EncoderConfig()) == EncoderConfig() and encoder_pin(EncoderConfig(), EncoderConfig()) == {}
+    assert pin_encoder(EncoderConfig()) == EncoderConfig() and encoder_pin(EncoderConfig(), EncoderConfig()) == {}
     with pytest.raises(EncoderRefError, match="pinned"):
         build_encoder(EncoderConfig(name=str(path), digest="0" * 64))
 

@@ -37,9 +37,7 @@ from monovec.classify.safety import SafetyModel
 from monovec.classify.safety_data import load_corpus
 from monovec.config import StrictModel
 from monovec.embed.cache import embed_texts
-from monovec.embed.finetuned import encoder_pin
-from monovec.embed.finetuned import pin as pin_encoder
-from monovec.embed.text import build_encoder
+from monovec.embed.text import build_encoder, encoder_pin, pin_encoder
 from monovec.paths import embedding_cache_dir, state_dir
 from monovec.tracking.mlflow_store import TrackingConfig
 

@@ -22,10 +22,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from monovec.embed.text import EncoderConfig
 
 FORMAT = "monovec-encoder/1"
 MANIFEST = "encoder.json"
@@ -108,22 +104,3 @@ def check_digest(resolved: ResolvedEncoder, expected: str | None) -> None:
     if expected and expected != resolved.digest:
         raise EncoderRefError(f"encoder {resolved.ref!r} resolves to weights {resolved.digest[:16]}..., but the config is pinned "
                               f"to {expected[:16]}... (the model was built on other weights)")  # fmt: skip
-
-
-def pin(config: EncoderConfig) -> EncoderConfig:
-    """`config` with a fine-tuned reference replaced by its exact version (or absolute path) and digest.
-
-    Built-in encoders are returned unchanged. Raises EncoderRefError like `resolve_encoder`."""
-    if not is_finetuned_ref(config.name):
-        return config
-    resolved = resolve_encoder(config.name)
-    check_digest(resolved, config.digest)
-    return config.model_copy(update={"name": resolved.pinned, "digest": resolved.digest})
-
-
-def encoder_pin(given: EncoderConfig, pinned: EncoderConfig) -> dict[str, str]:
-    """Manifest fields recording a fine-tuned encoder: the reference as written, the exact one, the digest
-    (empty for the built-in encoders, whose manifest entry stays {name, dim})."""
-    if not is_finetuned_ref(given.name):
-        return {}
-    return {"ref": given.name, "pinned": pinned.name, "digest": str(pinned.digest)}

@@ -70,6 +70,29 @@ def encoder_identity(config: EncoderConfig) -> str:
     return identity(config.digest or resolve_encoder(config.name).digest)
 
 
+def pin_encoder(config: EncoderConfig) -> EncoderConfig:
+    """`config` with a fine-tuned reference replaced by its exact version (or absolute path) and digest.
+
+    Built-in encoders are returned unchanged. Raises EncoderRefError like `resolve_encoder`."""
+    from monovec.embed.finetuned import check_digest, is_finetuned_ref, resolve_encoder
+
+    if not is_finetuned_ref(config.name):
+        return config
+    resolved = resolve_encoder(config.name)
+    check_digest(resolved, config.digest)
+    return config.model_copy(update={"name": resolved.pinned, "digest": resolved.digest})
+
+
+def encoder_pin(given: EncoderConfig, pinned: EncoderConfig) -> dict[str, str]:
+    """Manifest fields recording a fine-tuned encoder: the reference as written, the exact one, the digest
+    (empty for the built-in encoders, whose manifest entry stays {name, dim})."""
+    from monovec.embed.finetuned import is_finetuned_ref
+
+    if not is_finetuned_ref(given.name):
+        return {}
+    return {"ref": given.name, "pinned": pinned.name, "digest": str(pinned.digest)}
+
+
 def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
