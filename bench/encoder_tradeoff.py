@@ -19,7 +19,7 @@ config, fitted on the head's full training set embedded by that arm's encoder):
 Heads and data are the tasks of jobs/configs/encoder_finetune.yaml (train to fit, dev to score); embeddings
 go through the shared cache. Printed per arm: dev macro-F1 per head and language and harmful-vs-not F1,
 single-text p50/p95 latency (normalise + every encoder the arm needs + heads, 1 thread) and memory (each
-arm in its own child process: peak RSS minus RSS after the shared imports), then the ratios behind the
+arm in its own child process: RSS after loading and timing minus RSS after the shared imports), then the ratios behind the
 bars: unified within 0.02 macro-F1 of separate, >= 2.5x faster per text, >= 2x less memory.
 """
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -158,9 +157,10 @@ def child(encoders: dict[str, str], heads_path: str, n: int) -> dict[str, float]
         s = time.perf_counter()
         run(t)
         lat.append((time.perf_counter() - s) * 1000)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # current RSS, not ru_maxrss: a child forked from the (large) bench driver inherits its high-water mark
+    now = rss_mb()
     return {"p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)), "encoders": len(models),
-            "peak_rss_mb": peak, "model_memory_mb": peak - base}  # fmt: skip
+            "rss_mb": now, "model_memory_mb": now - base}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head-rows", type=int, help="fit each head on a seeded sample of this many training texts (default: all; 2 N with --train-rows)")
     parser.add_argument("--epochs", type=int, default=2, help="with --train-rows: epochs of every fine-tuning run")
     parser.add_argument("--work", default=".monovec/bench/encoder_tradeoff", help="with --train-rows: where the runs go")
+    parser.add_argument("--reuse", action="store_true", help="with --train-rows: reuse the encoders already trained under --work")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -183,8 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     separate = dict(item.split("=", 1) for item in args.separate.split(","))
     if args.train_rows:
         work = (REPO / args.work).resolve()
-        shutil.rmtree(work, ignore_errors=True)
-        args.unified, separate = train_arms(args.train_rows, args.epochs, work)
+        if args.reuse and all((work / arm / "model" / "encoder.json").is_file() for arm in ("unified", *HEADS)):
+            args.unified, separate = str(work / "unified" / "model"), {h: str(work / h / "model") for h in HEADS}
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+            args.unified, separate = train_arms(args.train_rows, args.epochs, work)
     arms = {"unified": dict.fromkeys(HEADS, args.unified), "separate": {h: separate[h] for h in HEADS}, "frozen": dict.fromkeys(HEADS, "use-m3")}
     tmp = Path(tempfile.mkdtemp(prefix="encoder-tradeoff-"))
     results: dict[str, dict[str, float]] = {}
@@ -205,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'metric (dev)':<28}" + "".join(f"{a:>11}" for a in arms) + f"{'uni-sep':>9}")
     for k in keys:
         print(f"{k:<28}" + "".join(f"{results[a][k]:>11.4f}" for a in arms) + f"{results['unified'][k] - results['separate'][k]:>+9.4f}")
-    for k, unit in (("p50_ms", "ms"), ("p95_ms", "ms"), ("model_memory_mb", "MB"), ("peak_rss_mb", "MB")):
+    for k, unit in (("p50_ms", "ms"), ("p95_ms", "ms"), ("model_memory_mb", "MB"), ("rss_mb", "MB")):
         print(f"{k + ' (' + unit + ')':<28}" + "".join(f"{results[a][k]:>11.1f}" for a in arms))
     gap = max(results["separate"][k] - results["unified"][k] for k in keys)
     speed = results["separate"]["p50_ms"] / results["unified"]["p50_ms"]

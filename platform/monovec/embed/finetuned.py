@@ -13,7 +13,7 @@ exactly today's speed per text (`bench/encoder_serving.py` measures torch agains
 
 A reference is what a config's `encoder.name` holds: `models:/monovec-encoder/3`,
 `models:/monovec-encoder@<alias>`, or a directory path. `resolve_encoder` turns it into a local directory
-plus the exact version and the weights digest; `pin` rewrites a config to that exact version and digest
+plus the exact version and the weights digest; `monovec.embed.text.pin_encoder` rewrites a config to that exact version and digest
 (what a classifier build stores, so a moving alias never changes a built model's encoder).
 """
 
