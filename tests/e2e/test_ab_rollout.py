@@ -144,7 +144,7 @@ def finetuned_pair(ray_session: None, tiny_model_dir: Path, tmp_path_factory: py
     ft = load_config(FinetuneConfig, REPO / "jobs/configs/encoder_finetune.yaml",
                      [*FT_OVERRIDES, f"out_dir={root / 'ft'}", f"cache_dir={cache}", "tracking.registered_model=e2e-encoder"])  # fmt: skip
     assert run_finetune(ft, progress=lambda _m: None).registered is not None
-    overrides = [*tiny_build_overrides(root / "models", cache), "classifier.encoder.name=models:/e2e-encoder@newest", "evaluate=false"]
+    overrides = [*tiny_build_overrides(root / "models"), "classifier.encoder.name=models:/e2e-encoder@newest", "evaluate=false"]
     treatment = build_classifier(load_config(BuildConfig, REPO / "jobs/configs/classifier_finetuned.yaml", overrides), progress=lambda _m: None)
     assert treatment.model_dir.joinpath("model.json").read_text().count("models:/e2e-encoder/1") == 1  # pinned, not the alias
     cfg = load_config(BuildConfig, REPO / "jobs/configs/classifier.yaml")

@@ -122,7 +122,7 @@ def test_classifier_on_the_finetuned_encoder_pins_it_and_serving_loads_it(clean,
     root, _, result = clean
     digest = json.loads((result.model_dir / "encoder.json").read_text())["digest"]
     version = result.registered["version"]
-    overrides = tiny_build_overrides(root / "models", root / "build-cache", rows=200) + [
+    overrides = tiny_build_overrides(root / "models", rows=200) + [
         f"classifier.encoder.name=models:/{NAME}@newest", "evaluate=false"]  # fmt: skip
     built = build_classifier(load_config(BuildConfig, REPO / "jobs/configs/classifier_finetuned.yaml", overrides), progress=lambda _m: None)
     manifest = json.loads((built.model_dir / "model.json").read_text())
