@@ -24,9 +24,10 @@ setup: $(STAMP)
 quickstart: $(STAMP)
 	@$(BIN)/python jobs/quickstart.py --config jobs/configs/quickstart.yaml
 
-# `timeout` is the last line of defence: the suite takes ~10 min here, CI allows 90.
+# `timeout` is the last line of defence against a hang (each test also has its own pytest-timeout):
+# the suite takes ~30 min on 2 idle cores, most of it the documented-commands journey; CI allows 90.
 test: $(STAMP)
-	timeout --signal=INT --kill-after=60 2400 $(BIN)/python -m pytest -v tests
+	timeout --signal=INT --kill-after=60 4800 $(BIN)/python -m pytest -v tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

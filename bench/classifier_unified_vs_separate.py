@@ -113,10 +113,14 @@ def child(arm: str, model_ref: str, n: int) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default=None, help="model dir or models:/… (default: newest local build)")
     parser.add_argument("--n", type=int, default=300, help="texts (half English, half Korean)")
-    parser.add_argument("--child", choices=["unified", "unified_no_safety", "separate"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=["unified", "unified_no_safety", "separate"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.model, args.n)))
@@ -130,16 +134,25 @@ def main() -> int:
         return 2
     results = {}
     for arm in ("unified", "unified_no_safety", "separate"):
-        out = subprocess.run([sys.executable, __file__, "--child", arm, "--model", model_dir, "--n", str(args.n)], capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", arm, "--model", model_dir, "--n", str(args.n)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if out.returncode != 0:
             print(out.stderr[-3000:], file=sys.stderr)
             return 1
         results[arm] = json.loads(out.stdout.strip().splitlines()[-1])
     u, s, b = results["unified"], results["separate"], results["unified_no_safety"]
     print(f"model: {model_dir}   texts: {args.n} (English + Korean GoEmotions dev)")
-    print(f"{'arm':<18} {'p50 ms':>8} {'p95 ms':>8} {'texts/s (b32)':>14} {'peak RSS MB':>12} {'model MB':>9}")
+    print(
+        f"{'arm':<18} {'p50 ms':>8} {'p95 ms':>8} {'texts/s (b32)':>14} {'peak RSS MB':>12} {'model MB':>9}"
+    )
     for r in (u, b, s):
-        print(f"{r['arm']:<18} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['throughput_per_s']:>14.0f} {r['peak_rss_mb']:>12.0f} {r['model_memory_mb']:>9.0f}")
+        print(
+            f"{r['arm']:<18} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['throughput_per_s']:>14.0f} {r['peak_rss_mb']:>12.0f} {r['model_memory_mb']:>9.0f}"
+        )
     ratios = {
         "speedup_p50": s["p50_ms"] / u["p50_ms"],
         "speedup_throughput": u["throughput_per_s"] / s["throughput_per_s"],
@@ -149,8 +162,10 @@ def main() -> int:
     }
     for k, v in ratios.items():
         print(f"{k:<24} {v:5.2f}x")
-    print(f"target: >= 2.5x faster (p50: {'PASS' if ratios['speedup_p50'] >= 2.5 else 'FAIL'}), >= 2x less memory (model: {'PASS' if ratios['memory_ratio_model'] >= 2 else 'FAIL'}), "
-          f"safety stage <= 1.5x p50 ({'PASS' if ratios['safety_stage_p50_ratio'] <= 1.5 else 'FAIL'})")
+    print(
+        f"target: >= 2.5x faster (p50: {'PASS' if ratios['speedup_p50'] >= 2.5 else 'FAIL'}), >= 2x less memory (model: {'PASS' if ratios['memory_ratio_model'] >= 2 else 'FAIL'}), "
+        f"safety stage <= 1.5x p50 ({'PASS' if ratios['safety_stage_p50_ratio'] <= 1.5 else 'FAIL'})"
+    )
     print(json.dumps({"results": results, "ratios": ratios}))
     return 0
 

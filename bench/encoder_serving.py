@@ -55,8 +55,12 @@ def timed(encode, texts: list[str]) -> dict[str, float]:  # noqa: ANN001
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--encoder", default=None, help="fine-tuned encoder reference (default: the package weights only)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--encoder", default=None, help="fine-tuned encoder reference (default: the package weights only)"
+    )
     parser.add_argument("--n", type=int, default=300, help="texts (half English, half Korean)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS / torch threads on both sides")
     parser.add_argument("--rounds", type=int, default=3, help="alternating measurement rounds")
@@ -70,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     texts = bench_texts(args.n)
     package = build_encoder(EncoderConfig(name="use-m3", threads=args.threads))
-    served = build_encoder(EncoderConfig(name=args.encoder, threads=args.threads)) if args.encoder else package
+    served = (
+        build_encoder(EncoderConfig(name=args.encoder, threads=args.threads)) if args.encoder else package
+    )
     weights_path = None
     if args.encoder:
         from monovec.embed.finetuned import resolve_encoder
@@ -84,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
             return module(*pad_ids(tokenizer(batch))).numpy()
 
     agree = float(np.sum(torch_encode(texts[:64]) * served.encode(texts[:64]), axis=1).min())
-    sides = {"numpy (package weights)": package.encode, "numpy (served weights)": served.encode, "torch (served weights)": torch_encode}
+    sides = {
+        "numpy (package weights)": package.encode,
+        "numpy (served weights)": served.encode,
+        "torch (served weights)": torch_encode,
+    }
     rounds: dict[str, list[dict[str, float]]] = {k: [] for k in sides}
     for _ in range(args.rounds):
         for name, fn in sides.items():
@@ -95,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'side':<26} {'p50 ms':>8} {'p95 ms':>8} {'ms/text (b32)':>14}")
     for name, s in summary.items():
         print(f"{name:<26} {s['p50_ms']:>8.2f} {s['p95_ms']:>8.2f} {s['batch_ms_per_text']:>14.3f}")
-    np_s, np_pkg, th = summary["numpy (served weights)"], summary["numpy (package weights)"], summary["torch (served weights)"]
+    np_s, np_pkg, th = (
+        summary["numpy (served weights)"],
+        summary["numpy (package weights)"],
+        summary["torch (served weights)"],
+    )
     ratios = {
         "torch_vs_numpy_single": th["p50_ms"] / np_s["p50_ms"],
         "torch_vs_numpy_batch": th["batch_ms_per_text"] / np_s["batch_ms_per_text"],
@@ -105,10 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in ratios.items():
         print(f"{k:<24} {v:5.2f}x")
     torch_wins = ratios["torch_vs_numpy_single"] <= 1.0 and ratios["torch_vs_numpy_batch"] <= 1.0
-    print("decision: " + ("torch is as fast: either backend may serve" if torch_wins else
-                          "serve fine-tuned weights with the numpy backend (exported to the package layout); torch is slower per text"))
+    print(
+        "decision: "
+        + (
+            "torch is as fast: either backend may serve"
+            if torch_wins
+            else "serve fine-tuned weights with the numpy backend (exported to the package layout); torch is slower per text"
+        )
+    )
     ok = ratios["served_vs_today_single"] <= 1.10 and ratios["served_vs_today_batch"] <= 1.10
-    print(f"target: served encoder per text <= today's numpy encoder (10% noise allowance): {'PASS' if ok else 'FAIL'}")
+    print(
+        f"target: served encoder per text <= today's numpy encoder (10% noise allowance): {'PASS' if ok else 'FAIL'}"
+    )
     print(json.dumps({"summary": summary, "ratios": ratios, "min_cosine": agree}))
     return 0 if ok else 1
 

@@ -60,7 +60,9 @@ def load_task(name: str, split: str) -> tuple[list[str], list[str], list[str], l
     from monovec.finetune.config import FinetuneConfig
 
     task = load_config(FinetuneConfig, REPO / "jobs/configs/encoder_finetune.yaml").tasks[name]
-    ex, norms = normalise_examples(KoreanNormalizer(), load_examples(task.train if split == "train" else task.dev, task.labels))
+    ex, norms = normalise_examples(
+        KoreanNormalizer(), load_examples(task.train if split == "train" else task.dev, task.labels)
+    )
     return norms, [ls[0] for ls in ex.labels], list(ex.langs), task.labels, task.safe_labels
 
 
@@ -81,13 +83,24 @@ def train_arms(rows: int, epochs: int, work: Path) -> tuple[str, dict[str, str]]
     common = [f"train.epochs={epochs}", "train.warmup_steps=20", "encoder.max_tokens=64", "train.geometry_sample=300", "scaling.num_workers=0",
               "tracking.enabled=false", *[f"tasks.{h}.max_rows={rows}" for h in HEADS],
               *[f"tasks.{h}.max_dev_rows=300" for h in HEADS]]  # fmt: skip
-    runs = {"unified": common, **{h: [*common, f"objective_task={h}", *[f"tasks.{o}.enabled=false" for o in HEADS if o != h]] for h in HEADS}}
+    runs = {
+        "unified": common,
+        **{
+            h: [*common, f"objective_task={h}", *[f"tasks.{o}.enabled=false" for o in HEADS if o != h]]
+            for h in HEADS
+        },
+    }
     dirs = {}
     for arm, overrides in runs.items():
-        cfg = load_config(FinetuneConfig, REPO / "jobs/configs/encoder_finetune.yaml", [*overrides, f"out_dir={work / arm}"])
+        cfg = load_config(
+            FinetuneConfig, REPO / "jobs/configs/encoder_finetune.yaml", [*overrides, f"out_dir={work / arm}"]
+        )
         t0 = time.perf_counter()
         result = run_finetune(cfg, progress=lambda m: print(f"  {m}", flush=True))
-        print(f"[train] {arm}: {epochs} epoch(s) on {rows} rows per task in {time.perf_counter() - t0:.0f}s -> {result.model_dir}", flush=True)
+        print(
+            f"[train] {arm}: {epochs} epoch(s) on {rows} rows per task in {time.perf_counter() - t0:.0f}s -> {result.model_dir}",
+            flush=True,
+        )
         dirs[arm] = str(result.model_dir)
     return dirs["unified"], {h: dirs[h] for h in HEADS}
 
@@ -117,9 +130,15 @@ def quality(encoders: dict[str, str], heads_out: Path, head_rows: int | None = N
         langs = np.array(dv_lang)
         for lang in sorted(set(dv_lang)):
             m = langs == lang
-            out[f"{head}.{lang}.macro_f1"] = metrics.macro_f1([y for y, k in zip(dv_y, m, strict=True) if k], [p for p, k in zip(pred, m, strict=True) if k], labels)
+            out[f"{head}.{lang}.macro_f1"] = metrics.macro_f1(
+                [y for y, k in zip(dv_y, m, strict=True) if k],
+                [p for p, k in zip(pred, m, strict=True) if k],
+                labels,
+            )
         if safe:
-            out[f"{head}.harm_f1"] = metrics.binary_f1([y not in safe for y in dv_y], [p not in safe for p in pred])["f1"]
+            out[f"{head}.harm_f1"] = metrics.binary_f1(
+                [y not in safe for y in dv_y], [p not in safe for p in pred]
+            )["f1"]
     np.savez(heads_out, **arrays)
     return out
 
@@ -140,13 +159,17 @@ def child(encoders: dict[str, str], heads_path: str, n: int) -> dict[str, float]
                 break
     normalizer = KoreanNormalizer()
     base = rss_mb()
-    models = {ref: build_encoder(EncoderConfig(name=ref, threads=1)) for ref in dict.fromkeys(encoders.values())}
+    models = {
+        ref: build_encoder(EncoderConfig(name=ref, threads=1)) for ref in dict.fromkeys(encoders.values())
+    }
     with np.load(heads_path) as z:
         heads = {h: (z[f"{h}.weight"], z[f"{h}.bias"]) for h in HEADS}
 
     def run(text: str) -> None:
         norm = normalizer(text)
-        vectors = {ref: enc.encode([norm]) for ref, enc in models.items()}  # one forward pass per distinct encoder
+        vectors = {
+            ref: enc.encode([norm]) for ref, enc in models.items()
+        }  # one forward pass per distinct encoder
         for h, (w, b) in heads.items():
             np.argmax(vectors[encoders[h]] @ w.T + b, axis=1)
 
@@ -164,16 +187,36 @@ def child(encoders: dict[str, str], heads_path: str, n: int) -> dict[str, float]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--unified", default="models:/monovec-encoder@newest", help="the shared fine-tuned encoder")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--unified", default="models:/monovec-encoder@newest", help="the shared fine-tuned encoder"
+    )
     parser.add_argument("--separate", default=",".join(f"{h}=models:/monovec-encoder-{h}@newest" for h in HEADS),
                         help="head=reference for each head's own fine-tuned encoder")  # fmt: skip
     parser.add_argument("--n", type=int, default=300, help="texts timed (GoEmotions dev, en + ko)")
-    parser.add_argument("--train-rows", type=int, help="fine-tune the arms here on this many rows per task (and fit heads on them)")
-    parser.add_argument("--head-rows", type=int, help="fit each head on a seeded sample of this many training texts (default: all; 2 N with --train-rows)")
-    parser.add_argument("--epochs", type=int, default=2, help="with --train-rows: epochs of every fine-tuning run")
-    parser.add_argument("--work", default=".monovec/bench/encoder_tradeoff", help="with --train-rows: where the runs go")
-    parser.add_argument("--reuse", action="store_true", help="with --train-rows: reuse the encoders already trained under --work")
+    parser.add_argument(
+        "--train-rows",
+        type=int,
+        help="fine-tune the arms here on this many rows per task (and fit heads on them)",
+    )
+    parser.add_argument(
+        "--head-rows",
+        type=int,
+        help="fit each head on a seeded sample of this many training texts (default: all; 2 N with --train-rows)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=2, help="with --train-rows: epochs of every fine-tuning run"
+    )
+    parser.add_argument(
+        "--work", default=".monovec/bench/encoder_tradeoff", help="with --train-rows: where the runs go"
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --train-rows: reuse the encoders already trained under --work",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -184,22 +227,41 @@ def main(argv: list[str] | None = None) -> int:
     separate = dict(item.split("=", 1) for item in args.separate.split(","))
     if args.train_rows:
         work = (REPO / args.work).resolve()
-        if args.reuse and all((work / arm / "model" / "encoder.json").is_file() for arm in ("unified", *HEADS)):
-            args.unified, separate = str(work / "unified" / "model"), {h: str(work / h / "model") for h in HEADS}
+        if args.reuse and all(
+            (work / arm / "model" / "encoder.json").is_file() for arm in ("unified", *HEADS)
+        ):
+            args.unified, separate = (
+                str(work / "unified" / "model"),
+                {h: str(work / h / "model") for h in HEADS},
+            )
         else:
             shutil.rmtree(work, ignore_errors=True)
             args.unified, separate = train_arms(args.train_rows, args.epochs, work)
-    arms = {"unified": dict.fromkeys(HEADS, args.unified), "separate": {h: separate[h] for h in HEADS}, "frozen": dict.fromkeys(HEADS, "use-m3")}
+    arms = {
+        "unified": dict.fromkeys(HEADS, args.unified),
+        "separate": {h: separate[h] for h in HEADS},
+        "frozen": dict.fromkeys(HEADS, "use-m3"),
+    }
     tmp = Path(tempfile.mkdtemp(prefix="encoder-tradeoff-"))
     results: dict[str, dict[str, float]] = {}
     from monovec.embed.text import EncoderConfig, encoder_identity
 
     for arm, encoders in arms.items():
         pinned = {h: encoder_identity(EncoderConfig(name=ref)) for h, ref in encoders.items()}
-        print(f"[{arm}] encoders: " + ", ".join(f"{h}={ref} ({pinned[h]})" for h, ref in encoders.items()), flush=True)
-        results[arm] = quality(encoders, tmp / f"{arm}.npz", args.head_rows or (2 * args.train_rows if args.train_rows else None))
+        print(
+            f"[{arm}] encoders: " + ", ".join(f"{h}={ref} ({pinned[h]})" for h, ref in encoders.items()),
+            flush=True,
+        )
+        results[arm] = quality(
+            encoders, tmp / f"{arm}.npz", args.head_rows or (2 * args.train_rows if args.train_rows else None)
+        )
         spec = json.dumps({"encoders": encoders, "heads": str(tmp / f"{arm}.npz")})
-        proc = subprocess.run([sys.executable, __file__, "--child", spec, "--n", str(args.n)], capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", spec, "--n", str(args.n)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if proc.returncode != 0:
             print(proc.stderr[-3000:], file=sys.stderr)
             return 1
@@ -208,16 +270,31 @@ def main(argv: list[str] | None = None) -> int:
     keys = [k for k in results["unified"] if k.endswith("macro_f1") or k.endswith("harm_f1")]
     print(f"\n{'metric (dev)':<28}" + "".join(f"{a:>11}" for a in arms) + f"{'uni-sep':>9}")
     for k in keys:
-        print(f"{k:<28}" + "".join(f"{results[a][k]:>11.4f}" for a in arms) + f"{results['unified'][k] - results['separate'][k]:>+9.4f}")
+        print(
+            f"{k:<28}"
+            + "".join(f"{results[a][k]:>11.4f}" for a in arms)
+            + f"{results['unified'][k] - results['separate'][k]:>+9.4f}"
+        )
     for k, unit in (("p50_ms", "ms"), ("p95_ms", "ms"), ("model_memory_mb", "MB"), ("rss_mb", "MB")):
         print(f"{k + ' (' + unit + ')':<28}" + "".join(f"{results[a][k]:>11.1f}" for a in arms))
     gap = max(results["separate"][k] - results["unified"][k] for k in keys)
     speed = results["separate"]["p50_ms"] / results["unified"]["p50_ms"]
     memory = results["separate"]["model_memory_mb"] / max(results["unified"]["model_memory_mb"], 1e-9)
-    print(f"\nunified vs separate: worst macro-F1 / harm-F1 shortfall {gap:+.4f} (bar <= 0.02): {'PASS' if gap <= 0.02 else 'FAIL'}")
-    print(f"separate / unified p50 per text: {speed:.2f}x (bar >= 2.5x): {'PASS' if speed >= 2.5 else 'FAIL'}")
+    print(
+        f"\nunified vs separate: worst macro-F1 / harm-F1 shortfall {gap:+.4f} (bar <= 0.02): {'PASS' if gap <= 0.02 else 'FAIL'}"
+    )
+    print(
+        f"separate / unified p50 per text: {speed:.2f}x (bar >= 2.5x): {'PASS' if speed >= 2.5 else 'FAIL'}"
+    )
     print(f"separate / unified model memory: {memory:.2f}x (bar >= 2x): {'PASS' if memory >= 2 else 'FAIL'}")
-    print(json.dumps({"results": results, "ratios": {"worst_f1_gap": gap, "speedup_p50": speed, "memory_ratio": memory}}))
+    print(
+        json.dumps(
+            {
+                "results": results,
+                "ratios": {"worst_f1_gap": gap, "speedup_p50": speed, "memory_ratio": memory},
+            }
+        )
+    )
     return 0 if gap <= 0.02 and speed >= 2.5 and memory >= 2 else 1
 
 

@@ -46,10 +46,14 @@ def plain_cycles(cfg, data) -> tuple[list[float], float]:  # noqa: ANN001
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rows", type=int, default=300, help="training rows per task (dev: a third of it)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads on both sides (= CPUs of the Ray worker)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads on both sides (= CPUs of the Ray worker)"
+    )
     args = parser.parse_args(argv)
 
     import ray
@@ -60,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     from monovec.raytrain import checkpoint_state
 
     run_dir = Path(tempfile.mkdtemp(prefix="encoder-bench-"))
-    slice_ = [f"tasks.{t}.{k}={v}" for t in ("emotion", "kmhas", "davidson") for k, v in (("max_rows", args.rows), ("max_dev_rows", args.rows // 3))]
+    slice_ = [
+        f"tasks.{t}.{k}={v}"
+        for t in ("emotion", "kmhas", "davidson")
+        for k, v in (("max_rows", args.rows), ("max_dev_rows", args.rows // 3))
+    ]
     overrides = [*slice_, f"train.epochs={args.epochs}", f"train.threads={args.threads}", f"scaling.cpus_per_worker={args.threads}",
                  "scaling.num_workers=1", "train.warmup_steps=10", "train.geometry_sample=300", "tracking.enabled=false",
                  f"out_dir={run_dir}"]  # fmt: skip
@@ -68,7 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     data = prepare_data(cfg, progress=lambda _m: None)
 
     before, plain_total = plain_cycles(cfg, data)
-    ray.init(num_cpus=max(2, args.threads + 1), include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    ray.init(
+        num_cpus=max(2, args.threads + 1),
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+    )
     t0 = time.perf_counter()
     history = checkpoint_state(build_trainer(cfg, run_dir, data).fit())["history"]
     ray_total = time.perf_counter() - t0
@@ -80,13 +93,19 @@ def main(argv: list[str] | None = None) -> int:
     plain = statistics.median(before[steady][: len(ray_cycles) - 1] + after[steady][: len(ray_cycles) - 1])
     ray_epoch = statistics.median(ray_cycles[steady])
     ratio = ray_epoch / plain - 1.0
-    print(f"epochs: {args.epochs} on {args.rows} rows per task ({history[-1]['steps']} steps/epoch), torch threads: {args.threads}")
-    print(f"plain torch epoch (train+eval+checkpoint): {plain:.2f} s  (before {statistics.median(before[steady]):.2f}, "
-          f"after {statistics.median(after[steady]):.2f})")
+    print(
+        f"epochs: {args.epochs} on {args.rows} rows per task ({history[-1]['steps']} steps/epoch), torch threads: {args.threads}"
+    )
+    print(
+        f"plain torch epoch (train+eval+checkpoint): {plain:.2f} s  (before {statistics.median(before[steady]):.2f}, "
+        f"after {statistics.median(after[steady]):.2f})"
+    )
     print(f"Ray Train epoch   (same + report/persist): {ray_epoch:.2f} s")
     print(f"overhead ratio (steady state): {ratio:+.1%}  (target <= +10%)")
-    print(f"end to end incl. worker start: Ray fit {ray_total:.1f}s vs plain {plain_total:.1f}s "
-          f"(one-off start-up ~{ray_total - sum(ray_cycles) - ray_cycles[-1]:.1f}s)")
+    print(
+        f"end to end incl. worker start: Ray fit {ray_total:.1f}s vs plain {plain_total:.1f}s "
+        f"(one-off start-up ~{ray_total - sum(ray_cycles) - ray_cycles[-1]:.1f}s)"
+    )
     return 0 if ratio <= 0.10 else 1
 
 

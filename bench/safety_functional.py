@@ -19,7 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default=None, help="model dir or models:/… (default: newest local build)")
     parser.add_argument("--cases", default=str(REPO / "tests" / "unit" / "data" / "safety_cases.yaml"))
     parser.add_argument("--failures", action="store_true", help="also list every failing case")
@@ -30,7 +32,10 @@ def main() -> int:
     try:
         pipe = load_pipeline(args.model, threads=2)
     except FileNotFoundError as exc:
-        print(f"error: {exc}\n(build a model first: monovec classifier build --config jobs/configs/classifier.yaml)", file=sys.stderr)
+        print(
+            f"error: {exc}\n(build a model first: monovec classifier build --config jobs/configs/classifier.yaml)",
+            file=sys.stderr,
+        )
         return 2
     results = run_cases(pipe, load_cases(args.cases))
     rates = pass_rates(results)

@@ -18,13 +18,56 @@ import sys
 import time
 import unicodedata
 
-WORDS = ["kill", "idiot", "stupid", "bitch", "hate", "women", "muslims", "shoot", "die", "loser", "trash", "scum"]
-STYLES = ["MATHEMATICAL BOLD SMALL {}", "MATHEMATICAL ITALIC SMALL {}", "MATHEMATICAL SANS-SERIF BOLD SMALL {}", "MATHEMATICAL MONOSPACE SMALL {}",
-          "MATHEMATICAL FRAKTUR SMALL {}", "MATHEMATICAL SCRIPT SMALL {}", "MATHEMATICAL DOUBLE-STRUCK SMALL {}", "CIRCLED LATIN SMALL LETTER {}",
-          "FULLWIDTH LATIN SMALL LETTER {}", "PARENTHESIZED LATIN SMALL LETTER {}", "LATIN LETTER SMALL CAPITAL {}", "NEGATIVE SQUARED LATIN CAPITAL LETTER {}"]
+WORDS = [
+    "kill",
+    "idiot",
+    "stupid",
+    "bitch",
+    "hate",
+    "women",
+    "muslims",
+    "shoot",
+    "die",
+    "loser",
+    "trash",
+    "scum",
+]
+STYLES = [
+    "MATHEMATICAL BOLD SMALL {}",
+    "MATHEMATICAL ITALIC SMALL {}",
+    "MATHEMATICAL SANS-SERIF BOLD SMALL {}",
+    "MATHEMATICAL MONOSPACE SMALL {}",
+    "MATHEMATICAL FRAKTUR SMALL {}",
+    "MATHEMATICAL SCRIPT SMALL {}",
+    "MATHEMATICAL DOUBLE-STRUCK SMALL {}",
+    "CIRCLED LATIN SMALL LETTER {}",
+    "FULLWIDTH LATIN SMALL LETTER {}",
+    "PARENTHESIZED LATIN SMALL LETTER {}",
+    "LATIN LETTER SMALL CAPITAL {}",
+    "NEGATIVE SQUARED LATIN CAPITAL LETTER {}",
+]
 # look-alikes used by evaders (test data for the bench, not the folding table)
-HOMOGLYPHS = {"a": "аɑα", "c": "сϲ", "d": "ԁ", "e": "еҽ", "h": "һ", "i": "іɩι", "j": "ј", "k": "κк", "l": "ӏ", "m": "м", "n": "ո", "o": "оοσ",
-              "p": "рρ", "s": "ѕ", "t": "т", "u": "υս", "w": "ԝ", "x": "хχ", "y": "уγ"}
+HOMOGLYPHS = {
+    "a": "аɑα",
+    "c": "сϲ",
+    "d": "ԁ",
+    "e": "еҽ",
+    "h": "һ",
+    "i": "іɩι",
+    "j": "ј",
+    "k": "κк",
+    "l": "ӏ",
+    "m": "м",
+    "n": "ո",
+    "o": "оοσ",
+    "p": "рρ",
+    "s": "ѕ",
+    "t": "т",
+    "u": "υս",
+    "w": "ԝ",
+    "x": "хχ",
+    "y": "уγ",
+}
 
 
 def styled(word: str, style: str) -> str | None:
@@ -33,8 +76,15 @@ def styled(word: str, style: str) -> str | None:
         try:
             out.append(unicodedata.lookup(style.format(ch.upper())))
         except KeyError:
-            if "SMALL CAPITAL" in style or "MATHEMATICAL SCRIPT" in style or "FRAKTUR" in style or "DOUBLE-STRUCK" in style:
-                out.append(ch)  # a few letters live in Letterlike Symbols under other names; keep the plain letter
+            if (
+                "SMALL CAPITAL" in style
+                or "MATHEMATICAL SCRIPT" in style
+                or "FRAKTUR" in style
+                or "DOUBLE-STRUCK" in style
+            ):
+                out.append(
+                    ch
+                )  # a few letters live in Letterlike Symbols under other names; keep the plain letter
             else:
                 return None
     return "".join(out)
@@ -49,13 +99,17 @@ def spellings() -> list[tuple[str, str, str]]:
                 rows.append((style.replace(" {}", "").lower(), w, s))
         for i, ch in enumerate(w):
             for g in HOMOGLYPHS.get(ch, ""):
-                rows.append(("look-alike " + unicodedata.name(g).split()[0].lower(), w, w[:i] + g + w[i + 1 :]))
+                rows.append(
+                    ("look-alike " + unicodedata.name(g).split()[0].lower(), w, w[:i] + g + w[i + 1 :])
+                )
         rows.append(("combining marks", w, "".join(c + "\u0336" for c in w)))
     return rows
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=2000, help="real texts timed (half English, half Korean)")
     args = parser.parse_args()
     from monovec.classify import confusables
@@ -63,7 +117,11 @@ def main() -> int:
     from monovec.paths import data_dir
 
     def nfkc_only(t: str) -> str:
-        return confusables._HANGUL_RUN.sub(lambda m: m.group(0), unicodedata.normalize("NFKC", t)) if not confusables._HANGUL_RUN.search(t) else t
+        return (
+            confusables._HANGUL_RUN.sub(lambda m: m.group(0), unicodedata.normalize("NFKC", t))
+            if not confusables._HANGUL_RUN.search(t)
+            else t
+        )
 
     graph = confusables._graph()
 
@@ -97,7 +155,10 @@ def main() -> int:
             if len(texts) >= args.n:
                 break
     timing = {}
-    for name, cfg in (("normaliser without folding", NormalizeConfig(confusables=False)), ("normaliser (shipped)", NormalizeConfig())):
+    for name, cfg in (
+        ("normaliser without folding", NormalizeConfig(confusables=False)),
+        ("normaliser (shipped)", NormalizeConfig()),
+    ):
         norm = KoreanNormalizer(cfg)
         norm(texts[0])
         t0 = time.perf_counter()
@@ -106,7 +167,9 @@ def main() -> int:
         timing[name] = (time.perf_counter() - t0) / len(texts) * 1e6
         print(f"{name:<30} {timing[name]:8.1f} us/text")
     ratio = timing["normaliser (shipped)"] / timing["normaliser without folding"]
-    print(f"folding cost ratio {ratio:.2f}x; coverage {sum(totals['shipped fold']) / len(totals['shipped fold']):.3f} (NFKC alone {sum(totals['nfkc']) / len(totals['nfkc']):.3f})")
+    print(
+        f"folding cost ratio {ratio:.2f}x; coverage {sum(totals['shipped fold']) / len(totals['shipped fold']):.3f} (NFKC alone {sum(totals['nfkc']) / len(totals['nfkc']):.3f})"
+    )
     return 0
 
 

@@ -54,7 +54,14 @@ def texts(n: int) -> list[str]:
 def plan(n: int, pool: list[str], seed: int = 0) -> list[tuple[str, object]]:
     """The traffic: (kind, payload) in a seeded order."""
     rng = random.Random(seed)
-    mistakes = [b"{nope", b'{"text": "caf\xe9"}', b'{"text": "a\\ud800b"}', b'{"text": ""}', b'{"text": 5}', b"[" * 50 + b"]" * 50]
+    mistakes = [
+        b"{nope",
+        b'{"text": "caf\xe9"}',
+        b'{"text": "a\\ud800b"}',
+        b'{"text": ""}',
+        b'{"text": 5}',
+        b"[" * 50 + b"]" * 50,
+    ]
     out: list[tuple[str, object]] = []
     for i in range(n):
         r = rng.random()
@@ -74,7 +81,9 @@ def plan(n: int, pool: list[str], seed: int = 0) -> list[tuple[str, object]]:
 
 
 def main() -> int:  # noqa: PLR0915 - one linear script
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", help="model folder or registry ref (default: the newest local build)")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
@@ -96,7 +105,12 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     app_args = {
         "experiment": "soak",
         "control": {"model": model, "weight": 0.5, "num_cpus": 0.5, "num_replicas": 2},
-        "treatment": {"model": model, "weight": 0.5, "num_cpus": 0.25, "faults": {"fail_texts_containing": POISON}},
+        "treatment": {
+            "model": model,
+            "weight": 0.5,
+            "num_cpus": 0.25,
+            "faults": {"fail_texts_containing": POISON},
+        },
         "guardrails": {"min_samples": 10**9},  # the soak measures recording, not rollback
         "state_dir": str(state),
     }
@@ -134,10 +148,13 @@ def main() -> int:  # noqa: PLR0915 - one linear script
             outcomes[f"{kind} {r.status_code} {code}".strip()] += 1
             if r.status_code >= 500 and kind in ("mistake", "forced_no_token", "batch"):
                 five_from_mistakes.append(f"{kind} -> {r.status_code} {code}")
-            if kind == "text" and r.status_code == 200:
+            if (
+                kind in ("text", "poison") and r.status_code == 200
+            ):  # a poisoned text the control answers counts
                 answered_ids.append(body["request_id"])
                 answered_items += 1
-                latency[phase].append(ms)
+                if kind == "text":
+                    latency[phase].append(ms)
             if kind == "batch" and r.status_code == 200:
                 answered_items += sum("heads" in x for x in body["results"])
 
@@ -145,7 +162,11 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         done = lambda frac: sum(outcomes.values()) >= frac * len(traffic)  # noqa: E731
         while not done(0.3):
             time.sleep(0.2)
-        victim = next(a for a in ray.util.list_named_actors(all_namespaces=True) if "arm_control" in a["name"] and "SERVE_REPLICA" in a["name"])
+        victim = next(
+            a
+            for a in ray.util.list_named_actors(all_namespaces=True)
+            if "arm_control" in a["name"] and "SERVE_REPLICA" in a["name"]
+        )
         ray.kill(ray.get_actor(victim["name"], namespace=victim["namespace"]), no_restart=True)
         print("fault: killed one control replica")
         while not done(0.6):
@@ -172,12 +193,16 @@ def main() -> int:  # noqa: PLR0915 - one linear script
             break
         time.sleep(1)
     sent_bad = sum(v for k, v in outcomes.items() if k.startswith(("mistake", "forced_no_token")))
-    got_4xx = sum(v for k, v in outcomes.items() if k.startswith(("mistake", "forced_no_token")) and " 4" in k)
+    got_4xx = sum(
+        v for k, v in outcomes.items() if k.startswith(("mistake", "forced_no_token")) and " 4" in k
+    )
     print(f"{len(traffic)} requests from {args.clients} clients in {seconds:.0f}s")
     for key, count in sorted(outcomes.items()):
         print(f"  {count:6d}  {key}")
     print(f"recording: {exp['recording']}")
-    print(f"recorded / answered:      {recorded} / {answered_items} = {recorded / max(answered_items, 1):.4f}")
+    print(
+        f"recorded / answered:      {recorded} / {answered_items} = {recorded / max(answered_items, 1):.4f}"
+    )
     print(f"client 4xx / sent bad:    {got_4xx} / {sent_bad} = {got_4xx / max(sent_bad, 1):.4f}")
     print(f"5xx from client mistakes: {len(five_from_mistakes)} {five_from_mistakes[:5]}")
     if latency["before"] and latency["faults"]:

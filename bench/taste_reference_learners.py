@@ -69,9 +69,17 @@ def design(events, index, lots: np.ndarray, users: dict[str, int], freeze_at: in
         i, u = index[ev["item_id"]], ev["user_id"]
         f = lots[i]
         ctx = np.array(context_features(ev["context"]))
-        brew = np.array([(ev["brew"][b] - BREW_REFERENCE[b][0]) / BREW_REFERENCE[b][1] if "brew" in ev else 0.0 for b in BREW_FIELDS])
+        brew = np.array(
+            [
+                (ev["brew"][b] - BREW_REFERENCE[b][0]) / BREW_REFERENCE[b][1] if "brew" in ev else 0.0
+                for b in BREW_FIELDS
+            ]
+        )
         likes, total = user_counts.get(u, (0, 0))
-        memory = [math.log((lot_likes[i] + 1) / (lot_total[i] - lot_likes[i] + 1)), math.log((likes + 1) / (total - likes + 1))]
+        memory = [
+            math.log((lot_likes[i] + 1) / (lot_total[i] - lot_likes[i] + 1)),
+            math.log((likes + 1) / (total - likes + 1)),
+        ]
         dense.append(np.concatenate([f, np.outer(ctx, f).ravel(), ctx, brew, np.abs(brew), memory]))
         cols = users[u] * (d + 1) + np.arange(d + 1)
         inter_rows += [k] * (d + 1)
@@ -112,8 +120,12 @@ def run_seed(sim_config: SimConfig, catalogue) -> dict[str, float]:
     out = {"oracle": auc(y[final:], np.array([p for _, p in events[final:]]))}
     for name, lots in (("observable", lot_features(catalogue)), ("latent", sim.x)):
         refits = [final + k * (n - final) // REFITS for k in range(REFITS)]
-        out[f"{name}_online"] = fit_score(design(events, catalogue.index, lots, users, None), y, refits, final)
-        out[f"{name}_frozen"] = fit_score(design(events, catalogue.index, lots, users, warm), y, [warm], final)
+        out[f"{name}_online"] = fit_score(
+            design(events, catalogue.index, lots, users, None), y, refits, final
+        )
+        out[f"{name}_frozen"] = fit_score(
+            design(events, catalogue.index, lots, users, warm), y, [warm], final
+        )
     return out
 
 
@@ -130,24 +142,38 @@ def run_model(sim_config: SimConfig) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--with-model", action="store_true", help="also run Taste2Vec on each seed (~90 s each)")
-    parser.add_argument("--drift-half-life-days", type=float, default=SimConfig().drift_half_life_days,
-                        help="simulator: half-life of a user's taste")  # fmt: skip
+    parser.add_argument(
+        "--with-model", action="store_true", help="also run Taste2Vec on each seed (~90 s each)"
+    )
+    parser.add_argument(
+        "--drift-half-life-days",
+        type=float,
+        default=SimConfig().drift_half_life_days,
+        help="simulator: half-life of a user's taste",
+    )
     args = parser.parse_args()
     catalogue = load_catalogue(data_dir() / "coffee", include_robusta=True, seed=0)
     head = "seed | reference online | reference frozen | gap | latent online | latent frozen | oracle"
-    print(head + (" | Taste2Vec online | Taste2Vec frozen | gap | bar: online >=" if args.with_model else "") + " | s")
+    print(
+        head
+        + (" | Taste2Vec online | Taste2Vec frozen | gap | bar: online >=" if args.with_model else "")
+        + " | s"
+    )
     for seed in args.seeds:
         t0 = time.perf_counter()
         sim_config = SimConfig(seed=seed, drift_half_life_days=args.drift_half_life_days)
         r = run_seed(sim_config, catalogue)
-        row = (f"{seed} | {r['observable_online']:.3f} | {r['observable_frozen']:.3f} | "
-               f"{r['observable_online'] - r['observable_frozen']:+.3f} | {r['latent_online']:.3f} | "
-               f"{r['latent_frozen']:.3f} | {r['oracle']:.3f}")  # fmt: skip
+        row = (
+            f"{seed} | {r['observable_online']:.3f} | {r['observable_frozen']:.3f} | "
+            f"{r['observable_online'] - r['observable_frozen']:+.3f} | {r['latent_online']:.3f} | "
+            f"{r['latent_frozen']:.3f} | {r['oracle']:.3f}"
+        )
         if args.with_model:
             m = run_model(sim_config)
-            row += (f" | {m['final_auc']:.3f} | {m['frozen_auc']:.3f} | {m['final_auc'] - m['frozen_auc']:+.3f} | "
-                    f"{m['frozen_auc'] + 0.10:.3f}")  # fmt: skip
+            row += (
+                f" | {m['final_auc']:.3f} | {m['frozen_auc']:.3f} | {m['final_auc'] - m['frozen_auc']:+.3f} | "
+                f"{m['frozen_auc'] + 0.10:.3f}"
+            )
         print(f"{row} | {time.perf_counter() - t0:.0f}", flush=True)
 
 

@@ -32,6 +32,7 @@ def plain_cycles(cfg, domains, texts) -> tuple[list[float], float]:  # noqa: ANN
 
     from monovec.textvib.engine import ContinualLearner
 
+    torch.set_num_threads(cfg.train.threads)  # as the Ray Train loop does in its worker
     t0 = time.perf_counter()
     learner = ContinualLearner(cfg, domains, texts)
     marks: list[float] = []
@@ -46,9 +47,13 @@ def plain_cycles(cfg, domains, texts) -> tuple[list[float], float]:  # noqa: ANN
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads on both sides (= CPUs of the Ray worker)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads on both sides (= CPUs of the Ray worker)"
+    )
     args = parser.parse_args(argv)
 
     import ray
@@ -59,9 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     from monovec.textvib.train import build_trainer, final_state, portable, prepare_texts
 
     run_dir = Path(tempfile.mkdtemp(prefix="textvib-bench-"))
-    overrides = ["data.domains=['1797']", "train.first_domain_stage1_epochs=0", f"train.epochs_per_domain={args.epochs}",
-                 f"train.threads={args.threads}", f"scaling.cpus_per_worker={args.threads}", "scaling.num_workers=1",
-                 "tracking.enabled=false", "plots=false", f"out_dir={run_dir}"]  # fmt: skip
+    overrides = [
+        "data.domains=['1797']",
+        "train.first_domain_stage1_epochs=0",
+        f"train.epochs_per_domain={args.epochs}",
+        f"train.threads={args.threads}",
+        f"scaling.cpus_per_worker={args.threads}",
+        "scaling.num_workers=1",
+        "tracking.enabled=false",
+        "plots=false",
+        f"out_dir={run_dir}",
+    ]
     cfg = portable(load_config(TextVibConfig, REPO / "jobs/configs/textvib_cwru.yaml", overrides))
     domains = load_domains(cfg.data)
     texts = prepare_texts(cfg, domains)
@@ -81,13 +94,19 @@ def main(argv: list[str] | None = None) -> int:
     plain = statistics.median(before[steady][: len(ray_cycles) - 1] + after[steady][: len(ray_cycles) - 1])
     ray_epoch = statistics.median(ray_cycles[steady])
     ratio = ray_epoch / plain - 1.0
-    print(f"epochs: {args.epochs} on CWRU 1797 ({len(domains[0].train)} windows), torch threads: {args.threads}")
-    print(f"plain torch epoch (train+eval+checkpoint): {plain * 1000:.0f} ms  (before {statistics.median(before[steady]) * 1000:.0f}, "
-          f"after {statistics.median(after[steady]) * 1000:.0f})")
+    print(
+        f"epochs: {args.epochs} on CWRU 1797 ({len(domains[0].train)} windows), torch threads: {args.threads}"
+    )
+    print(
+        f"plain torch epoch (train+eval+checkpoint): {plain * 1000:.0f} ms  (before {statistics.median(before[steady]) * 1000:.0f}, "
+        f"after {statistics.median(after[steady]) * 1000:.0f})"
+    )
     print(f"Ray Train epoch   (same + report/persist): {ray_epoch * 1000:.0f} ms")
     print(f"overhead ratio (steady state): {ratio:+.1%}  (target <= +15%)")
-    print(f"end to end incl. worker start: Ray fit {ray_total:.1f}s vs plain {plain_total:.1f}s "
-          f"(one-off start-up ~{ray_total - sum(ray_cycles) - ray_cycles[-1]:.1f}s)")
+    print(
+        f"end to end incl. worker start: Ray fit {ray_total:.1f}s vs plain {plain_total:.1f}s "
+        f"(one-off start-up ~{ray_total - sum(ray_cycles) - ray_cycles[-1]:.1f}s)"
+    )
     return 0 if ratio <= 0.15 else 1
 
 

@@ -55,24 +55,38 @@ def naive_seconds_per_text(base, n_texts: int, seed: int = 0) -> tuple[float, in
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--num-samples", type=int, default=100, help="trials of the measured sweep")
-    parser.add_argument("--naive-texts", type=int, default=256, help="dev texts the naive baseline embeds (then extrapolated)")
+    parser.add_argument(
+        "--naive-texts", type=int, default=256, help="dev texts the naive baseline embeds (then extrapolated)"
+    )
     parser.add_argument("--space", default=str(REPO / "tune_spaces/prototype_thresholds.yaml"))
     parser.add_argument("--config", default=str(REPO / "jobs/configs/tune_classifier.yaml"))
     args = parser.parse_args()
 
+    from monovec.entry import start_ray
     from monovec.tuning.config import load_job
     from monovec.tuning.runner import resolve_base, run_sweep
     from monovec.tuning.space import load_space
 
     space = load_space(args.space)
     with tempfile.TemporaryDirectory(prefix="tune-bench-") as tmp:
-        job = load_job(args.config, ["tracking.enabled=false"], num_samples=args.num_samples, out=str(Path(tmp) / "sweep"))
+        job = load_job(
+            args.config,
+            ["tracking.enabled=false"],
+            num_samples=args.num_samples,
+            out=str(Path(tmp) / "sweep"),
+        )
         base, _, _ = resolve_base(job, space)
         print(f"baseline: timing USE-m3 on {args.naive_texts} dev texts (1 thread) ...", flush=True)
         per_text, pool = naive_seconds_per_text(base, args.naive_texts)
-        print(f"measured: sweeping {args.num_samples} trials ({job.search.max_concurrent} concurrent) ...", flush=True)
+        print(
+            f"measured: sweeping {args.num_samples} trials ({job.search.max_concurrent} concurrent) ...",
+            flush=True,
+        )
+        start_ray(job.ray, dashboard=True)
         result = run_sweep(job, space, args.space, progress=lambda m: None)
     s = result.summary
     eval_s = sum(r.get("eval_seconds", 0.0) for r in result.rows) / len(result.rows)
@@ -83,13 +97,23 @@ def main() -> int:
     n = 200
     ours_200 = s["prepare_seconds"] + n / tpm * 60.0
     naive_200 = n / naive_tpm * 60.0
-    print(f"\ndev pool: {pool} texts   encoder: {base.classifier.encoder.name}   trials: {s['trials']}   CPUs: {job.ray.num_cpus}")
+    print(
+        f"\ndev pool: {pool} texts   encoder: {base.classifier.encoder.name}   trials: {s['trials']}   CPUs: {job.ray.num_cpus}"
+    )
     print(f"{'approach':<44} {'s/trial':>9} {'trials/min':>11} {f'{n} trials':>12}")
-    print(f"{'precomputed embeddings (measured sweep)':<44} {s['seconds'] / s['trials'] * concurrent:>9.2f} {tpm:>11.1f} {ours_200:>11.0f}s")
-    print(f"{'re-embed per trial (measured, extrapolated)':<44} {naive_trial:>9.2f} {naive_tpm:>11.2f} {naive_200:>11.0f}s")
-    print(f"  (sweep {s['seconds']:.0f}s for {s['trials']} trials + {s['prepare_seconds']:.0f}s one-off preparation; "
-          f"naive = {per_text * 1000:.1f} ms/text x {pool} texts + {eval_s:.2f}s scoring, {concurrent} in parallel)")
-    print(f"ratio trials/min: {tpm / naive_tpm:.0f}x   ratio wall time for {n} trials incl. preparation: {naive_200 / ours_200:.0f}x")
+    print(
+        f"{'precomputed embeddings (measured sweep)':<44} {s['seconds'] / s['trials'] * concurrent:>9.2f} {tpm:>11.1f} {ours_200:>11.0f}s"
+    )
+    print(
+        f"{'re-embed per trial (measured, extrapolated)':<44} {naive_trial:>9.2f} {naive_tpm:>11.2f} {naive_200:>11.0f}s"
+    )
+    print(
+        f"  (sweep {s['seconds']:.0f}s for {s['trials']} trials + {s['prepare_seconds']:.0f}s one-off preparation; "
+        f"naive = {per_text * 1000:.1f} ms/text x {pool} texts + {eval_s:.2f}s scoring, {concurrent} in parallel)"
+    )
+    print(
+        f"ratio trials/min: {tpm / naive_tpm:.0f}x   ratio wall time for {n} trials incl. preparation: {naive_200 / ours_200:.0f}x"
+    )
     print(f"bar: {n} trials in {ours_200:.0f}s incl. preparation ({'<' if ours_200 < 600 else '>='} 600s)")
     print(f"objective: untuned defaults {s['baseline_objective']:.4f} -> best {s['best_objective']:.4f}")
     return 0

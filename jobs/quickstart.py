@@ -1,6 +1,6 @@
 """`make quickstart`: two classifier versions on real data, registered, served as an A/B experiment, decided.
 
-    python jobs/quickstart.py --config jobs/configs/quickstart.yaml [key.path=value ...]
+python jobs/quickstart.py --config jobs/configs/quickstart.yaml [key.path=value ...]
 """
 
 from __future__ import annotations
@@ -11,26 +11,30 @@ import sys
 import time
 
 from monovec.classify.quickstart import QuickstartConfig, run_quickstart
-from monovec.config import ConfigError, load_config
+from monovec.config import ConfigError
+from monovec.entry import add_job_arguments, load_job_config, setup_logging, start_ray
 from monovec.paths import state_dir
-from monovec.ray_env import init_ray, ray_log_dir
+from monovec.ray_env import ray_log_dir
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True)
-    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. serve.requests=300")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_job_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        cfg = load_config(QuickstartConfig, args.config, args.overrides)
+        cfg = load_job_config(
+            QuickstartConfig, args.config, args.overrides, out=args.out, from_tune=args.from_tune
+        )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     log_file = state_dir() / "logs" / f"quickstart-{time.strftime('%Y%m%d-%H%M%S')}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, filename=log_file, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.verbose, log_file=log_file)  # the console keeps the quickstart's own lines only
     t0 = time.perf_counter()
-    init_ray(cfg.build.ray.address, cfg.build.ray.num_cpus, log_to_driver=False, logging_level=logging.WARNING)
+    start_ray(cfg.build.ray, log_to_driver=False, logging_level=logging.WARNING)
     import mlflow  # noqa: F401  (both configure console handlers on import: their lines go to the file instead)
     import ray.serve  # noqa: F401
 
@@ -40,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"monovec quickstart: local Ray on 127.0.0.1 ({cfg.build.ray.num_cpus} CPUs)")
     print(f"logs: {log_file} (monovec) and {ray_log_dir()} (Ray)")
     run_quickstart(cfg)
-    print(f"done in {time.perf_counter() - t0:.0f}s. Next: .venv/bin/monovec serve up (champion vs candidate, README)")
+    print(
+        f"done in {time.perf_counter() - t0:.0f}s. Next: .venv/bin/monovec serve up (champion vs candidate, README)"
+    )
     return 0
 
 

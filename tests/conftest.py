@@ -44,7 +44,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def data_dir() -> Path:
     """../shared/data; a missing folder fails the test (deselect with -m "not shared_data"), never a silent skip."""
     if not (DATA / "goemotions" / "train.jsonl").is_file():
-        pytest.fail(f"shared data not found at {DATA}: tests marked shared_data need it (run with -m 'not shared_data' without it)")
+        pytest.fail(
+            f"shared data not found at {DATA}: tests marked shared_data need it (run with -m 'not shared_data' without it)"
+        )
     return DATA
 
 
@@ -58,7 +60,7 @@ def tiny_build_overrides(out_dir: Path, rows: int = 700) -> list[str]:
     return [
         f"out_dir={out_dir}",
         "tracking.enabled=false",
-        "ray.embed_shards=1",
+        "scaling.num_workers=1",
         "reference_sample=200",
         f"classifier.heads.emotion.train.0.max_rows={rows}",
         "classifier.heads.emotion.dev.0.max_rows=300",
@@ -89,5 +91,7 @@ def tiny_model_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     from monovec.config import load_config
 
     root = tmp_path_factory.mktemp("tiny_model")
-    cfg = load_config(BuildConfig, REPO / "jobs" / "configs" / "classifier.yaml", tiny_build_overrides(root / "models"))
+    cfg = load_config(
+        BuildConfig, REPO / "jobs" / "configs" / "classifier.yaml", tiny_build_overrides(root / "models")
+    )
     return build_classifier(cfg, progress=lambda _m: None).model_dir

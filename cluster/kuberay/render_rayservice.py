@@ -69,7 +69,9 @@ def _show(path: Path) -> str:
 
 def main(argv: list[str] | None = None, manifest: Path = MANIFEST, source: Path = SOURCE) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the manifest is out of date, change nothing")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the manifest is out of date, change nothing"
+    )
     args = parser.parse_args(argv)
     current = manifest.read_text(encoding="utf-8")
     wanted = render(current, serve_config(source), _show(source))
@@ -77,7 +79,10 @@ def main(argv: list[str] | None = None, manifest: Path = MANIFEST, source: Path 
         print(f"{_show(manifest)} is up to date with {_show(source)}")
         return 0
     if args.check:
-        print(f"{_show(manifest)} is out of date with {_show(source)}: run python {_show(Path(__file__).resolve())}", file=sys.stderr)
+        print(
+            f"{_show(manifest)} is out of date with {_show(source)}: run python {_show(Path(__file__).resolve())}",
+            file=sys.stderr,
+        )
         return 1
     manifest.write_text(wanted, encoding="utf-8")
     print(f"rewrote serveConfigV2 in {_show(manifest)}")

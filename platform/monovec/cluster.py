@@ -40,7 +40,9 @@ class LocalHeadConfig(StrictModel):
     dashboard_port: int = Field(8265, ge=1024, le=65535, description="dashboard + job server port")
     gcs_port: int = Field(6379, ge=1024, le=65535, description="GCS port (the cluster address)")
     host: str = Field("127.0.0.1", description="every server binds here")
-    temp_dir: str | None = Field(None, description="Ray temp dir (short path: Unix socket limit); None = /tmp/monovec-ray-<gcs_port>")
+    temp_dir: str | None = Field(
+        None, description="Ray temp dir (short path: Unix socket limit); None = /tmp/monovec-ray-<gcs_port>"
+    )
     auth: bool = Field(True, description="token authentication (RAY_AUTH_MODE=token)")
 
     @model_validator(mode="after")
@@ -65,7 +67,9 @@ class LocalHeadConfig(StrictModel):
             return cls.model_validate({**base.model_dump(), **given})
         except ValidationError as exc:
             lines = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()]
-            raise ConfigError(f"invalid cluster settings (flags over {path or 'defaults'}):\n  " + "\n  ".join(lines)) from exc
+            raise ConfigError(
+                f"invalid cluster settings (flags over {path or 'defaults'}):\n  " + "\n  ".join(lines)
+            ) from exc
 
 
 def _state_file() -> Path:
@@ -100,26 +104,44 @@ def cluster_up(cfg: LocalHeadConfig) -> dict[str, Any]:
     """Start a local head; returns addresses. Raises RuntimeError if one of ours is already running."""
     current = cluster_status()
     if current.get("running"):
-        raise RuntimeError(f"a monovec Ray head is already running at {current['dashboard_url']} (monovec cluster down first)")
+        raise RuntimeError(
+            f"a monovec Ray head is already running at {current['dashboard_url']} (monovec cluster down first)"
+        )
     for what, port in (("GCS", cfg.gcs_port), ("dashboard", cfg.dashboard_port)):
         holder = port_holder(port, cfg.host)
         if holder:
-            raise RuntimeError(f"{what} port {cfg.host}:{port} is already in use ({holder}); stop it or pick another port")
+            raise RuntimeError(
+                f"{what} port {cfg.host}:{port} is already in use ({holder}); stop it or pick another port"
+            )
     temp_dir = Path(cfg.temp_dir or f"/tmp/monovec-ray-{cfg.gcs_port}")
     temp_dir.mkdir(parents=True, exist_ok=True)
     if cfg.auth:
         ensure_token()
     cmd = [
-        str(Path(sys.executable).parent / "ray"), "start", "--head",
-        "--node-ip-address", cfg.host, "--port", str(cfg.gcs_port),
-        "--dashboard-host", cfg.host, "--dashboard-port", str(cfg.dashboard_port),
-        "--num-cpus", str(cfg.num_cpus), "--temp-dir", str(temp_dir), "--disable-usage-stats",
+        str(Path(sys.executable).parent / "ray"),
+        "start",
+        "--head",
+        "--node-ip-address",
+        cfg.host,
+        "--port",
+        str(cfg.gcs_port),
+        "--dashboard-host",
+        cfg.host,
+        "--dashboard-port",
+        str(cfg.dashboard_port),
+        "--num-cpus",
+        str(cfg.num_cpus),
+        "--temp-dir",
+        str(temp_dir),
+        "--disable-usage-stats",
         # The agent's HTTP port defaults to a fixed 52365: when any other Ray on the machine holds it
         # (a notebook's ray.init, a test session) our agent never comes up and job submission fails.
-        "--dashboard-agent-listen-port", str(free_port(cfg.host)),
+        "--dashboard-agent-listen-port",
+        str(free_port(cfg.host)),
         # The Ray Client server (ray://) must not collide with another head on this machine either.
-        "--ray-client-server-port", str(free_port(cfg.host)),
-    ]  # fmt: skip
+        "--ray-client-server-port",
+        str(free_port(cfg.host)),
+    ]
     proc = subprocess.run(cmd, env=head_env(cfg), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"ray start failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -167,8 +189,12 @@ def _wait_for_job_agent(address: str, cfg: LocalHeadConfig, timeout_s: float = 1
     """
     probe = subprocess.run(
         [sys.executable, "-c", _AGENT_PROBE, address, str(timeout_s)],
-        env=head_env(cfg), capture_output=True, text=True, timeout=timeout_s + 30, check=False,
-    )  # fmt: skip
+        env=head_env(cfg),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s + 30,
+        check=False,
+    )
     if probe.returncode != 0:
         raise RuntimeError(
             f"the head's job agent did not register within {timeout_s:.0f}s; see "
@@ -252,7 +278,9 @@ def cluster_down(timeout_s: float = 15.0) -> int:
     return len(victims)
 
 
-def runtime_env(working_dir: str | Path = ".", extra_env: dict[str, str] | None = None, local: bool = True) -> dict[str, Any]:
+def runtime_env(
+    working_dir: str | Path = ".", extra_env: dict[str, str] | None = None, local: bool = True
+) -> dict[str, Any]:
     """What a submitted job carries: the repo (minus venv/state/outputs) as its working dir, this checkout's
     library as a Ray `py_modules` package (so the job runs the code that was submitted, not whatever
     version the cluster has installed), and, for the local head (`local`), this machine's
@@ -270,7 +298,17 @@ def runtime_env(working_dir: str | Path = ".", extra_env: dict[str, str] | None 
     return {
         "working_dir": str(working_dir),
         "py_modules": [str(library)],
-        "excludes": [".venv", ".monovec", ".git", "mlruns", "*.egg-info", "__pycache__", ".pytest_cache", "runs", "out"],
+        "excludes": [
+            ".venv",
+            ".monovec",
+            ".git",
+            "mlruns",
+            "*.egg-info",
+            "__pycache__",
+            ".pytest_cache",
+            "runs",
+            "out",
+        ],
         "env_vars": env,
     }
 
@@ -292,7 +330,12 @@ def submit_job(
         use_token_auth()
     from ray.job_submission import JobStatus, JobSubmissionClient
 
-    address = address or os.environ.get("RAY_API_SERVER_ADDRESS") or head.get("dashboard_url") or "http://127.0.0.1:8265"
+    address = (
+        address
+        or os.environ.get("RAY_API_SERVER_ADDRESS")
+        or head.get("dashboard_url")
+        or "http://127.0.0.1:8265"
+    )
     local = bool(head.get("running")) and address.rstrip("/") == head.get("dashboard_url")
     client = JobSubmissionClient(address)
     job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env(working_dir, local=local))

@@ -48,7 +48,9 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, L
             yield n, record, None
 
 
-def iter_delimited(path: str | Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any] | None, LineError | None]]:
+def iter_delimited(
+    path: str | Path, delimiter: str
+) -> Iterator[tuple[int, dict[str, Any] | None, LineError | None]]:
     """TSV/CSV with a header row; undecodable bytes are reported per line, not fatal."""
     path = Path(path)
     if not path.is_file():
@@ -71,7 +73,9 @@ def iter_delimited(path: str | Path, delimiter: str) -> Iterator[tuple[int, dict
             yield n, dict(zip(header, row, strict=True)), None
 
 
-def iter_records(path: str | Path, fmt: str = "auto") -> Iterator[tuple[int, dict[str, Any] | None, LineError | None]]:
+def iter_records(
+    path: str | Path, fmt: str = "auto"
+) -> Iterator[tuple[int, dict[str, Any] | None, LineError | None]]:
     suffix = Path(path).suffix.lower()
     fmt = {".jsonl": "jsonl", ".tsv": "tsv", ".csv": "csv"}.get(suffix, "jsonl") if fmt == "auto" else fmt
     if fmt == "jsonl":

@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 
 
-def positive_mask(labels_a: torch.Tensor | None, labels_b: torch.Tensor | None, shape: tuple[int, int]) -> torch.Tensor:
+def positive_mask(
+    labels_a: torch.Tensor | None, labels_b: torch.Tensor | None, shape: tuple[int, int]
+) -> torch.Tensor:
     """mask[i, j] = same class; without labels only the diagonal (plain CLIP pairing)."""
     if labels_a is None or labels_b is None:
         if shape[0] != shape[1]:
@@ -18,7 +20,9 @@ def positive_mask(labels_a: torch.Tensor | None, labels_b: torch.Tensor | None, 
     return labels_a[:, None] == labels_b[None, :]
 
 
-def multi_positive_infonce(logits: torch.Tensor, labels_a: torch.Tensor | None = None, labels_b: torch.Tensor | None = None) -> torch.Tensor:
+def multi_positive_infonce(
+    logits: torch.Tensor, labels_a: torch.Tensor | None = None, labels_b: torch.Tensor | None = None
+) -> torch.Tensor:
     """Rows of `logits` (queries a) against columns (keys b): -mean log-softmax over each row's positives.
 
     Rows without any positive are left out of the mean (they carry no alignment signal and would only
@@ -37,9 +41,14 @@ def multi_positive_infonce(logits: torch.Tensor, labels_a: torch.Tensor | None =
     return per_row[has_pos].mean()
 
 
-def symmetric_infonce(logits: torch.Tensor, labels_a: torch.Tensor | None = None, labels_b: torch.Tensor | None = None) -> torch.Tensor:
+def symmetric_infonce(
+    logits: torch.Tensor, labels_a: torch.Tensor | None = None, labels_b: torch.Tensor | None = None
+) -> torch.Tensor:
     """Average of both directions (a -> b over rows, b -> a over columns)."""
-    return 0.5 * (multi_positive_infonce(logits, labels_a, labels_b) + multi_positive_infonce(logits.T, labels_b, labels_a))
+    return 0.5 * (
+        multi_positive_infonce(logits, labels_a, labels_b)
+        + multi_positive_infonce(logits.T, labels_b, labels_a)
+    )
 
 
 def cosine_matrix(z: torch.Tensor) -> torch.Tensor:

@@ -16,10 +16,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def state_dir() -> Path:
-    """`$MONOVEC_HOME`, else `<cwd>/.monovec` (created on first use)."""
-    path = Path(os.environ.get("MONOVEC_HOME") or Path.cwd() / ".monovec").resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """`$MONOVEC_HOME`, else `<cwd>/.monovec`, as an absolute path. Reading it creates nothing: the code that
+    writes a file under it creates the folders it writes to. A Ray worker runs in its own working
+    directory, so jobs resolve every path on the driver and hand workers absolute paths in their config
+    (`textvib.train.portable`, `taste.update.portable`), never through environment variables."""
+    return Path(os.environ.get("MONOVEC_HOME") or Path.cwd() / ".monovec").resolve()
 
 
 def cache_dir() -> Path:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     """A pyplot-free figure bound to the Agg canvas (headless, safe to use from any thread)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -29,7 +29,7 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
     """Write the figure as PNG, making parent folders, and return the resolved path."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +57,7 @@ def plot_confusion_matrix(
     rates = np.divide(counts, row_sums, out=np.zeros(counts.shape, dtype=float), where=row_sums > 0)
 
     n_rows, n_cols = counts.shape
-    fig = _new_figure(max(4.0, 0.6 * n_cols + 2.0), max(3.5, 0.5 * n_rows + 1.5))
+    fig = new_figure(max(4.0, 0.6 * n_cols + 2.0), max(3.5, 0.5 * n_rows + 1.5))
     ax = fig.add_subplot()
     image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
     fig.colorbar(image, ax=ax, label="row share")
@@ -72,7 +72,7 @@ def plot_confusion_matrix(
                 ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=8, color=colour)
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_risk_coverage(curves: dict[str, dict], path: str | Path, title: str = "") -> Path:
@@ -81,7 +81,7 @@ def plot_risk_coverage(curves: dict[str, dict], path: str | Path, title: str = "
     Several confidence scores are drawn on one axis so they can be compared at a glance; the
     legend carries each AURC because the area, not the shape, is what Tune optimises.
     """
-    fig = _new_figure(6.0, 4.5)
+    fig = new_figure(6.0, 4.5)
     ax = fig.add_subplot()
     for name, curve in curves.items():
         ax.plot(curve["coverage"], curve["risk"], label=f"{name} (AURC={curve['aurc']:.3f})")
@@ -94,7 +94,7 @@ def plot_risk_coverage(curves: dict[str, dict], path: str | Path, title: str = "
         ax.legend(loc="upper left")
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_lines(
@@ -109,7 +109,7 @@ def plot_lines(
     Kept generic so jobs need no plotting code of their own: a job collects ``name -> (xs, ys)``
     and calls this once.
     """
-    fig = _new_figure(6.0, 4.5)
+    fig = new_figure(6.0, 4.5)
     ax = fig.add_subplot()
     for name, (xs, ys) in series.items():
         ax.plot(xs, ys, marker="o" if len(xs) <= 30 else None, label=name)
@@ -120,4 +120,4 @@ def plot_lines(
         ax.legend()
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

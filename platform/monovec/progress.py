@@ -20,7 +20,15 @@ log = logging.getLogger("monovec.progress")
 
 def bar(total: int | None = None, desc: str = "", unit: str = "it", **kwargs: Any) -> tqdm:
     """A tqdm bar with the project's defaults (stderr, off when not a TTY, one line, kept at the end)."""
-    return tqdm(total=total, desc=desc, unit=unit, disable=None, dynamic_ncols=True, leave=kwargs.pop("leave", True), **kwargs)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        disable=None,
+        dynamic_ncols=True,
+        leave=kwargs.pop("leave", True),
+        **kwargs,
+    )
 
 
 def track(items: Iterable[T], desc: str = "", total: int | None = None, unit: str = "it") -> Iterator[T]:

@@ -179,6 +179,41 @@ def pin_ray_address() -> None:
     os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def bind_replica_grpc_to_node_ip() -> None:
+    """Call in a Serve deployment's constructor: its replica's inter-deployment gRPC server then
+    listens on the node's address instead of every interface, when that address is loopback.
+
+    Why: Ray Serve 2.60 starts that server in every replica, after the user constructor ran
+    (`ReplicaBase._on_initialized`), on the hard-coded address `[::]:0` — all interfaces, with no
+    option to change it — although handles only ever dial `<replica node_ip>:<port>`
+    (`RunningReplicaInfo.node_ip`/`port`). A local head (`monovec cluster up`, `init_ray`) promises
+    that every listener is on loopback, so on a loopback node we bind `127.0.0.1:0` instead. On a
+    multi-node cluster (a routable node IP) nothing changes. Idempotent; harmless outside a replica
+    (only a replica's own start calls the patched function).
+    Checked by tests/e2e/test_documented_commands.py (every listener of the head, sampled with psutil).
+    """
+    import ray
+    from ray.serve._private import replica
+
+    if getattr(replica.add_port_to_grpc_server, "_monovec_loopback", False):
+        return
+    node_ip = ray.util.get_node_ip_address()
+    if node_ip not in LOOPBACK_HOSTS:
+        return
+    original = replica.add_port_to_grpc_server
+
+    def add_port(server, address: str):  # noqa: ANN001, ANN202 (Ray's own untyped signature)
+        if address.startswith("[::]:"):
+            address = f"{node_ip}:{address.rsplit(':', 1)[1]}"
+        return original(server, address)
+
+    add_port._monovec_loopback = True  # type: ignore[attr-defined]
+    replica.add_port_to_grpc_server = add_port
+
+
 def ray_log_dir() -> Path | None:
     """The log folder of the Ray session this process is connected to (None when not connected)."""
     import ray

@@ -10,13 +10,13 @@ other ranks report metrics only. On (re)start the loop asks `restore_state` for 
 - with 0 workers (Ray Train's local mode, no controller) the checkpoint directories are written under
   `<run_dir>/checkpoints/epoch_NNNN` and the newest one is read back, so a killed local run resumes too.
 
-`FaultInjector` raises `InjectedFailure` once at the start of a chosen epoch (a marker file under the run
-directory makes it once per run, across restarts): that is how the recovery tests kill a worker.
+Fault injection is the job's `faults` block (`monovec.faults.FaultConfig.check_epoch` with `FAIL_MARKER`
+under the run directory, so it strikes once per run, across restarts): that is how the recovery tests kill
+a worker.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,33 +26,6 @@ import torch
 
 STATE_FILE = "state.pt"
 FAIL_MARKER = ".injected_failure"
-
-
-class InjectedFailure(RuntimeError):
-    """Raised once by the fault-injection switch to exercise worker-failure recovery."""
-
-
-def fail_at_epoch(configured: int | None, env_var: str) -> int | None:
-    """The epoch to fail at: the config field, else the integer in `env_var`, else None."""
-    if configured:
-        return configured
-    value = os.environ.get(env_var)
-    return int(value) if value else None
-
-
-class FaultInjector:
-    """`check(epoch)` raises InjectedFailure at the start of epoch `fail_at` the first time only."""
-
-    def __init__(self, fail_at: int | None, run_dir: str | Path, switch: str = "fail_at_epoch") -> None:
-        self.fail_at = fail_at
-        self.marker = Path(run_dir) / FAIL_MARKER
-        self.switch = switch
-
-    def check(self, epoch: int) -> None:
-        if self.fail_at == epoch and not self.marker.exists():
-            self.marker.parent.mkdir(parents=True, exist_ok=True)
-            self.marker.write_text(str(epoch))
-            raise InjectedFailure(f"injected failure at the start of epoch {epoch} ({self.switch})")
 
 
 def local_checkpoint_root(run_dir: str | Path) -> Path:
@@ -105,6 +78,8 @@ def report_epoch(metrics: dict[str, Any], state: dict[str, Any] | None, *, epoch
 def checkpoint_state(result: Any) -> dict[str, Any]:
     """The loop state in a `Result`'s final checkpoint (RuntimeError naming the run's error if there is none)."""
     if result.checkpoint is None:
-        raise RuntimeError(f"training finished without a checkpoint (error: {getattr(result, 'error', None)})")
+        raise RuntimeError(
+            f"training finished without a checkpoint (error: {getattr(result, 'error', None)})"
+        )
     with result.checkpoint.as_directory() as d:
         return torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False)

@@ -32,13 +32,16 @@ def registry(ray_session: None, tiny_model_dir: Path, tmp_path_factory: pytest.T
 
     from monovec.classify.build import BuildConfig
     from monovec.config import load_config
-    from monovec.tracking.mlflow_store import TrackingConfig, get_alias, log_and_register, tracking_uri
+    from monovec.infra import TrackingConfig
+    from monovec.tracking.mlflow_store import get_alias, log_and_register, tracking_uri
     from tests.conftest import REPO
 
     cfg = load_config(BuildConfig, REPO / "jobs/configs/classifier.yaml")
     name = "e2e-classifier"
     for _ in range(2):
-        log_and_register(tiny_model_dir, cfg, {"dummy": 1.0}, TrackingConfig(experiment="e2e", registered_model=name))
+        log_and_register(
+            tiny_model_dir, cfg, {"dummy": 1.0}, TrackingConfig(experiment="e2e", registered_model=name)
+        )
     assert get_alias(name, "champion") == "1"
     mlflow.set_tracking_uri(tracking_uri())
     return name
@@ -62,20 +65,36 @@ def _deploy(name: str, args: dict) -> None:
     serve.run(build_app(args), name=name, route_prefix=f"/{name}")
 
 
-def test_degraded_treatment_is_rolled_back_by_its_guardrail(serve_http: httpx.Client, registry: str, monovec_home: Path) -> None:
+def test_degraded_treatment_is_rolled_back_by_its_guardrail(
+    serve_http: httpx.Client, registry: str, monovec_home: Path
+) -> None:
     from monovec.tracking.mlflow_store import get_alias
 
-    _deploy("degraded", {
-        "experiment": "e2e-degraded",
-        "control": {"model": f"models:/{registry}/1", "weight": 0.5, "num_cpus": 0.25},
-        "treatment": {"model": f"models:/{registry}/2", "weight": 0.5, "num_cpus": 0.25,
-                      "overrides": {"heads.emotion.linear.threshold": 1.0, "heads.emotion.escalate_uncertain": True}},
-        "guardrails": {"min_samples": 60, "max_escalation_rate": 0.15},
-        "guardrail_check_every": 20,
-        "state_dir": str(monovec_home / "e2e-degraded"),
-    })  # fmt: skip
+    _deploy(
+        "degraded",
+        {
+            "experiment": "e2e-degraded",
+            "control": {"model": f"models:/{registry}/1", "weight": 0.5, "num_cpus": 0.25},
+            "treatment": {
+                "model": f"models:/{registry}/2",
+                "weight": 0.5,
+                "num_cpus": 0.25,
+                "overrides": {
+                    "heads.emotion.linear.threshold": 1.0,
+                    "heads.emotion.escalate_uncertain": True,
+                },
+            },
+            "guardrails": {"min_samples": 60, "max_escalation_rate": 0.15},
+            "guardrail_check_every": 20,
+            "state_dir": str(monovec_home / "e2e-degraded"),
+        },
+    )
     for i in range(120):
-        r = serve_http.post("/degraded/v1/classify", json={"text": f"what a day number {i}", "user_id": f"u{i}"}, headers={"X-Monovec-Arm": "treatment", "Authorization": f"Bearer {ADMIN_TOKEN}"})
+        r = serve_http.post(
+            "/degraded/v1/classify",
+            json={"text": f"what a day number {i}", "user_id": f"u{i}"},
+            headers={"X-Monovec-Arm": "treatment", "Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
         assert r.status_code == 200, r.text
     exp = serve_http.get("/degraded/v1/experiment").json()
     assert exp["split"]["treatment"] == 0.0, exp["split"]
@@ -84,31 +103,48 @@ def test_degraded_treatment_is_rolled_back_by_its_guardrail(serve_http: httpx.Cl
     assert rollbacks and "escalation_rate" in rollbacks[-1]["reason"]
     assert get_alias(registry, "champion") == "1"  # rollback never touches the alias
     # traffic keeps flowing, all of it to control now
-    arms = {serve_http.post("/degraded/v1/classify", json={"text": "hello", "user_id": f"x{i}"}).json()["arm"] for i in range(30)}
+    arms = {
+        serve_http.post("/degraded/v1/classify", json={"text": "hello", "user_id": f"x{i}"}).json()["arm"]
+        for i in range(30)
+    }
     assert arms == {"control"}
     from ray import serve
 
     serve.delete("degraded")  # free its replicas' CPUs for the next experiment
 
 
-def test_better_treatment_is_promoted_and_the_alias_moves(serve_http: httpx.Client, registry: str, monovec_home: Path) -> None:
+def test_better_treatment_is_promoted_and_the_alias_moves(
+    serve_http: httpx.Client, registry: str, monovec_home: Path
+) -> None:
     from monovec.tracking.mlflow_store import get_alias
 
-    _deploy("better", {
-        "experiment": "e2e-better",
-        "control": {"model": f"models:/{registry}/1", "weight": 0.5, "num_cpus": 0.25},
-        "treatment": {"model": f"models:/{registry}/2", "weight": 0.5, "num_cpus": 0.25},
-        "guardrails": {"min_samples": 100000},
-        "decision": {"min_samples_per_arm": 150, "max_samples_per_arm": 400, "min_relative_lift": 0.05},
-        "state_dir": str(monovec_home / "e2e-better"),
-    })  # fmt: skip
+    _deploy(
+        "better",
+        {
+            "experiment": "e2e-better",
+            "control": {"model": f"models:/{registry}/1", "weight": 0.5, "num_cpus": 0.25},
+            "treatment": {"model": f"models:/{registry}/2", "weight": 0.5, "num_cpus": 0.25},
+            "guardrails": {"min_samples": 100000},
+            "decision": {"min_samples_per_arm": 150, "max_samples_per_arm": 400, "min_relative_lift": 0.05},
+            "state_dir": str(monovec_home / "e2e-better"),
+        },
+    )
     rng = random.Random(0)
     quality = {"control": 0.6, "treatment": 0.95}  # simulated users: how often the served emotion is right
     for i in range(400):
-        res = serve_http.post("/better/v1/classify", json={"text": f"message {i}", "user_id": f"user-{i}"}).json()
+        res = serve_http.post(
+            "/better/v1/classify", json={"text": f"message {i}", "user_id": f"user-{i}"}
+        ).json()
         served = res["heads"]["emotion"]["label"]
-        truth = served if rng.random() < quality[res["arm"]] else rng.choice([e for e in EMOTIONS if e != served])
-        assert serve_http.post("/better/v1/feedback", json={"request_id": res["request_id"], "correct": {"emotion": truth}}).status_code == 200
+        truth = (
+            served if rng.random() < quality[res["arm"]] else rng.choice([e for e in EMOTIONS if e != served])
+        )
+        assert (
+            serve_http.post(
+                "/better/v1/feedback", json={"request_id": res["request_id"], "correct": {"emotion": truth}}
+            ).status_code
+            == 200
+        )
     status = serve_http.get("/better/v1/experiment").json()
     assert status["recommended_action"] == "promote_to_production", status["reason"]
     out = serve_http.post("/better/v1/experiment/evaluate", headers=AUTH).json()
@@ -136,7 +172,8 @@ def finetuned_pair(ray_session: None, tiny_model_dir: Path, tmp_path_factory: py
     from monovec.config import load_config
     from monovec.finetune.config import FinetuneConfig
     from monovec.finetune.train import run_finetune
-    from monovec.tracking.mlflow_store import TrackingConfig, get_alias, log_and_register
+    from monovec.infra import TrackingConfig
+    from monovec.tracking.mlflow_store import get_alias, log_and_register
     from tests.conftest import REPO, tiny_build_overrides
 
     root = tmp_path_factory.mktemp("ab_encoder")
@@ -144,9 +181,18 @@ def finetuned_pair(ray_session: None, tiny_model_dir: Path, tmp_path_factory: py
     ft = load_config(FinetuneConfig, REPO / "jobs/configs/encoder_finetune.yaml",
                      [*FT_OVERRIDES, f"out_dir={root / 'ft'}", f"cache_dir={cache}", "tracking.registered_model=e2e-encoder"])  # fmt: skip
     assert run_finetune(ft, progress=lambda _m: None).registered is not None
-    overrides = [*tiny_build_overrides(root / "models"), "classifier.encoder.name=models:/e2e-encoder@newest", "evaluate=false"]
-    treatment = build_classifier(load_config(BuildConfig, REPO / "jobs/configs/classifier_finetuned.yaml", overrides), progress=lambda _m: None)
-    assert treatment.model_dir.joinpath("model.json").read_text().count("models:/e2e-encoder/1") == 1  # pinned, not the alias
+    overrides = [
+        *tiny_build_overrides(root / "models"),
+        "classifier.encoder.name=models:/e2e-encoder@newest",
+        "evaluate=false",
+    ]
+    treatment = build_classifier(
+        load_config(BuildConfig, REPO / "jobs/configs/classifier_finetuned.yaml", overrides),
+        progress=lambda _m: None,
+    )
+    assert (
+        treatment.model_dir.joinpath("model.json").read_text().count("models:/e2e-encoder/1") == 1
+    )  # pinned, not the alias
     cfg = load_config(BuildConfig, REPO / "jobs/configs/classifier.yaml")
     track = TrackingConfig(experiment="e2e", registered_model=FT_NAME)
     log_and_register(tiny_model_dir, cfg, {"dummy": 1.0}, track)
@@ -171,13 +217,25 @@ def test_finetuned_encoder_build_is_promoted_over_the_frozen_build(serve_http: h
         "decision": {"min_samples_per_arm": 100, "max_samples_per_arm": 300, "min_relative_lift": 0.05},
         "state_dir": str(monovec_home / "e2e-encoder-ab"),
     })  # fmt: skip
-    health = serve_http.get("/encoder-ab/healthz").json()  # the treatment replica resolved its pinned encoder to load
-    assert health["status"] == "ok" and health["models"]["treatment"]["model"] == f"models:/{finetuned_pair}/2"
-    rows = [json.loads(line) for line in (data_dir / "kmhas" / "dev.jsonl").read_text(encoding="utf-8").splitlines()]
+    health = serve_http.get(
+        "/encoder-ab/healthz"
+    ).json()  # the treatment replica resolved its pinned encoder to load
+    assert (
+        health["status"] == "ok" and health["models"]["treatment"]["model"] == f"models:/{finetuned_pair}/2"
+    )
+    rows = [
+        json.loads(line)
+        for line in (data_dir / "kmhas" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     status: dict = {}
     for i, row in enumerate(rows[:900]):
-        res = serve_http.post("/encoder-ab/v1/classify", json={"text": row["text"], "user_id": f"reader-{i}"}).json()
-        fb = serve_http.post("/encoder-ab/v1/feedback", json={"request_id": res["request_id"], "correct": {"ethics": row["labels"][0]}})
+        res = serve_http.post(
+            "/encoder-ab/v1/classify", json={"text": row["text"], "user_id": f"reader-{i}"}
+        ).json()
+        fb = serve_http.post(
+            "/encoder-ab/v1/feedback",
+            json={"request_id": res["request_id"], "correct": {"ethics": row["labels"][0]}},
+        )
         assert fb.status_code == 200
         if i % 50 == 49:
             status = serve_http.get("/encoder-ab/v1/experiment").json()
@@ -186,7 +244,11 @@ def test_finetuned_encoder_build_is_promoted_over_the_frozen_build(serve_http: h
     assert status["recommended_action"] == "promote_to_production", status["reason"]
     assert status["arms"]["treatment"]["accuracy"] > status["arms"]["control"]["accuracy"] + 0.05
     out = serve_http.post("/encoder-ab/v1/experiment/evaluate", headers=AUTH).json()
-    assert out["action"] == "promote_to_production" and out["champion"] == {"name": finetuned_pair, "alias": "champion", "version": "2"}
+    assert out["action"] == "promote_to_production" and out["champion"] == {
+        "name": finetuned_pair,
+        "alias": "champion",
+        "version": "2",
+    }
     assert get_alias(finetuned_pair, "champion") == "2"
     from ray import serve
 

@@ -43,7 +43,9 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-        pytest.fail("headless Chromium is missing: apt-get install -y chromium chromium-driver (.ci/run does this)")
+        pytest.fail(
+            "headless Chromium is missing: apt-get install -y chromium chromium-driver (.ci/run does this)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -51,10 +53,18 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     opts.binary_location = str(CHROMIUM)
     profile = tmp_path_factory.mktemp("chromium-profile")
     for arg in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1400,1000",
-    ):  # fmt: skip
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1000",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
@@ -78,12 +88,18 @@ def registered(ray_session: None, tiny_model_dir: Path) -> str:
     """The tiny model registered twice: v1 `@champion`, v2 `@candidate` (as two builds would leave it)."""
     from monovec.classify.build import BuildConfig
     from monovec.config import load_config
-    from monovec.tracking.mlflow_store import TrackingConfig, log_and_register
+    from monovec.infra import TrackingConfig
+    from monovec.tracking.mlflow_store import log_and_register
     from tests.conftest import REPO
 
     cfg = load_config(BuildConfig, REPO / "jobs/configs/classifier.yaml")
     for _ in range(2):
-        log_and_register(tiny_model_dir, cfg, {"dummy": 1.0}, TrackingConfig(experiment="page", registered_model="page-classifier", alias="candidate"))
+        log_and_register(
+            tiny_model_dir,
+            cfg,
+            {"dummy": 1.0},
+            TrackingConfig(experiment="page", registered_model="page-classifier", alias="candidate"),
+        )
     return "page-classifier"
 
 
@@ -92,20 +108,31 @@ def _deploy(name: str, prefix: str, control: str, treatment: dict[str, Any], hom
 
     from monovec.serving.app import build_app
 
-    serve.run(build_app({
-        "experiment": f"page-{name}",
-        "control": {"model": control, "weight": 0.9, "num_cpus": 0.25},
-        "treatment": {"weight": 0.1, "num_cpus": 0.25, **treatment},
-        # guardrails are shown, not acted on (the tiny model escalates most texts: limits it meets, since a
-        # breached guardrail would refuse the promotes this module makes; that refusal has its own tests)
-        "guardrails": {"min_samples": 30, "max_latency_p95_ms": 60_000, "min_accuracy": 0.0, "max_escalation_rate": 1.0},
-        "auto_rollback": False,
-        "decision": {"min_samples_per_arm": 40, "max_samples_per_arm": 400},
-        "drift": {"min_samples": 20, "mmd_permutations": 50},
-        "drift_refresh_s": 0,  # the screenshots show drift as of now
-        "ramp": [0.25, 0.5, 1.0],
-        "state_dir": str(home / f"page-{name}"),
-    }), name=name, route_prefix=prefix)  # fmt: skip
+    serve.run(
+        build_app(
+            {
+                "experiment": f"page-{name}",
+                "control": {"model": control, "weight": 0.9, "num_cpus": 0.25},
+                "treatment": {"weight": 0.1, "num_cpus": 0.25, **treatment},
+                # guardrails are shown, not acted on (the tiny model escalates most texts: limits it meets, since a
+                # breached guardrail would refuse the promotes this module makes; that refusal has its own tests)
+                "guardrails": {
+                    "min_samples": 30,
+                    "max_latency_p95_ms": 60_000,
+                    "min_accuracy": 0.0,
+                    "max_escalation_rate": 1.0,
+                },
+                "auto_rollback": False,
+                "decision": {"min_samples_per_arm": 40, "max_samples_per_arm": 400},
+                "drift": {"min_samples": 20, "mmd_permutations": 50},
+                "drift_refresh_s": 0,  # the screenshots show drift as of now
+                "ramp": [0.25, 0.5, 1.0],
+                "state_dir": str(home / f"page-{name}"),
+            }
+        ),
+        name=name,
+        route_prefix=prefix,
+    )
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -149,7 +176,9 @@ def _screenshot(driver: Any, path: Path) -> Path:
     """The whole page, not just the window (DevTools' captureBeyondViewport)."""
     size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
     clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
     path.write_bytes(base64.b64decode(shot["data"]))
     assert path.stat().st_size > 20_000, "the screenshot is (nearly) empty"
     return path
@@ -162,7 +191,9 @@ def _click_confirmed(driver: Any, button: str) -> None:
 
 
 def _admin_message(driver: Any, prefix: str) -> str:
-    return _wait(f"admin message {prefix!r}", lambda: (m := _text(driver, "admin-msg")).startswith(prefix) and m)
+    return _wait(
+        f"admin message {prefix!r}", lambda: (m := _text(driver, "admin-msg")).startswith(prefix) and m
+    )
 
 
 def _traffic(client: httpx.Client, prefix: str, n: int, seed: int = 0) -> None:
@@ -172,14 +203,33 @@ def _traffic(client: httpx.Client, prefix: str, n: int, seed: int = 0) -> None:
     quality = {"control": 0.7, "treatment": 0.92}
 
     def one(i: int) -> None:
-        headers = {} if i % 3 == 0 else {"X-Monovec-Arm": ("control", "treatment")[i % 2], "Authorization": f"Bearer {ADMIN_TOKEN}"}
-        r = client.post(f"{prefix}/v1/classify", json={"text": f"{TEXTS[i % len(TEXTS)]} ({i})", "user_id": f"user-{i}"}, headers=headers)
+        headers = (
+            {}
+            if i % 3 == 0
+            else {"X-Monovec-Arm": ("control", "treatment")[i % 2], "Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+        r = client.post(
+            f"{prefix}/v1/classify",
+            json={"text": f"{TEXTS[i % len(TEXTS)]} ({i})", "user_id": f"user-{i}"},
+            headers=headers,
+        )
         assert r.status_code == 200, r.text
         res = r.json()
         served = res["heads"]["emotion"]["label"]
         pick = random.Random(seed * 10_000 + i)
-        truth = served if pick.random() < quality[res["arm"]] else pick.choice([e for e in EMOTIONS if e != served])
-        fb = client.post(f"{prefix}/v1/feedback", json={"request_id": res["request_id"], "correct": {"emotion": truth}, "satisfied": pick.random() < quality[res["arm"]]})
+        truth = (
+            served
+            if pick.random() < quality[res["arm"]]
+            else pick.choice([e for e in EMOTIONS if e != served])
+        )
+        fb = client.post(
+            f"{prefix}/v1/feedback",
+            json={
+                "request_id": res["request_id"],
+                "correct": {"emotion": truth},
+                "satisfied": pick.random() < quality[res["arm"]],
+            },
+        )
         assert fb.status_code == 200, fb.text
 
     order = list(range(n))
@@ -187,7 +237,9 @@ def _traffic(client: httpx.Client, prefix: str, n: int, seed: int = 0) -> None:
     with cf.ThreadPoolExecutor(4) as pool:
         for start in range(0, n, 10):
             list(pool.map(one, order[start : start + 10]))
-            assert client.get(f"{prefix}/v1/experiment").status_code == 200  # a look: one point of the test's history
+            assert (
+                client.get(f"{prefix}/v1/experiment").status_code == 200
+            )  # a look: one point of the test's history
 
 
 def test_page_with_zero_traffic_then_a_rolled_back_treatment(
@@ -196,7 +248,13 @@ def test_page_with_zero_traffic_then_a_rolled_back_treatment(
     from ray import serve
 
     t0 = time.perf_counter()
-    _deploy("zero", "/zero", str(tiny_model_dir), {"model": str(tiny_model_dir), "overrides": {"heads.emotion.linear.threshold": 0.3}}, monovec_home)
+    _deploy(
+        "zero",
+        "/zero",
+        str(tiny_model_dir),
+        {"model": str(tiny_model_dir), "overrides": {"heads.emotion.linear.threshold": 0.3}},
+        monovec_home,
+    )
     page = serve_http.get("/zero/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in page.headers["content-security-policy"]
@@ -217,13 +275,19 @@ def test_page_with_zero_traffic_then_a_rolled_back_treatment(
     assert browser.execute_script("return document.getElementById('chart').dataset.points") == "0"
     assert "no look yet" in _text(browser, "chart")
     assert _text(browser, "btn-promote") == "Promote → 25%"
-    assert browser.execute_script("return [...document.querySelectorAll('#log-table tbody tr')].map(r => r.dataset.action)") == ["initial_split"]
+    assert browser.execute_script(
+        "return [...document.querySelectorAll('#log-table tbody tr')].map(r => r.dataset.action)"
+    ) == ["initial_split"]
     # nothing loaded from anywhere but this server, nothing blocked, no script error
-    origins = browser.execute_script("return performance.getEntriesByType('resource').map(e => new URL(e.name).origin)")
+    origins = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => new URL(e.name).origin)"
+    )
     assert set(origins) <= {URL}, origins
     assert _console_errors(browser) == []
 
-    r = serve_http.post("/zero/v1/experiment/rollback", headers=AUTH, json={"reason": "zero-traffic rollback"})
+    r = serve_http.post(
+        "/zero/v1/experiment/rollback", headers=AUTH, json={"reason": "zero-traffic rollback"}
+    )
     assert r.status_code == 200 and r.json()["split"]["treatment"] == 0.0
     _wait("the page to show the rollback", lambda: _text(browser, "split-treatment") == "0%")
     assert browser.execute_script("return window.__sameDocument") == "yes"  # refreshed without reloading
@@ -243,7 +307,13 @@ def test_page_shows_the_api_numbers_and_steers_the_rollout(
     serve_http: httpx.Client, browser: Any, registered: str, monovec_home: Path, tmp_path: Path
 ) -> None:
     t0 = time.perf_counter()
-    _deploy("main", "/", f"models:/{registered}@champion", {"model": f"models:/{registered}@candidate"}, monovec_home)
+    _deploy(
+        "main",
+        "/",
+        f"models:/{registered}@champion",
+        {"model": f"models:/{registered}@candidate"},
+        monovec_home,
+    )
     t_deploy = time.perf_counter()
     _traffic(serve_http, "", 150)
     t_traffic = time.perf_counter()
@@ -273,22 +343,36 @@ def test_page_shows_the_api_numbers_and_steers_the_rollout(
         lo, hi = api["arms"][arm]["accuracy_ci95"]
         assert lo < api["arms"][arm]["accuracy"] < hi
     shown = {(c["arm"], c["key"]): c["text"] for c in cells}
-    assert shown[("control", "registry")] == f"{registered} v1" and shown[("treatment", "registry")] == f"{registered} v2"
+    assert (
+        shown[("control", "registry")] == f"{registered} v1"
+        and shown[("treatment", "registry")] == f"{registered} v2"
+    )
     assert shown[("treatment", "model")] == f"models:/{registered}@candidate"
     for c in _cells(browser, "#test-kv [data-key^='test.']"):
         assert json.loads(c["value"]) == api["test"][c["key"].removeprefix("test.")], c
     for c in _cells(browser, "#guardrails-table [data-arm][data-key]"):
-        assert json.loads(c["value"]) == api["arms"][c["arm"]]["guardrails"]["states"][c["key"].removeprefix("guardrail.")]["value"]
+        assert (
+            json.loads(c["value"])
+            == api["arms"][c["arm"]]["guardrails"]["states"][c["key"].removeprefix("guardrail.")]["value"]
+        )
     for c in _cells(browser, "#drift-table [data-arm][data-key='drift.drift']"):
         assert json.loads(c["value"]) == api["drift"][c["arm"]]["drift"]
-    assert browser.execute_script("return document.getElementById('recommended').dataset.value") == api["recommended_action"]
+    assert (
+        browser.execute_script("return document.getElementById('recommended').dataset.value")
+        == api["recommended_action"]
+    )
     assert _text(browser, "reason") == api["reason"]
     # -- the sequential test's history is the chart ---------------------------------------------------
     history = api["test_history"]
     assert len(history) >= 10, len(history)
-    zs = browser.execute_script("return [...document.querySelectorAll('#chart circle')].map(c => JSON.parse(c.dataset.z))")
+    zs = browser.execute_script(
+        "return [...document.querySelectorAll('#chart circle')].map(c => JSON.parse(c.dataset.z))"
+    )
     assert zs == [p["z"] for p in history]
-    assert history[-1]["z"] == pytest.approx(api["test"]["z"]) and history[-1]["n_control"] == api["test"]["n_control"]
+    assert (
+        history[-1]["z"] == pytest.approx(api["test"]["z"])
+        and history[-1]["n_control"] == api["test"]["n_control"]
+    )
     assert _console_errors(browser) == []
     shot = _screenshot(browser, tmp_path / "experiment-page.png")
     t_checked = time.perf_counter()
@@ -321,7 +405,11 @@ def test_page_shows_the_api_numbers_and_steers_the_rollout(
     ramped = _screenshot(browser, tmp_path / "experiment-page-ramped.png")  # docs/img/experiment-page.png
     # -- a stale page: someone else promoted meanwhile; the page's promote is refused, not applied twice --
     browser.find_element("id", "pause").click()
-    other = serve_http.post("/v1/experiment/promote", headers=AUTH, json={"expected_treatment_weight": 0.25, "reason": "second operator"})
+    other = serve_http.post(
+        "/v1/experiment/promote",
+        headers=AUTH,
+        json={"expected_treatment_weight": 0.25, "reason": "second operator"},
+    )
     assert other.status_code == 200 and other.json()["split"]["treatment"] == 0.5
     assert _text(browser, "split-treatment") == "25%"  # paused: the page still believes 25%
     _click_confirmed(browser, "btn-promote")
@@ -337,15 +425,28 @@ def test_page_shows_the_api_numbers_and_steers_the_rollout(
     assert final["split"] == {"control": 1.0, "treatment": 0.0}
     assert final["decision_log"][-1]["action"] == "rollback"
     assert final["decision_log"][-1]["reason"] == f"rollback from the experiment page: {note}"
-    _wait("the logged rollback on the page", lambda: browser.execute_script(
-        "return document.querySelector('#log-table tbody tr .log-reason').textContent") == final["decision_log"][-1]["reason"])  # fmt: skip
+    _wait(
+        "the logged rollback on the page",
+        lambda: (
+            browser.execute_script(
+                "return document.querySelector('#log-table tbody tr .log-reason').textContent"
+            )
+            == final["decision_log"][-1]["reason"]
+        ),
+    )
     assert browser.execute_script("return window.__injected") is None
     assert browser.execute_script("return document.querySelectorAll('#log-table img').length") == 0
     assert browser.find_element("id", "btn-rollback").get_attribute("disabled") is not None
     # the token went nowhere but the request header, unless the person asks the tab to remember it
-    assert browser.execute_script("return [document.cookie, sessionStorage.length, localStorage.length]") == ["", 0, 0]
+    assert browser.execute_script("return [document.cookie, sessionStorage.length, localStorage.length]") == [
+        "",
+        0,
+        0,
+    ]
     browser.find_element("id", "remember").click()
-    assert browser.execute_script("return [sessionStorage.getItem('monovec-admin-token'), document.cookie, localStorage.length]") == [ADMIN_TOKEN, "", 0]
+    assert browser.execute_script(
+        "return [sessionStorage.getItem('monovec-admin-token'), document.cookie, localStorage.length]"
+    ) == [ADMIN_TOKEN, "", 0]
     browser.find_element("id", "remember").click()
     assert browser.execute_script("return sessionStorage.length") == 0
     errors = _console_errors(browser)  # the refused requests are logged by Chromium; nothing else may be
@@ -363,9 +464,13 @@ def test_admin_body_is_validated_and_a_stale_expectation_changes_nothing(serve_h
     before = serve_http.get("/v1/experiment").json()
     bad = serve_http.post("/v1/experiment/promote", headers=AUTH, json={"expected_treatment_weight": 2})
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
-    bad = serve_http.post("/v1/experiment/promote", headers={**AUTH, "content-type": "application/json"}, content=b"{nope")
+    bad = serve_http.post(
+        "/v1/experiment/promote", headers={**AUTH, "content-type": "application/json"}, content=b"{nope"
+    )
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "malformed_json"
-    bad = serve_http.post("/v1/experiment/promote", headers=AUTH, json={"expected_treatment_weight": 0.5, "extra": 1})
+    bad = serve_http.post(
+        "/v1/experiment/promote", headers=AUTH, json={"expected_treatment_weight": 0.5, "extra": 1}
+    )
     assert bad.status_code == 422
     stale = serve_http.post("/v1/experiment/promote", headers=AUTH, json={"expected_treatment_weight": 0.5})
     assert stale.status_code == 409 and stale.json()["error"]["code"] == "stale_split"

@@ -72,7 +72,10 @@ def loopback() -> Iterator[Loopback]:
     if ray.is_initialized():
         ray.shutdown()  # the tier's shared local Ray; ray_session restarts it for later modules
     tmp = tempfile.mkdtemp(prefix="mvmn", dir="/tmp")  # short: Unix socket paths live under it
-    saved = {k: os.environ.get(k) for k in (SINGLE_HOST_ENV, "RAY_TMPDIR", "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S")}
+    saved = {
+        k: os.environ.get(k)
+        for k in (SINGLE_HOST_ENV, "RAY_TMPDIR", "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S")
+    }
     os.environ.update({SINGLE_HOST_ENV: "0", "RAY_TMPDIR": tmp})
     # ray.init(address="127.0.0.1:port") rewrites a loopback address to the machine's outward IP
     # unless Ray runs in its single-host mode; the env var above covers Ray's child processes, this
@@ -144,14 +147,24 @@ def _train_loop(config: dict[str, Any]) -> None:
             ray.train.report(metrics, checkpoint=checkpoint)
 
 
-def _trainer(storage: Path, name: str, out: Path, epochs: int, epoch_s: float, failure: Any, strategy: str = "STRICT_SPREAD") -> Any:
+def _trainer(
+    storage: Path,
+    name: str,
+    out: Path,
+    epochs: int,
+    epoch_s: float,
+    failure: Any,
+    strategy: str = "STRICT_SPREAD",
+) -> Any:
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     return TorchTrainer(
         _train_loop,
         train_loop_config={"out": str(out), "epochs": epochs, "epoch_s": epoch_s},
-        scaling_config=ScalingConfig(num_workers=2, placement_strategy=strategy, resources_per_worker={"CPU": 1}),
+        scaling_config=ScalingConfig(
+            num_workers=2, placement_strategy=strategy, resources_per_worker={"CPU": 1}
+        ),
         run_config=RunConfig(name=name, storage_path=str(storage), failure_config=failure),
     )
 
@@ -171,7 +184,14 @@ def test_train_workers_land_on_different_nodes(loopback: Loopback, tmp_path: Pat
     import ray
     from ray.train import FailureConfig
 
-    result = _trainer(tmp_path / "runs", "placement", tmp_path / "out", epochs=3, epoch_s=0.0, failure=FailureConfig(max_failures=0)).fit()
+    result = _trainer(
+        tmp_path / "runs",
+        "placement",
+        tmp_path / "out",
+        epochs=3,
+        epoch_s=0.0,
+        failure=FailureConfig(max_failures=0),
+    ).fit()
 
     records = _records(tmp_path / "out")
     assert sorted(r["rank"] for r in records) == [0, 1]
@@ -190,7 +210,9 @@ def test_serve_replicas_on_both_nodes(loopback: Loopback) -> None:
     import ray
     from ray import serve
 
-    @serve.deployment(num_replicas=2, max_replicas_per_node=1, max_ongoing_requests=1, ray_actor_options={"num_cpus": 0.1})
+    @serve.deployment(
+        num_replicas=2, max_replicas_per_node=1, max_ongoing_requests=1, ray_actor_options={"num_cpus": 0.1}
+    )
     class WhereAmI:
         async def __call__(self) -> str:
             import asyncio
@@ -252,7 +274,9 @@ def test_worker_node_dies_run_resumes_from_checkpoint(loopback: Loopback, tmp_pa
     os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] = "90"
     try:
         failure = FailureConfig(max_failures=1, controller_failure_limit=2)
-        result = _trainer(runs, "recover", out, epochs=epochs, epoch_s=1.0, failure=failure, strategy="SPREAD").fit()
+        result = _trainer(
+            runs, "recover", out, epochs=epochs, epoch_s=1.0, failure=failure, strategy="SPREAD"
+        ).fit()
     finally:
         os.environ.pop("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", None)
         thread.join(timeout=60)
@@ -273,7 +297,9 @@ def test_worker_node_dies_run_resumes_from_checkpoint(loopback: Loopback, tmp_pa
     assert result.metrics["epoch"] == epochs - 1 and _state(result)["epoch"] == epochs - 1
 
 
-def test_no_node_left_for_the_workers_fails_when_the_limit_is_finite(loopback: Loopback, tmp_path: Path) -> None:
+def test_no_node_left_for_the_workers_fails_when_the_limit_is_finite(
+    loopback: Loopback, tmp_path: Path
+) -> None:
     """Only the head is left: STRICT_SPREAD for 2 workers cannot be placed.
 
     The default (controller_failure_limit=-1) would wait for a node indefinitely; with a finite
@@ -286,8 +312,14 @@ def test_no_node_left_for_the_workers_fails_when_the_limit_is_finite(loopback: L
         loopback.remove_worker()
     os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] = "3"
     try:
-        trainer = _trainer(tmp_path / "runs", "starved", tmp_path / "out", epochs=2, epoch_s=0.0,
-                           failure=FailureConfig(max_failures=3, controller_failure_limit=1))  # fmt: skip
+        trainer = _trainer(
+            tmp_path / "runs",
+            "starved",
+            tmp_path / "out",
+            epochs=2,
+            epoch_s=0.0,
+            failure=FailureConfig(max_failures=3, controller_failure_limit=1),
+        )
         with pytest.raises(TrainingFailedError) as info:
             trainer.fit()
     finally:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from monovec.faults import FaultConfig, InjectedFault
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -20,8 +21,12 @@ def smoke(ray_session: None, data_dir: Path, tmp_path_factory: pytest.TempPathFa
     from monovec.textvib.train import run_training
 
     root = tmp_path_factory.mktemp("textvib")
-    overrides = [f"out_dir={root / 'smoke'}", "plots=true", "tracking.enabled=true",
-                 f"tracking.uri=sqlite:///{root / 'mlflow.db'}"]  # fmt: skip
+    overrides = [
+        f"out_dir={root / 'smoke'}",
+        "plots=true",
+        "tracking.enabled=true",
+        f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
+    ]
     cfg = load_config(TextVibConfig, REPO / "jobs/configs/textvib_smoke.yaml", overrides)
     return root, cfg, run_training(cfg, progress=lambda _m: None)
 
@@ -36,8 +41,12 @@ def test_smoke_run_learns_and_writes_a_usable_model(smoke, data_dir: Path) -> No
     assert len(m["accuracy_matrix"]) == 2 and m["mean_t2v_top5"] > 0.6
     assert m["mean_within_class_cos"] > m["mean_between_class_cos"] + 0.3
     report = result.model_dir / "report"
-    assert (report / "accuracy_matrix.png").stat().st_size > 1000 and (report / "pca_per_domain.png").stat().st_size > 1000
-    assert json.loads((result.run_dir / "metrics.json").read_text())["average_accuracy"] == m["average_accuracy"]
+    assert (report / "accuracy_matrix.png").stat().st_size > 1000 and (
+        report / "pca_per_domain.png"
+    ).stat().st_size > 1000
+    assert (
+        json.loads((result.run_dir / "metrics.json").read_text())["average_accuracy"] == m["average_accuracy"]
+    )
     assert result.registered is not None and result.registered["version"] == "1"
     # the evaluate command's code path on the shared folder reproduces the run's own test numbers
     ev = evaluate_folder(result.model_dir, data_dir / "cwru", domains=["1797", "1772"])
@@ -51,12 +60,15 @@ def test_worker_failure_resumes_from_the_checkpoint(smoke, monkeypatch: pytest.M
     monkeypatch.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
     root, cfg, clean = smoke
     run = root / "failing"
-    failing = cfg.model_copy(update={
-        "out_dir": str(run), "plots": False,
-        "scaling": cfg.scaling.model_copy(update={"num_workers": 1, "max_failures": 1}),
-        "train": cfg.train.model_copy(update={"fail_at_epoch": 4}),
-        "tracking": cfg.tracking.model_copy(update={"enabled": False}),
-    })  # fmt: skip
+    failing = cfg.model_copy(
+        update={
+            "out_dir": str(run),
+            "plots": False,
+            "scaling": cfg.scaling.model_copy(update={"num_workers": 1, "max_failures": 1}),
+            "faults": FaultConfig(fail_at_epoch=4),
+            "tracking": cfg.tracking.model_copy(update={"enabled": False}),
+        }
+    )
     from monovec.textvib.train import run_training
 
     result = run_training(failing, progress=lambda _m: None)
@@ -73,17 +85,20 @@ def test_worker_failure_resumes_from_the_checkpoint(smoke, monkeypatch: pytest.M
 def test_killed_zero_worker_run_resumes_on_the_same_out(smoke) -> None:
     """`scaling.num_workers: 0` (Train v2 local mode, no controller): the loop dies at the start of epoch 4;
     the rerun on the same run directory resumes from epoch 3's on-disk checkpoint, not from epoch 1."""
-    from monovec.textvib.train import STATE_FILE, InjectedFailure, run_training
+    from monovec.textvib.train import STATE_FILE, run_training
 
     root, cfg, clean = smoke
     run = root / "killed0"
-    failing = cfg.model_copy(update={
-        "out_dir": str(run), "plots": False,
-        "scaling": cfg.scaling.model_copy(update={"num_workers": 0}),
-        "train": cfg.train.model_copy(update={"fail_at_epoch": 4}),
-        "tracking": cfg.tracking.model_copy(update={"enabled": False}),
-    })  # fmt: skip
-    with pytest.raises(InjectedFailure):  # local mode has no FailureConfig retry: the driver dies
+    failing = cfg.model_copy(
+        update={
+            "out_dir": str(run),
+            "plots": False,
+            "scaling": cfg.scaling.model_copy(update={"num_workers": 0}),
+            "faults": FaultConfig(fail_at_epoch=4),
+            "tracking": cfg.tracking.model_copy(update={"enabled": False}),
+        }
+    )
+    with pytest.raises(InjectedFault):  # local mode has no FailureConfig retry: the driver dies
         run_training(failing, progress=lambda _m: None)
     ckpts = run / "checkpoints"
     assert sorted(p.name for p in ckpts.iterdir()) == ["epoch_0002", "epoch_0003"]

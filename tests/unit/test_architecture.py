@@ -110,7 +110,9 @@ def test_the_graph_reader_sees_imports_inside_functions(tmp_path: Path) -> None:
 
 def test_no_import_cycles_in_the_library() -> None:
     found = cycles(graph()[0])
-    assert not found, "import cycles (imports inside functions included):\n" + "\n".join(" <-> ".join(c) for c in found)
+    assert not found, "import cycles (imports inside functions included):\n" + "\n".join(
+        " <-> ".join(c) for c in found
+    )
 
 
 @pytest.mark.parametrize("top", FORBIDDEN)
@@ -123,12 +125,28 @@ def test_the_library_never_imports_entrypoints_or_tests(top: str) -> None:
 def _touches_import_paths(path: Path) -> bool:
     """`sys.path` used in code, or a `PYTHONPATH` string outside docstrings."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    docstrings = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-                  and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}  # fmt: skip
+    docstrings = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name) and node.value.id == "sys":
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "path"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "sys"
+        ):
             return True
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "PYTHONPATH" in node.value and id(node) not in docstrings:
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and "PYTHONPATH" in node.value
+            and id(node) not in docstrings
+        ):
             return True
     return False
 
@@ -136,3 +154,31 @@ def _touches_import_paths(path: Path) -> bool:
 def test_no_path_tricks_in_the_library() -> None:
     offenders = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py") if _touches_import_paths(p)]
     assert not offenders, f"sys.path / PYTHONPATH manipulation in {offenders}"
+
+
+def test_one_class_per_infrastructure_block() -> None:
+    """`RayConfig`, `ScalingConfig` and `TrackingConfig` are defined once (monovec/infra.py), and every
+    job config's `ray`, `scaling` and `tracking` blocks are those classes."""
+    from monovec.classify.build import BuildConfig
+    from monovec.finetune.config import FinetuneConfig
+    from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
+    from monovec.taste.config import Taste2VecJobConfig
+    from monovec.textvib.config import TextVibConfig
+    from monovec.tuning.config import TuneJobConfig
+
+    shared = {"ray": RayConfig, "scaling": ScalingConfig, "tracking": TrackingConfig}
+    defined = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.ClassDef)
+                and any(w in node.name for w in ("Ray", "Scaling", "Tracking"))
+                and node.name.endswith("Config")
+            ):
+                defined.setdefault(node.name, []).append(module_name(path))
+    assert defined == {c.__name__: ["monovec.infra"] for c in shared.values()}, defined
+    for job in (BuildConfig, FinetuneConfig, Taste2VecJobConfig, TextVibConfig, TuneJobConfig):
+        for key, cls in shared.items():
+            if key in job.model_fields:
+                assert job.model_fields[key].annotation is cls, f"{job.__name__}.{key}"
+        assert {"ray", "tracking"} <= set(job.model_fields), job.__name__

@@ -14,11 +14,15 @@ runner = CliRunner()
 
 
 def test_classify_prints_one_decision(tiny_model_dir: Path) -> None:
-    res = runner.invoke(app, ["classify", "I love this so much!", "--model", str(tiny_model_dir), "--no-escalate"])
+    res = runner.invoke(
+        app, ["classify", "I love this so much!", "--model", str(tiny_model_dir), "--no-escalate"]
+    )
     assert res.exit_code == 0, res.output
     assert res.output.startswith("decision: ")
     assert "emotion:" in res.output and "ethics:" in res.output
-    res = runner.invoke(app, ["classify", "정말 고마워요", "--model", str(tiny_model_dir), "--json", "--no-escalate"])
+    res = runner.invoke(
+        app, ["classify", "정말 고마워요", "--model", str(tiny_model_dir), "--json", "--no-escalate"]
+    )
     assert json.loads(res.output)["heads"]["emotion"]["label"]
 
 
@@ -32,7 +36,9 @@ def test_classify_errors_are_one_line(tiny_model_dir: Path, tmp_path: Path) -> N
 def test_classify_json_errors_have_the_api_shape(tiny_model_dir: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["classify", "x" * 30_000, "--model", str(tiny_model_dir), "--json"])
     assert res.exit_code == 2
-    assert json.loads(res.stdout) == {"error": {"code": "text_too_long", "message": "text has 30000 characters; the limit is 20000"}}
+    assert json.loads(res.stdout) == {
+        "error": {"code": "text_too_long", "message": "text has 30000 characters; the limit is 20000"}
+    }
     res = runner.invoke(app, ["classify", "hi", "--model", str(tmp_path / "nope"), "--json"])
     assert res.exit_code == 3 and json.loads(res.stdout)["error"]["code"] == "model_not_found"
 
@@ -65,7 +71,10 @@ def test_predict_keeps_good_lines_around_bad_ones(tiny_model_dir: Path, tmp_path
         fh.write(json.dumps({"text": ["not", "a", "string"]}).encode() + b"\n")
         fh.write(json.dumps({"text": "너무 슬퍼요"}, ensure_ascii=False).encode() + b"\n")
     out = tmp_path / "out.jsonl"
-    res = runner.invoke(app, ["classifier", "predict", "--model", str(tiny_model_dir), "--input", str(src), "--output", str(out)])
+    res = runner.invoke(
+        app,
+        ["classifier", "predict", "--model", str(tiny_model_dir), "--input", str(src), "--output", str(out)],
+    )
     assert res.exit_code == 0, res.output
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(lines) == 7
@@ -84,8 +93,23 @@ def test_predict_stores_embeddings_in_chroma(tiny_model_dir: Path, tmp_path: Pat
     from monovec.tracking.chroma_store import VectorMemory
 
     src = tmp_path / "in.jsonl"
-    src.write_text("\n".join(json.dumps({"text": t}) for t in ["I am thrilled", "I am terrified", "so angry right now"]))
-    res = runner.invoke(app, ["classifier", "predict", "-m", str(tiny_model_dir), "-i", str(src), "-o", str(tmp_path / "o.jsonl"), "--chroma"])
+    src.write_text(
+        "\n".join(json.dumps({"text": t}) for t in ["I am thrilled", "I am terrified", "so angry right now"])
+    )
+    res = runner.invoke(
+        app,
+        [
+            "classifier",
+            "predict",
+            "-m",
+            str(tiny_model_dir),
+            "-i",
+            str(src),
+            "-o",
+            str(tmp_path / "o.jsonl"),
+            "--chroma",
+        ],
+    )
     assert res.exit_code == 0, res.output
     memory = VectorMemory.for_model(load_pipeline(str(tiny_model_dir)))
     assert memory.collection.count() == 3
@@ -95,9 +119,32 @@ def test_predict_stores_embeddings_in_chroma(tiny_model_dir: Path, tmp_path: Pat
 
 def test_evaluate_writes_report(tiny_model_dir: Path, tmp_path: Path, data_dir: Path) -> None:
     dev = tmp_path / "dev.jsonl"
-    dev.write_text("".join(line for _, line in zip(range(200), (data_dir / "goemotions/dev.jsonl").open(encoding="utf-8"), strict=False)))
+    dev.write_text(
+        "".join(
+            line
+            for _, line in zip(
+                range(200), (data_dir / "goemotions/dev.jsonl").open(encoding="utf-8"), strict=False
+            )
+        )
+    )
     out = tmp_path / "report"
-    res = runner.invoke(app, ["classifier", "evaluate", "-m", str(tiny_model_dir), "--data", str(dev), "--head", "emotion", "--out", str(out), "--latency-samples", "20"])
+    res = runner.invoke(
+        app,
+        [
+            "classifier",
+            "evaluate",
+            "-m",
+            str(tiny_model_dir),
+            "--data",
+            str(dev),
+            "--head",
+            "emotion",
+            "--out",
+            str(out),
+            "--latency-samples",
+            "20",
+        ],
+    )
     assert res.exit_code == 0, res.output
     report = json.loads((out / "report.json").read_text())
     assert {"en", "ko", "all"} <= set(report["emotion"])
@@ -105,5 +152,7 @@ def test_evaluate_writes_report(tiny_model_dir: Path, tmp_path: Path, data_dir: 
     assert report["latency_ms"]["n"] == 20
     assert (out / "confusion_emotion.png").stat().st_size > 1000
     assert (out / "risk_coverage.png").stat().st_size > 1000
-    res = runner.invoke(app, ["classifier", "evaluate", "-m", str(tiny_model_dir), "--data", str(dev), "--head", "nope"])
+    res = runner.invoke(
+        app, ["classifier", "evaluate", "-m", str(tiny_model_dir), "--data", str(dev), "--head", "nope"]
+    )
     assert res.exit_code == 2 and "unknown head" in res.output

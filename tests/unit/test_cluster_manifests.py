@@ -57,7 +57,9 @@ def _pins() -> dict[str, str]:
 
 
 def _render_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("render_rayservice", CLUSTER / "kuberay" / "render_rayservice.py")
+    spec = importlib.util.spec_from_file_location(
+        "render_rayservice", CLUSTER / "kuberay" / "render_rayservice.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -88,7 +90,9 @@ def test_launcher_config_matches_rays_schema() -> None:
     for name, t in workers.items():
         assert t.get("min_workers", 0) <= t["max_workers"] <= cfg["max_workers"], name
     assert any(t["resources"].get("GPU", 0) >= 1 for t in workers.values()), "no GPU worker type"
-    assert any(not t["resources"].get("GPU") and t["resources"].get("CPU", 0) >= 1 for t in workers.values()), "no CPU worker type"
+    assert any(
+        not t["resources"].get("GPU") and t["resources"].get("CPU", 0) >= 1 for t in workers.values()
+    ), "no CPU worker type"
 
 
 def test_launcher_installs_the_project_with_pinned_torch_and_token_auth() -> None:
@@ -111,7 +115,11 @@ def test_launcher_installs_the_project_with_pinned_torch_and_token_auth() -> Non
 
 def _ray_cluster_spec(doc: dict[str, Any]) -> dict[str, Any]:
     spec = doc["spec"]
-    return {"RayCluster": spec, "RayJob": spec.get("rayClusterSpec"), "RayService": spec.get("rayClusterConfig")}[doc["kind"]]
+    return {
+        "RayCluster": spec,
+        "RayJob": spec.get("rayClusterSpec"),
+        "RayService": spec.get("rayClusterConfig"),
+    }[doc["kind"]]
 
 
 def _groups(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -131,7 +139,9 @@ def test_kuberay_manifest_structure(path: Path, doc: dict[str, Any]) -> None:
     if doc["kind"] == "RayJob":
         assert isinstance(doc["spec"].get("entrypoint"), str) and doc["spec"]["entrypoint"].strip()
     if doc["kind"] == "RayService":
-        assert isinstance(doc["spec"].get("serveConfigV2"), str) and isinstance(doc["spec"].get("rayClusterConfig"), dict)
+        assert isinstance(doc["spec"].get("serveConfigV2"), str) and isinstance(
+            doc["spec"].get("rayClusterConfig"), dict
+        )
     spec = _ray_cluster_spec(doc)
     assert spec["rayVersion"] == _pins()["ray"]
     assert spec.get("enableInTreeAutoscaling") is True
@@ -157,13 +167,18 @@ def test_kuberay_token_auth_comes_from_the_secret(path: Path, doc: dict[str, Any
     containers = [c for _, g in _groups(spec) for c in g["template"]["spec"]["containers"]]
     if auth:
         assert auth == {"mode": "token", "secretName": AUTH_SECRET}
-        assert not any("RAY_AUTH_TOKEN" in _env(c) or "RAY_AUTH_MODE" in _env(c) for c in containers), "set twice"
+        assert not any("RAY_AUTH_TOKEN" in _env(c) or "RAY_AUTH_MODE" in _env(c) for c in containers), (
+            "set twice"
+        )
         return
     with_token = containers + ([spec["autoscalerOptions"]] if spec.get("enableInTreeAutoscaling") else [])
     for c in with_token:
         env = _env(c)
         assert env["RAY_AUTH_MODE"]["value"] == "token"
-        assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": AUTH_SECRET, "key": "auth_token"}
+        assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+            "name": AUTH_SECRET,
+            "key": "auth_token",
+        }
 
 
 def _literal_token_env(node: Any) -> list[str]:
@@ -180,7 +195,9 @@ def test_secrets_are_referenced_never_inlined() -> None:
     for path in YAML_FILES:
         for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             assert doc.get("kind") != "Secret", f"{path}: Secrets are created with kubectl, never committed"
-            assert not _literal_token_env(doc), f"{path}: literal value for {_literal_token_env(doc)} (use valueFrom.secretKeyRef)"
+            assert not _literal_token_env(doc), (
+                f"{path}: literal value for {_literal_token_env(doc)} (use valueFrom.secretKeyRef)"
+            )
 
 
 def _token_files() -> list[Path]:
@@ -213,8 +230,14 @@ def _commands() -> list[tuple[str, str]]:
     """(where, command) for every entrypoint and shell command the definitions run."""
     out: list[tuple[str, str]] = []
     for path, doc in _by_kind("launcher"):
-        for key in ("initialization_commands", "setup_commands", "head_setup_commands", "worker_setup_commands",
-                    "head_start_ray_commands", "worker_start_ray_commands"):  # fmt: skip
+        for key in (
+            "initialization_commands",
+            "setup_commands",
+            "head_setup_commands",
+            "worker_setup_commands",
+            "head_start_ray_commands",
+            "worker_start_ray_commands",
+        ):
             out += [(f"{path.name}:{key}", c) for c in doc.get(key, [])]
     for path, doc in _by_kind("RayJob"):
         out.append((f"{path.name}:entrypoint", doc["spec"]["entrypoint"]))
@@ -223,8 +246,17 @@ def _commands() -> list[tuple[str, str]]:
 
 def test_every_path_a_command_or_comment_names_exists() -> None:
     """Entrypoints, commands and the commands shown in comments: `jobs/x.py`, `jobs/configs/x.yaml`, `serve_apps/...`."""
-    sources = [(w, c) for w, c in _commands()] + [(str(p.relative_to(REPO)), p.read_text()) for p in YAML_FILES]
-    missing = sorted({f"{where}: {m}" for where, text in sources for m in REPO_PATH.findall(text) if not (REPO / m).exists()})
+    sources = [(w, c) for w, c in _commands()] + [
+        (str(p.relative_to(REPO)), p.read_text()) for p in YAML_FILES
+    ]
+    missing = sorted(
+        {
+            f"{where}: {m}"
+            for where, text in sources
+            for m in REPO_PATH.findall(text)
+            if not (REPO / m).exists()
+        }
+    )
     assert not missing, "\n".join(missing)
 
 
@@ -243,7 +275,9 @@ def test_rayservice_import_paths_exist() -> None:
     for _, doc in _by_kind("RayService"):
         for app in yaml.safe_load(doc["spec"]["serveConfigV2"])["applications"]:
             module, _, attr = app["import_path"].partition(":")
-            assert module.startswith("monovec."), f"{app['import_path']}: builders live in the installed library"
+            assert module.startswith("monovec."), (
+                f"{app['import_path']}: builders live in the installed library"
+            )
             assert callable(getattr(importlib.import_module(module), attr)), app["import_path"]
     assert render.SOURCE.is_file()
 
@@ -264,7 +298,11 @@ def test_rayservice_serves_exactly_serve_apps_classifier_yaml() -> None:
     source = yaml.safe_load(render.SOURCE.read_text(encoding="utf-8"))
     assert embedded["applications"] == source["applications"]  # apps, models, args, autoscaling: verbatim
     assert embedded == render.serve_config()
-    differs = {k for k in _flatten(embedded).keys() | _flatten(source).keys() if _flatten(embedded).get(k) != _flatten(source).get(k)}
+    differs = {
+        k
+        for k in _flatten(embedded).keys() | _flatten(source).keys()
+        if _flatten(embedded).get(k) != _flatten(source).get(k)
+    }
     assert differs <= set(render.K8S_OVERRIDES), differs  # only what a pod needs (proxy host)
 
 
@@ -283,7 +321,10 @@ def test_render_check_detects_drift(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert render.main([], manifest=manifest, source=source) == 0  # rewrite ...
     assert render.embedded_config(manifest.read_text())["applications"][0]["args"]["control"]["weight"] == 0.8
     assert render.main(["--check"], manifest=manifest, source=source) == 0  # ... and it is current
-    assert yaml.safe_load(manifest.read_text())["spec"]["rayClusterConfig"] == yaml.safe_load(render.MANIFEST.read_text())["spec"]["rayClusterConfig"]
+    assert (
+        yaml.safe_load(manifest.read_text())["spec"]["rayClusterConfig"]
+        == yaml.safe_load(render.MANIFEST.read_text())["spec"]["rayClusterConfig"]
+    )
 
 
 # ---------------------------------------------------------------- local head
@@ -326,7 +367,11 @@ def test_cluster_up_reads_config_and_flags_override(tmp_path: Path, monkeypatch:
 
     def fake_up(cfg: Any) -> dict[str, Any]:
         started.append(cfg)
-        return {"address": f"{cfg.host}:{cfg.gcs_port}", "dashboard_url": f"http://{cfg.host}:{cfg.dashboard_port}", "auth": cfg.auth}
+        return {
+            "address": f"{cfg.host}:{cfg.gcs_port}",
+            "dashboard_url": f"http://{cfg.host}:{cfg.dashboard_port}",
+            "auth": cfg.auth,
+        }
 
     monkeypatch.setattr(monovec.cluster, "cluster_up", fake_up)
     own = tmp_path / "head.yaml"
@@ -339,7 +384,12 @@ def test_cluster_up_reads_config_and_flags_override(tmp_path: Path, monkeypatch:
 
     res = runner.invoke(app, ["cluster", "up", "--config", str(own), "--dashboard-port", "8300", "--no-auth"])
     assert res.exit_code == 0, res.output
-    assert (started[-1].num_cpus, started[-1].dashboard_port, started[-1].gcs_port, started[-1].auth) == (3, 8300, 6391, False)
+    assert (started[-1].num_cpus, started[-1].dashboard_port, started[-1].gcs_port, started[-1].auth) == (
+        3,
+        8300,
+        6391,
+        False,
+    )
     assert "http://127.0.0.1:8300" in res.output and "token auth on" not in res.output
 
     res = runner.invoke(app, ["cluster", "up", "--config", str(tmp_path / "missing.yaml")])

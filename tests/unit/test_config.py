@@ -67,7 +67,9 @@ JOB_CONFIGS = {
 @pytest.mark.parametrize("path", sorted((REPO / "jobs" / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_job_config_validates_and_names_its_command(path: Path) -> None:
     first = path.read_text(encoding="utf-8").splitlines()[0]
-    assert first.startswith("# ") and ("python jobs/" in first or "make " in first), f"{path.name}: first line must be the command"
+    assert first.startswith("# ") and ("python jobs/" in first or "make " in first), (
+        f"{path.name}: first line must be the command"
+    )
     assert path.name in JOB_CONFIGS, f"{path.name}: add its config class to JOB_CONFIGS"
     load_config(JOB_CONFIGS[path.name], path)
 
@@ -86,9 +88,13 @@ def test_every_serve_config_validates(path: Path) -> None:
     assert cfg["http_options"]["host"] == "127.0.0.1"
     for app in cfg["applications"]:
         module, _, attr = app["import_path"].partition(":")
-        assert module.startswith("monovec."), "the builder lives in the library (importable wherever monovec is installed)"
+        assert module.startswith("monovec."), (
+            "the builder lives in the library (importable wherever monovec is installed)"
+        )
         builder = getattr(importlib.import_module(module), attr)
-        assert inspect.signature(builder).parameters["args"].annotation is ClassifierAppArgs  # a typed builder
+        assert (
+            inspect.signature(builder).parameters["args"].annotation is ClassifierAppArgs
+        )  # a typed builder
         args = ClassifierAppArgs.model_validate(app["args"])
         assert abs(sum(args.weights().values()) - 1.0) < 1e-9
 
@@ -99,6 +105,19 @@ def test_serve_args_reject_bad_weights() -> None:
     from monovec.serving.config import ClassifierAppArgs
 
     with pytest.raises(ValidationError, match="weight"):
-        ClassifierAppArgs.model_validate({"control": {"model": "x", "weight": 0}, "treatment": {"model": "y", "weight": 0}})
+        ClassifierAppArgs.model_validate(
+            {"control": {"model": "x", "weight": 0}, "treatment": {"model": "y", "weight": 0}}
+        )
     with pytest.raises(ValidationError, match="ramp"):
         ClassifierAppArgs.model_validate({"control": {"model": "x", "weight": 1}, "ramp": [0.5, 0.2]})
+
+
+@pytest.mark.parametrize("name", sorted(JOB_CONFIGS))
+def test_no_shipped_config_switches_a_fault_on(name: str) -> None:
+    """Fault injection (monovec/faults.py) is for tests: every shipped job config leaves it off."""
+    from monovec.faults import FaultConfig
+
+    cfg = load_config(JOB_CONFIGS[name], REPO / "jobs" / "configs" / name)
+    found = [m for m in [cfg, *vars(cfg).values()] if isinstance(getattr(m, "faults", None), FaultConfig)]
+    assert all(m.faults == FaultConfig() for m in found), name
+    assert "faults" not in (REPO / "jobs" / "configs" / name).read_text()

@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-TEXTS = ["the coffee was great", "새끼 오리들이 엄마를 따라가요", "the coffee was great", "I will call you tomorrow"]
+TEXTS = [
+    "the coffee was great",
+    "새끼 오리들이 엄마를 따라가요",
+    "the coffee was great",
+    "I will call you tomorrow",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +40,12 @@ def test_warm_reads_are_exact_and_only_new_texts_are_embedded(cfg, tmp_path: Pat
 
 def test_vectors_do_not_depend_on_batch_mates(cfg) -> None:
     """Why a per-text key is sound: a text's vector is the same (to float32 rounding) in any batch."""
-    from monovec.embed.cache import _embed_uncached
+    from monovec.embed.cache import embed_uncached
 
-    batch = _embed_uncached(TEXTS + ["a much longer sentence that forces a lot of padding on the others " * 4], cfg, 1)
-    alone = np.concatenate([_embed_uncached([t], cfg, 1) for t in TEXTS])
+    batch = embed_uncached(
+        TEXTS + ["a much longer sentence that forces a lot of padding on the others " * 4], cfg, 1
+    )
+    alone = np.concatenate([embed_uncached([t], cfg, 1) for t in TEXTS])
     assert np.abs(batch[:4] - alone).max() < 1e-5
 
 

@@ -29,8 +29,14 @@ def weights() -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def real_texts(data_dir: Path) -> list[str]:
     """Real GoEmotions (en + ko) and K-MHaS comments, short and long."""
-    rows = [json.loads(line) for line in (data_dir / "goemotions" / "dev.jsonl").read_text(encoding="utf-8").splitlines()[:40]]
-    kmhas = [json.loads(line)["text"] for line in (data_dir / "kmhas" / "dev.jsonl").read_text(encoding="utf-8").splitlines()[:20]]
+    rows = [
+        json.loads(line)
+        for line in (data_dir / "goemotions" / "dev.jsonl").read_text(encoding="utf-8").splitlines()[:40]
+    ]
+    kmhas = [
+        json.loads(line)["text"]
+        for line in (data_dir / "kmhas" / "dev.jsonl").read_text(encoding="utf-8").splitlines()[:20]
+    ]
     return [r["text_en"] for r in rows] + [r["text_ko"] for r in rows] + kmhas
 
 
@@ -60,7 +66,9 @@ def test_token_table_is_frozen_by_default_and_groups_choose_what_trains(weights:
     trainable = {n for n, p in default.named_parameters() if p.requires_grad}
     assert "proj_W" in trainable and "dan.d0" in trainable and "cnn_W" in trainable
     top = UseM3Module(weights, trainable=["dan"])
-    assert {n for n, p in top.named_parameters() if p.requires_grad} == {f"dan.{k}" for k in ("d0", "d1", "p1", "d2", "p3", "d3")}
+    assert {n for n, p in top.named_parameters() if p.requires_grad} == {
+        f"dan.{k}" for k in ("d0", "d1", "p1", "d2", "p3", "d3")
+    }
     assert top.caches_pooled
     with pytest.raises(ValueError, match="unknown trainable groups"):
         UseM3Module(weights, trainable=["everything"])
@@ -80,7 +88,10 @@ def test_requantised_table_stays_within_half_a_step() -> None:
     table = rng.normal(size=(17 * 3, 8)).astype(np.float32)
     q = quantise_table(table)
     chunk = np.arange(len(table)) % 17
-    back = np.stack([q[f"q{c + 1}"][i // 17] for i, c in enumerate(chunk)]) * q["scale"][chunk, None] + q["lo"][chunk, None]
+    back = (
+        np.stack([q[f"q{c + 1}"][i // 17] for i, c in enumerate(chunk)]) * q["scale"][chunk, None]
+        + q["lo"][chunk, None]
+    )
     assert np.abs(back - table).max() <= q["scale"].max() / 2 + 1e-6
 
 
@@ -108,7 +119,9 @@ def test_finetuned_weights_are_served_by_the_numpy_forward_pass(changed, real_te
     path, module = changed
     enc = build_encoder(EncoderConfig(name=str(path), threads=1))
     got = enc.encode(real_texts)
-    assert np.sum(got * torch_encode(module, real_texts), axis=1).min() >= 0.9999  # the numpy backend runs the new weights
+    assert (
+        np.sum(got * torch_encode(module, real_texts), axis=1).min() >= 0.9999
+    )  # the numpy backend runs the new weights
     frozen = build_encoder(EncoderConfig(name="use-m3", threads=1)).encode(real_texts)
     assert np.sum(got * frozen, axis=1).mean() < 0.99  # ... and they differ from the package's
     digest = json.loads((path / "encoder.json").read_text())["digest"]
@@ -121,13 +134,22 @@ def test_pinning_records_exact_reference_and_digest_and_refuses_other_weights(ch
     pinned = pin_encoder(cfg)
     assert pinned.name == str(path.resolve()) and pinned.digest == resolve_encoder(str(path)).digest
     assert encoder_pin(cfg, pinned) == {"ref": str(path), "pinned": pinned.name, "digest": pinned.digest}
-    assert pin_encoder(EncoderConfig()) == EncoderConfig() and encoder_pin(EncoderConfig(), EncoderConfig()) == {}
+    assert (
+        pin_encoder(EncoderConfig()) == EncoderConfig()
+        and encoder_pin(EncoderConfig(), EncoderConfig()) == {}
+    )
     with pytest.raises(EncoderRefError, match="pinned"):
         build_encoder(EncoderConfig(name=str(path), digest="0" * 64))
 
 
 def test_bad_encoder_references_fail_clearly(tmp_path: Path) -> None:
-    for good in ("models:/monovec-encoder/3", "models:/monovec-encoder@newest", "./runs/x/model", "/abs/dir", "hf:/m"):
+    for good in (
+        "models:/monovec-encoder/3",
+        "models:/monovec-encoder@newest",
+        "./runs/x/model",
+        "/abs/dir",
+        "hf:/m",
+    ):
         assert EncoderConfig(name=good).name == good
     for bad in ("models:/monovec-encoder", "models:/@x", "bert"):
         with pytest.raises(ValueError, match="encoder"):

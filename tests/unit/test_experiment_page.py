@@ -52,7 +52,13 @@ def test_wilson_interval_edges_and_bad_counts() -> None:
 
 
 def _req(store: ExperimentStore, rid: str, arm: str, **kw) -> None:
-    store.record_requests([RequestRecord(rid, arm, "1", 10.0, kw.pop("decision", "allow"), "prototype", labels={"emotion": "joy"}, **kw)])
+    store.record_requests(
+        [
+            RequestRecord(
+                rid, arm, "1", 10.0, kw.pop("decision", "allow"), "prototype", labels={"emotion": "joy"}, **kw
+            )
+        ]
+    )
 
 
 def test_rate_intervals_come_from_the_same_counts_as_the_rates(tmp_path: Path) -> None:
@@ -98,11 +104,17 @@ def test_looks_are_recorded_once_per_new_data_and_thinned_keeping_the_newest(tmp
 
 
 def _args(tmp_path: Path, **kw) -> ClassifierAppArgs:
-    return ClassifierAppArgs.model_validate({
-        "experiment": "unit", "control": {"model": "/nowhere/c", "weight": 0.9},
-        "treatment": {"model": "/nowhere/t", "weight": 0.1}, "ramp": [0.25, 0.5, 1.0],
-        "decision": {"min_samples_per_arm": 5, "max_samples_per_arm": 50}, "state_dir": str(tmp_path), **kw,
-    })  # fmt: skip
+    return ClassifierAppArgs.model_validate(
+        {
+            "experiment": "unit",
+            "control": {"model": "/nowhere/c", "weight": 0.9},
+            "treatment": {"model": "/nowhere/t", "weight": 0.1},
+            "ramp": [0.25, 0.5, 1.0],
+            "decision": {"min_samples_per_arm": 5, "max_samples_per_arm": 50},
+            "state_dir": str(tmp_path),
+            **kw,
+        }
+    )
 
 
 def test_ramp_position() -> None:
@@ -159,8 +171,13 @@ def test_store_compare_and_set(tmp_path: Path) -> None:
     store.ensure_split({"control": 0.9, "treatment": 0.1})
     with pytest.raises(SplitConflict) as err:
         store.set_split({"control": 0.5, "treatment": 0.5}, "x", expected={"treatment": 0.2})
-    assert err.value.current == {"control": 0.9, "treatment": 0.1} and err.value.expected == {"treatment": 0.2}
-    assert store.set_split({"control": 0.5, "treatment": 0.5}, "x", expected={"treatment": 0.1})["treatment"] == 0.5
+    assert err.value.current == {"control": 0.9, "treatment": 0.1} and err.value.expected == {
+        "treatment": 0.2
+    }
+    assert (
+        store.set_split({"control": 0.5, "treatment": 0.5}, "x", expected={"treatment": 0.1})["treatment"]
+        == 0.5
+    )
 
 
 def test_status_carries_intervals_ramp_plan_and_history(tmp_path: Path) -> None:
@@ -198,7 +215,9 @@ def test_page_is_self_contained_and_pinned_by_its_csp() -> None:
     assert "default-src 'none'" in csp and "connect-src 'self'" in csp and "unsafe" not in csp
     # nothing fetched from elsewhere: no external src/href/url()/@import (the SVG namespace is a name, not a fetch)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(|@import""", doc)
-    assert not re.search(r"\.(inner|outer)HTML\s*=|insertAdjacentHTML|document\.write|eval\(|new Function", script)
+    assert not re.search(
+        r"\.(inner|outer)HTML\s*=|insertAdjacentHTML|document\.write|eval\(|new Function", script
+    )
     assert "document.cookie" not in script and "localStorage" not in script
     hostile = render_page('/x"><script>alert(1)</script>').html
     assert "<script>alert(1)" not in hostile and "&quot;&gt;&lt;script&gt;" in hostile
@@ -206,16 +225,49 @@ def test_page_is_self_contained_and_pinned_by_its_csp() -> None:
 
 def test_drift_flags_keep_the_deciding_numbers() -> None:
     assert drift_flags({"available": False, "reason": "model has no reference sample"}) == {
-        "available": False, "drift": None, "reason": "model has no reference sample"}  # fmt: skip
+        "available": False,
+        "drift": None,
+        "reason": "model has no reference sample",
+    }
     report = {
-        "available": True, "ready": True, "n": 80, "seen": 90, "n_reference": 200, "drift": True, "reasons": ["psi"],
+        "available": True,
+        "ready": True,
+        "n": 80,
+        "seen": 90,
+        "n_reference": 200,
+        "drift": True,
+        "reasons": ["psi"],
         "psi": {"per_projection": [0.1, 0.3], "max": 0.3, "mean": 0.2, "threshold": 0.2, "drift": True},
-        "ks": {"statistics": [0.1], "p_values": [0.5], "max_statistic": 0.1, "min_p_value": 0.5, "threshold": 0.003, "drift": False},
+        "ks": {
+            "statistics": [0.1],
+            "p_values": [0.5],
+            "max_statistic": 0.1,
+            "min_p_value": 0.5,
+            "threshold": 0.003,
+            "drift": False,
+        },
         "mmd": {"mmd2": 0.01, "p_value": 0.4, "bandwidth": 1.0, "n_ref": 200, "n_cur": 80, "drift": False},
-    }  # fmt: skip
+    }
     flags = drift_flags(report, mmd_alpha=0.05)
     assert flags["psi"] == {"max": 0.3, "threshold": 0.2, "drift": True}
-    assert flags["ks"]["min_p_value"] == 0.5 and flags["mmd"] == {"mmd2": 0.01, "p_value": 0.4, "alpha": 0.05, "drift": False}
+    assert flags["ks"]["min_p_value"] == 0.5 and flags["mmd"] == {
+        "mmd2": 0.01,
+        "p_value": 0.4,
+        "alpha": 0.05,
+        "drift": False,
+    }
     assert flags["reasons"] == ["psi"] and "per_projection" not in str(flags)
-    not_ready = drift_flags({"available": True, "ready": False, "n": 3, "n_reference": 200, "psi": None, "ks": None, "mmd": None, "drift": False, "reasons": []})
+    not_ready = drift_flags(
+        {
+            "available": True,
+            "ready": False,
+            "n": 3,
+            "n_reference": 200,
+            "psi": None,
+            "ks": None,
+            "mmd": None,
+            "drift": False,
+            "reasons": [],
+        }
+    )
     assert not_ready["ready"] is False and not_ready["psi"] is None

@@ -21,7 +21,7 @@ def _req(store: ExperimentStore, rid: str, arm: str = "control", **kw) -> bool:
         "labels": {"emotion": "joy", "ethics": "clean"},
         **kw,
     }
-    return store.record_request(rid, arm, **args)
+    return store.record_requests([RequestRecord(request_id=rid, arm=arm, **args)]) == 1
 
 
 def test_counts_split_and_log_survive_reopening(tmp_path: Path) -> None:
@@ -128,10 +128,10 @@ def test_concurrent_thread_writes_lose_nothing(tmp_path: Path) -> None:
 
 _WRITER = """
 import sys
-from monovec.serving.state import ExperimentStore
+from monovec.serving.state import ExperimentStore, RequestRecord
 store = ExperimentStore(sys.argv[1])
 for i in range(20):
-    store.record_request(f"p{sys.argv[2]}-{i}", "control", "1", 3.0, "allow", "rules")
+    store.record_requests([RequestRecord(f"p{sys.argv[2]}-{i}", "control", "1", 3.0, "allow", "rules")])
 """
 
 

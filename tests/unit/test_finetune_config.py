@@ -20,7 +20,10 @@ CONFIG = REPO / "jobs" / "configs" / "encoder_finetune.yaml"
 
 
 def test_shipped_finetune_config_validates_and_names_its_command() -> None:
-    assert CONFIG.read_text().splitlines()[0] == "# python jobs/finetune_encoder.py --config jobs/configs/encoder_finetune.yaml"
+    assert (
+        CONFIG.read_text().splitlines()[0]
+        == "# python jobs/finetune_encoder.py --config jobs/configs/encoder_finetune.yaml"
+    )
     cfg = load_config(FinetuneConfig, CONFIG)
     assert "token_table" not in cfg.encoder.trainable  # frozen by default
     assert set(cfg.active_tasks()) == {"emotion", "kmhas", "davidson"} and not cfg.tasks["beep"].enabled
@@ -32,7 +35,10 @@ def test_classifier_finetuned_differs_from_classifier_only_in_the_encoder() -> N
     """The A/B pair: the fine-tuned build must be the frozen build with another encoder, nothing else."""
     frozen = yaml.safe_load((REPO / "jobs/configs/classifier.yaml").read_text())
     tuned_path = REPO / "jobs/configs/classifier_finetuned.yaml"
-    assert tuned_path.read_text().splitlines()[0] == "# python jobs/build_classifier.py --config jobs/configs/classifier_finetuned.yaml"
+    assert (
+        tuned_path.read_text().splitlines()[0]
+        == "# python jobs/build_classifier.py --config jobs/configs/classifier_finetuned.yaml"
+    )
     tuned = yaml.safe_load(tuned_path.read_text())
     assert tuned["classifier"].pop("encoder")["name"] == "models:/monovec-encoder@newest"
     frozen["classifier"].pop("encoder")
@@ -60,7 +66,13 @@ def fake_prepared(sizes: dict[str, int], views: dict[str, int]) -> Prepared:
     rng = np.random.default_rng(1)
     tasks = {}
     for name, n in sizes.items():
-        vs = [View(TokenSet.from_lists([[1] * int(k) + [2] for k in rng.integers(2, 60, size=n)]), np.array(["en"] * n)) for _ in range(views[name])]
+        vs = [
+            View(
+                TokenSet.from_lists([[1] * int(k) + [2] for k in rng.integers(2, 60, size=n)]),
+                np.array(["en"] * n),
+            )
+            for _ in range(views[name])
+        ]
         tasks[name] = {"train": Split(rng.integers(0, 3, size=n), vs)}
     return Prepared(tasks, {n: ["a", "b", "c"] for n in sizes}, vs[0])
 
@@ -69,8 +81,12 @@ def test_epoch_schedule_covers_every_unit_once_in_length_buckets_and_is_seeded()
     cfg = load_config(FinetuneConfig, CONFIG, ["train.batch_size=16", "train.bucket_batches=4"])
     data = fake_prepared({"emotion": 300, "kmhas": 101}, {"emotion": 2, "kmhas": 1})
     steps = epoch_schedule(data, cfg, epoch=1, world=2)
-    again = epoch_schedule(data, cfg, epoch=1, world=2)  # a pure function of (seed, epoch): what makes resume exact
-    assert [t for t, _ in steps] == [t for t, _ in again] and all(np.array_equal(a, b) for (_, a), (_, b) in zip(steps, again, strict=True))
+    again = epoch_schedule(
+        data, cfg, epoch=1, world=2
+    )  # a pure function of (seed, epoch): what makes resume exact
+    assert [t for t, _ in steps] == [t for t, _ in again] and all(
+        np.array_equal(a, b) for (_, a), (_, b) in zip(steps, again, strict=True)
+    )
     assert [s[0] for s in steps] != [s[0] for s in epoch_schedule(data, cfg, epoch=2, world=2)]
     for task, n in (("emotion", 300), ("kmhas", 101)):
         units = np.concatenate([u for t, u in steps if t == task])
@@ -85,7 +101,10 @@ def test_pair_fields_must_line_up(tmp_path: Path) -> None:
     from monovec.classify.normalize import KoreanNormalizer
 
     path = tmp_path / "pairs.jsonl"
-    rows = [{"en": "I love this", "ko": "이거 정말 좋아", "y": "joy"}, {"en": "so sad today", "ko": "", "y": "sadness"}]
+    rows = [
+        {"en": "I love this", "ko": "이거 정말 좋아", "y": "joy"},
+        {"en": "so sad today", "ko": "", "y": "sadness"},
+    ]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
     cfg = load_config(FinetuneConfig, CONFIG)
     task = cfg.tasks["emotion"].model_copy(update={

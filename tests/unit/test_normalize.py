@@ -69,10 +69,47 @@ def test_obfuscations_repaired(norm: KoreanNormalizer, raw: str, expected: str) 
 
 @pytest.mark.parametrize(
     "text",
-    ["ㅋㅋㅋ", "ㅎㅎ", "ㅠㅠ", "ㅋㅋㅋㅠㅠ", "2024년 3시에 만나요", "제1회 대회", "남-북 관계", "3시 발표", "나 너 좋아",
-     "감시.발견", "시발점에서 출발", "mp3 b2b h2o covid19", "가격은 1,500원"],
+    [
+        "ㅋㅋㅋ",
+        "ㅎㅎ",
+        "ㅠㅠ",
+        "ㅋㅋㅋㅠㅠ",
+        "2024년 3시에 만나요",
+        "제1회 대회",
+        "남-북 관계",
+        "3시 발표",
+        "나 너 좋아",
+        "감시.발견",
+        "mp3 b2b h2o covid19",
+        "가격은 1,500원",
+        "새끼줄을 꼬았다",
+    ],
 )
 def test_ordinary_text_untouched(norm: KoreanNormalizer, text: str) -> None:
+    assert norm(text) == text
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("시발점에서 출발", "출발점에서 출발"),
+        ("새끼 오리들이 헤엄쳐", "아기 오리들이 헤엄쳐"),
+        ("고양이 새끼 세 마리", "고양이 아기 세 마리"),
+        ("새끼발가락이 아파", "작은 발가락이 아파"),
+        ("병신년 운세 보러 가자", "丙申년 운세 보러 가자"),
+        ("시발택시 사진", "始發택시 사진"),
+    ],
+)
+def test_homonyms_of_profanity_rewritten(norm: KoreanNormalizer, raw: str, expected: str) -> None:
+    """Innocent homonyms become an unambiguous synonym, so rules, n-grams and encoder never see the swear word."""
+    assert norm(raw) == expected
+    assert KoreanNormalizer(NormalizeConfig(homonyms=False))(raw) == raw
+
+
+@pytest.mark.parametrize(
+    "text", ["이 새끼 진짜 짜증나", "개새끼 꺼져", "병신 같은 놈", "시발 뭐야", "이 새끼 고양이 같은 게"]
+)
+def test_profanity_next_to_homonym_contexts_kept(norm: KoreanNormalizer, text: str) -> None:
     assert norm(text) == text
 
 

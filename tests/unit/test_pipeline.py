@@ -38,7 +38,14 @@ def test_answer_has_the_documented_shape(pipe: ClassifierPipeline) -> None:
 
 
 def test_every_head_label_is_in_its_labels(pipe: ClassifierPipeline) -> None:
-    texts = ["I am so happy for you", "진짜 너무 화가 나서 잠이 안 와", "ㅠㅠ 너무 보고 싶어", "meh", "이 집 미친 듯이 맛있다", "whatever, fine"]
+    texts = [
+        "I am so happy for you",
+        "진짜 너무 화가 나서 잠이 안 와",
+        "ㅠㅠ 너무 보고 싶어",
+        "meh",
+        "이 집 미친 듯이 맛있다",
+        "whatever, fine",
+    ]
     for r in pipe.classify_batch(texts, escalate=False):
         for name, head in r["heads"].items():
             assert head["label"] in head["labels"], (name, head)
@@ -46,7 +53,9 @@ def test_every_head_label_is_in_its_labels(pipe: ClassifierPipeline) -> None:
 
 def test_friendly_padding_does_not_dilute_a_high_risk_sentence(pipe: ClassifierPipeline) -> None:
     alone = pipe.classify("I will kill you", escalate=False)
-    padded = pipe.classify("Thanks for the lovely dinner, the pasta was great. I will kill you.", escalate=False)
+    padded = pipe.classify(
+        "Thanks for the lovely dinner, the pasta was great. I will kill you.", escalate=False
+    )
     assert alone["decision"] == padded["decision"] == "block"
     assert padded["safety"]["categories"]["violence"] >= alone["safety"]["categories"]["violence"] - 1e-6
 
@@ -60,7 +69,13 @@ def test_encoding_is_deterministic(pipe: ClassifierPipeline) -> None:
 
 @pytest.mark.parametrize(
     ("text", "code"),
-    [("", "empty_text"), ("   \n\t ", "empty_text"), ("x" * 1_000_000, "text_too_long"), (123, "invalid_type"), (None, "invalid_type")],
+    [
+        ("", "empty_text"),
+        ("   \n\t ", "empty_text"),
+        ("x" * 1_000_000, "text_too_long"),
+        (123, "invalid_type"),
+        (None, "invalid_type"),
+    ],
 )
 def test_bad_input_is_named(pipe: ClassifierPipeline, text: object, code: str) -> None:
     with pytest.raises(InputError) as err:
@@ -97,7 +112,9 @@ def test_self_harm_is_escalated_into_the_queue(pipe: ClassifierPipeline) -> None
 def test_llm_answer_overrides_heads(tiny_model_dir: Path) -> None:
     class Answering:
         def escalate(self, req: EscalationRequest) -> EscalationResult:
-            return EscalationResult(status="answered", backend="fake", labels={"emotion": "sadness"}, decision="allow")
+            return EscalationResult(
+                status="answered", backend="fake", labels={"emotion": "sadness"}, decision="allow"
+            )
 
     model = ClassifierModel.load(tiny_model_dir)
     for head in model.config.heads.values():  # force every item to escalate
@@ -114,7 +131,9 @@ def test_session_context_moves_the_embedding(pipe: ClassifierPipeline) -> None:
     alone = pipe.classify_batch([texts[2]], escalate=False, with_embeddings=True)[0]["embedding"]
     for t in texts[:2]:
         pipe.classify(t, session_id="s1", escalate=False)
-    ctx = pipe.classify_batch([texts[2]], session_ids=["s1"], escalate=False, with_embeddings=True)[0]["embedding"]
+    ctx = pipe.classify_batch([texts[2]], session_ids=["s1"], escalate=False, with_embeddings=True)[0][
+        "embedding"
+    ]
     assert not np.allclose(alone, ctx)
     assert abs(float(np.linalg.norm(ctx)) - 1.0) < 1e-5
 

@@ -16,12 +16,23 @@ from monovec.serving.state import ExperimentStore, RequestRecord, StoreBusy
 
 
 def _args(**kw) -> ClassifierAppArgs:  # noqa: ANN003
-    base = {"control": {"model": "a", "weight": 0.9}, "treatment": {"model": "b", "weight": 0.1}, "ramp": [0.25, 0.5, 1.0]}
+    base = {
+        "control": {"model": "a", "weight": 0.9},
+        "treatment": {"model": "b", "weight": 0.1},
+        "ramp": [0.25, 0.5, 1.0],
+    }
     return ClassifierAppArgs.model_validate({**base, **kw})
 
 
 def _rec(i: int, arm: str = "control", **kw) -> RequestRecord:  # noqa: ANN003
-    fields = {"model_version": "1", "latency_ms": 5.0, "decision": "allow", "stage": "prototype", "labels": {"emotion": "joy"}, **kw}
+    fields = {
+        "model_version": "1",
+        "latency_ms": 5.0,
+        "decision": "allow",
+        "stage": "prototype",
+        "labels": {"emotion": "joy"},
+        **kw,
+    }
     return RequestRecord(f"r{i}", arm, **fields)
 
 
@@ -111,10 +122,19 @@ def test_concurrent_promotes_without_a_view_take_one_step(tmp_path: Path) -> Non
     assert exp.weights["treatment"] == pytest.approx(0.25)
 
 
-def test_the_alias_moves_once_and_a_promote_at_100_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_alias_moves_once_and_a_promote_at_100_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     moved: list[str] = []
-    monkeypatch.setattr("monovec.tracking.mlflow_store.set_alias", lambda name, alias, version, uri=None: moved.append(version))
-    exp = Experiment(_args(), ExperimentStore(tmp_path / "exp.sqlite"), registry={"treatment": {"name": "m", "version": "7"}})
+    monkeypatch.setattr(
+        "monovec.tracking.mlflow_store.set_alias",
+        lambda name, alias, version, uri=None: moved.append(version),
+    )
+    exp = Experiment(
+        _args(),
+        ExperimentStore(tmp_path / "exp.sqlite"),
+        registry={"treatment": {"name": "m", "version": "7"}},
+    )
     for expected in (0.1, 0.25, 0.5):
         exp.promote("step", expected_treatment_weight=expected)
     assert exp.weights["treatment"] == pytest.approx(1.0) and moved == ["7"]
@@ -124,23 +144,31 @@ def test_the_alias_moves_once_and_a_promote_at_100_changes_nothing(tmp_path: Pat
 
 
 def test_a_breached_guardrail_refuses_promotion_unless_forced(tmp_path: Path) -> None:
-    exp = Experiment(_args(guardrails={"min_samples": 5, "max_error_rate": 0.1}), ExperimentStore(tmp_path / "exp.sqlite"))
+    exp = Experiment(
+        _args(guardrails={"min_samples": 5, "max_error_rate": 0.1}), ExperimentStore(tmp_path / "exp.sqlite")
+    )
     for i in range(10):
         exp.record(_rec(i, arm="treatment", error=i < 5))
     assert exp.flush(5)
     with pytest.raises(PromotionRefused) as refused:
         exp.promote("no", expected_treatment_weight=0.1)
     assert refused.value.code == "guardrail_breached" and exp.weights["treatment"] == pytest.approx(0.1)
-    assert exp.promote("operator knows better", expected_treatment_weight=0.1, force=True)["split"]["treatment"] == pytest.approx(0.25)
+    assert exp.promote("operator knows better", expected_treatment_weight=0.1, force=True)["split"][
+        "treatment"
+    ] == pytest.approx(0.25)
 
 
 def test_input_errors_never_count_as_arm_errors(tmp_path: Path) -> None:
-    exp = Experiment(_args(guardrails={"min_samples": 5, "max_error_rate": 0.1}), ExperimentStore(tmp_path / "exp.sqlite"))
+    exp = Experiment(
+        _args(guardrails={"min_samples": 5, "max_error_rate": 0.1}), ExperimentStore(tmp_path / "exp.sqlite")
+    )
     for i in range(20):
         exp.record(_rec(i, arm="treatment", input_error=i % 2 == 0, decision=None if i % 2 == 0 else "allow"))
     assert exp.flush(5)
     stats = exp.store.arm_stats("treatment")
-    assert stats["n"] == 10 and stats["input_errors"] == 10 and stats["errors"] == 0 and stats["error_rate"] == 0
+    assert (
+        stats["n"] == 10 and stats["input_errors"] == 10 and stats["errors"] == 0 and stats["error_rate"] == 0
+    )
 
 
 def test_a_redeployed_config_with_another_split_is_applied_and_logged(tmp_path: Path) -> None:
@@ -148,7 +176,10 @@ def test_a_redeployed_config_with_another_split_is_applied_and_logged(tmp_path: 
     Experiment(_args(), ExperimentStore(path)).rollback("incident")  # operator rolled back: 100/0
     same = Experiment(_args(), ExperimentStore(path))  # restart / redeploy of the same config
     assert same.weights["treatment"] == 0.0  # the rollback survives
-    changed = Experiment(_args(control={"model": "a", "weight": 0.8}, treatment={"model": "b", "weight": 0.2}), ExperimentStore(path))
+    changed = Experiment(
+        _args(control={"model": "a", "weight": 0.8}, treatment={"model": "b", "weight": 0.2}),
+        ExperimentStore(path),
+    )
     assert changed.weights == pytest.approx({"control": 0.8, "treatment": 0.2})
     last = changed.store.decision_log()[-1]
     assert last["action"] == "config_split" and "0.9" in last["reason"] and "0.8" in last["reason"]

@@ -18,12 +18,19 @@ from monovec.serving.state import ExperimentStore
 def _args() -> ClassifierAppArgs:
     # min_step_interval_s=0: these tests step twice in a row on purpose (the cool-down has its own test)
     return ClassifierAppArgs.model_validate(
-        {"control": {"model": "a", "weight": 0.9}, "treatment": {"model": "b", "weight": 0.1}, "ramp": [0.25, 0.5, 1.0],
-         "router_replicas": 2, "min_step_interval_s": 0}
-    )  # fmt: skip
+        {
+            "control": {"model": "a", "weight": 0.9},
+            "treatment": {"model": "b", "weight": 0.1},
+            "ramp": [0.25, 0.5, 1.0],
+            "router_replicas": 2,
+            "min_step_interval_s": 0,
+        }
+    )
 
 
-def test_a_promote_through_one_replica_reaches_the_other(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_promote_through_one_replica_reaches_the_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "exp.sqlite"
     one, two = Experiment(_args(), ExperimentStore(path)), Experiment(_args(), ExperimentStore(path))
     assert two.weights["treatment"] == pytest.approx(0.1)
@@ -31,7 +38,9 @@ def test_a_promote_through_one_replica_reaches_the_other(tmp_path: Path, monkeyp
     monkeypatch.setattr(Experiment, "SPLIT_TTL_S", 0.0)  # the next read is due (at most 1 s in production)
     assert two.weights["treatment"] == pytest.approx(0.25)
     users = [f"user-{i}" for i in range(400)]
-    assert [one.assign(u, None) for u in users] == [two.assign(u, None) for u in users]  # same split, same arms
+    assert [one.assign(u, None) for u in users] == [
+        two.assign(u, None) for u in users
+    ]  # same split, same arms
 
 
 def test_ramp_steps_come_from_the_stored_split_not_a_stale_copy(tmp_path: Path) -> None:

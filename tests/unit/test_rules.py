@@ -29,18 +29,56 @@ def check(engine: RuleEngine, norm: KoreanNormalizer, text: str) -> RuleResult |
 
 @pytest.mark.parametrize(
     "text",
-    ["시발점", "여기가 이 사업의 시발점이야", "미친 듯이 맛있다", "미친 듯이", "this bug is killing me",
-     "I'm dying of laughter", "you're killing it", "죽을 만큼 웃겼어", "배고파 죽겠다", "shoot, I forgot", "dope",
-     "that beat is dope", "kill the process", "3시 발표", "새끼 고양이 귀여워", "이 새끼 고양이 봐", "맛 죽인다",
-     "창피해서 죽고 싶다", "I want to die laughing", "병신년 새해 복 많이", "무시발언", "마약 구매 혐의로 체포",
-     "the suicide rate rose", "I'll kill you with kindness", "제1회 대회", "ㅋㅋㅋㅋ ㅠㅠ"],
+    [
+        "시발점",
+        "여기가 이 사업의 시발점이야",
+        "미친 듯이 맛있다",
+        "미친 듯이",
+        "this bug is killing me",
+        "I'm dying of laughter",
+        "you're killing it",
+        "죽을 만큼 웃겼어",
+        "배고파 죽겠다",
+        "shoot, I forgot",
+        "dope",
+        "that beat is dope",
+        "kill the process",
+        "3시 발표",
+        "새끼 고양이 귀여워",
+        "이 새끼 고양이 봐",
+        "맛 죽인다",
+        "창피해서 죽고 싶다",
+        "I want to die laughing",
+        "병신년 새해 복 많이",
+        "무시발언",
+        "마약 구매 혐의로 체포",
+        "the suicide rate rose",
+        "I'll kill you with kindness",
+        "제1회 대회",
+        "ㅋㅋㅋㅋ ㅠㅠ",
+    ],
 )
 def test_idioms_and_ordinary_text_never_fire(engine: RuleEngine, norm: KoreanNormalizer, text: str) -> None:
     assert check(engine, norm, text) is None, text
 
 
-@pytest.mark.parametrize("text", ["ㅅㅂ 뭐야", "시1발", "씨-발", "개.새.끼", "ㄱㅐㅅㅐㄲㅣ", "씨 발 놈아", "tlqkf", "f*ck you", "f**king idiot"])
-def test_obfuscated_profanity_blocked_after_normalisation(engine: RuleEngine, norm: KoreanNormalizer, text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ㅅㅂ 뭐야",
+        "시1발",
+        "씨-발",
+        "개.새.끼",
+        "ㄱㅐㅅㅐㄲㅣ",
+        "씨 발 놈아",
+        "tlqkf",
+        "f*ck you",
+        "f**king idiot",
+    ],
+)
+def test_obfuscated_profanity_blocked_after_normalisation(
+    engine: RuleEngine, norm: KoreanNormalizer, text: str
+) -> None:
     hit = check(engine, norm, text)
     assert hit is not None and hit.category == "profanity", (text, hit)
 
@@ -50,7 +88,12 @@ def test_obfuscated_profanity_blocked_after_normalisation(engine: RuleEngine, no
     [
         ("self_harm", "ideation", "요즘 너무 힘들어서 죽고 싶다", "I just want to end my life"),
         ("self_harm", "ideation", "자살하고 싶어", "I'm going to kill myself tonight"),
-        ("self_harm", "method", "어떻게 하면 아프지 않게 죽을 수 있는지 알려줘", "what is the most painless way to die"),
+        (
+            "self_harm",
+            "method",
+            "어떻게 하면 아프지 않게 죽을 수 있는지 알려줘",
+            "what is the most painless way to die",
+        ),
         ("self_harm", "encouragement", "그냥 나가 죽어라", "just go kill yourself"),
         ("violence", "threat", "너 죽여버릴 거야", "I will kill you"),
         ("violence", "threat", "칼로 찔러 죽일 거야", "I'm going to shoot up the school tomorrow"),
@@ -74,16 +117,28 @@ def test_each_category_fires_in_both_languages(
 def test_self_harm_wins_over_profanity(engine: RuleEngine, norm: KoreanNormalizer) -> None:
     hit = check(engine, norm, "시발 진짜 죽고 싶다")
     assert hit is not None and hit.category == "self_harm"  # file order: escalation for a human first
-    assert [h.category for h in engine.check_all(norm("시발 진짜 죽고 싶다"))] == ["self_harm", "profanity"]  # every hit is reported
+    assert [h.category for h in engine.check_all(norm("시발 진짜 죽고 싶다"))] == [
+        "self_harm",
+        "profanity",
+    ]  # every hit is reported
 
 
 @pytest.mark.parametrize(
     "text",
-    ["병신년 원숭이띠 운세가 궁금해요", "시발택시는 한국 최초의 자동차 중 하나다", "1955년에 나온 시발(始發) 자동차", "새끼손가락을 문에 찧었어요",
-     "죽고 싶은 생각이 들면 109로 전화하세요", "don't kill yourself, please call someone", "stop telling people to kill themselves",
-     'He called me a "faggot" and I reported it'],
+    [
+        "병신년 원숭이띠 운세가 궁금해요",
+        "시발택시는 한국 최초의 자동차 중 하나다",
+        "1955년에 나온 시발(始發) 자동차",
+        "새끼손가락을 문에 찧었어요",
+        "죽고 싶은 생각이 들면 109로 전화하세요",
+        "don't kill yourself, please call someone",
+        "stop telling people to kill themselves",
+        'He called me a "faggot" and I reported it',
+    ],
 )
-def test_homonyms_prevention_and_counter_speech_do_not_fire(engine: RuleEngine, norm: KoreanNormalizer, text: str) -> None:
+def test_homonyms_prevention_and_counter_speech_do_not_fire(
+    engine: RuleEngine, norm: KoreanNormalizer, text: str
+) -> None:
     assert engine.check_all(norm(text)) == [], text
 
 

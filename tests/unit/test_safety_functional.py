@@ -14,8 +14,9 @@ import pytest
 from tests.conftest import REPO, safety_overrides, tiny_build_overrides
 
 CASES = Path(__file__).parent / "data" / "safety_cases.yaml"
-# What the capped build must reach (the full build's pass rate is higher, see docs/classifier.md).
-MIN_PASS_RATE = 0.80
+# The bar (>= 95% in CI), held by the capped build too (310/324 = 0.957 on 2026-11-30; the full
+# build: 313/324, see docs/classifier.md).
+MIN_PASS_RATE = 0.95
 
 
 @pytest.fixture(scope="session")
@@ -40,18 +41,24 @@ def test_suite_is_large_bilingual_and_covers_both_sides() -> None:
     texts = [t for g in cases.groups for t in g.en + g.ko]
     assert len(texts) >= 300 and len(set(texts)) == len(texts)
     assert sum(len(g.ko) for g in cases.groups) >= 120
-    harmful = [g for g in cases.groups if g.expect.decision in ("block", "escalate") or g.expect.harmful or g.expect.hate]
+    harmful = [
+        g
+        for g in cases.groups
+        if g.expect.decision in ("block", "escalate") or g.expect.harmful or g.expect.hate
+    ]
     benign = [g for g in cases.groups if g.expect.decision == "allow" or g.expect.hate is False]
     assert len(harmful) >= 10 and len(benign) >= 10
 
 
 def test_suite_shares_no_sentence_with_the_training_examples() -> None:
     from monovec.classify.cases import load_cases
-    from monovec.classify.safety_data import load_example_file
+    from monovec.classify.safety_data import expand_templates, load_example_file, load_template_file
 
     examples = {t for g in load_example_file().groups for t in g.en + g.ko}
+    templates = {t.lower() for _, t, _, _ in expand_templates(load_template_file())}
     cases = {t for g in load_cases(CASES).groups for t in g.en + g.ko}
     assert not (examples & cases)
+    assert not ({t.lower() for t in cases} & templates)
 
 
 def test_functional_suite_pass_rate(safety_pipe, capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,4 +72,6 @@ def test_functional_suite_pass_rate(safety_pipe, capsys: pytest.CaptureFixture[s
             print(f"  {kind:34s} {int(r['passed']):3d}/{int(r['n']):3d}  {r['rate']:.2f}")
     # consistency holds on every case, whatever the model learned
     assert not [r.text for r in results if any("not in labels" in f for f in r.failures)]
-    assert rates["_all"]["rate"] >= MIN_PASS_RATE, [(r.kind, r.text, r.failures) for r in results if not r.passed]
+    assert rates["_all"]["rate"] >= MIN_PASS_RATE, [
+        (r.kind, r.text, r.failures) for r in results if not r.passed
+    ]

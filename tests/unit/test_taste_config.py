@@ -16,10 +16,16 @@ YAML = REPO / "jobs" / "configs" / "taste2vec.yaml"
 
 def test_shipped_config_validates_and_names_its_command() -> None:
     first = YAML.read_text(encoding="utf-8").splitlines()[0]
-    assert first.startswith("# python jobs/update_taste2vec.py --config jobs/configs/taste2vec.yaml --events ")
+    assert first.startswith(
+        "# python jobs/update_taste2vec.py --config jobs/configs/taste2vec.yaml --events "
+    )
     cfg = load_config(Taste2VecJobConfig, YAML)
-    assert cfg.model.dim == 128 and cfg.model.text.encoder.name == "use-m3" and cfg.model.sensory.init == "encoder"
-    assert cfg.ray.num_workers == 0 and cfg.update.checkpoint_every % cfg.learn.window == 0
+    assert (
+        cfg.model.dim == 128
+        and cfg.model.text.encoder.name == "use-m3"
+        and cfg.model.sensory.init == "encoder"
+    )
+    assert cfg.scaling.num_workers == 0 and cfg.update.checkpoint_every % cfg.learn.window == 0
     assert (REPO / "jobs" / "update_taste2vec.py").is_file()
 
 

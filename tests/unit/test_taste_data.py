@@ -28,7 +28,11 @@ def test_catalogue_has_every_real_lot_with_clean_fields(full: Catalogue) -> None
     alt = cat.scores[:, SCORE_FIELDS.index("altitude_m")]
     assert alt.min() >= 100 and alt.max() <= 4000  # feet converted, typos (190,164 m) imputed
     first = cat.meta[cat.index["arabica-1"]]
-    assert first["country"] == "Ethiopia" and first["process"] == "washed" and first["total"] == pytest.approx(90.58)
+    assert (
+        first["country"] == "Ethiopia"
+        and first["process"] == "washed"
+        and first["total"] == pytest.approx(90.58)
+    )
     assert cat.meta[cat.index["robusta-1"]]["species"] == "robusta"
 
 
@@ -37,7 +41,9 @@ def test_notes_are_seeded_bilingual_flavour_wheel_terms(coffee: Path, full: Cata
     assert a.notes == b.notes and a.texts == b.texts and a.fingerprint() == b.fingerprint()
     assert a.notes != c.notes
     terms = [t for notes in a.notes for t in notes]
-    assert set(terms) <= set(all_terms()) and not set(terms) & {t for p in TREND_TERMS.values() for pair in p for t in pair}
+    assert set(terms) <= set(all_terms()) and not set(terms) & {
+        t for p in TREND_TERMS.values() for pair in p for t in pair
+    }
     korean = [t for t in terms if any("\uac00" <= ch <= "\ud7a3" for ch in t)]
     assert 0.3 < len(korean) / len(terms) < 0.5  # p(Korean) = 0.4 per term
     assert all(2 <= len(n) <= 4 for n in a.notes)

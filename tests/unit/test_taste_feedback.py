@@ -14,10 +14,15 @@ from monovec.taste.replay import ReservoirBuffer
 
 ITEMS = {"arabica-1": 0, "arabica-2": 1}
 GOOD = {
-    "event_id": "e1", "user_id": "u1", "item_id": "arabica-1", "liked": True, "rating": 5,
+    "event_id": "e1",
+    "user_id": "u1",
+    "item_id": "arabica-1",
+    "liked": True,
+    "rating": 5,
     "context": {"hour": 8, "weekday": 2, "weather": "rainy", "temp_c": 4.5, "mood": 7},
-    "notes": [" Yuzu ", "다크초콜릿"], "brew": {"temp_c": 93, "ratio": 15.5},
-}  # fmt: skip
+    "notes": [" Yuzu ", "다크초콜릿"],
+    "brew": {"temp_c": 93, "ratio": 15.5},
+}
 
 
 def test_a_good_event_validates_and_normalises() -> None:
@@ -60,7 +65,9 @@ def test_reader_resumes_at_the_watermark_and_waits_for_partial_lines(tmp_path: P
     files = event_files(folder)
     assert [f.name for f in files] == ["a.jsonl", "b.jsonl"]
     lines = list(read_pending(files, {}))
-    assert [(Path(r.source).name, r.line) for r in lines] == [("a.jsonl", n) for n in (1, 2, 3, 4, 5)] + [("b.jsonl", 1)]
+    assert [(Path(r.source).name, r.line) for r in lines] == [("a.jsonl", n) for n in (1, 2, 3, 4, 5)] + [
+        ("b.jsonl", 1)
+    ]
     assert lines[0].record is not None and lines[1].record is None and lines[1].error is None  # blank line
     assert "invalid JSON" in (lines[2].error or "") and "JSON object" in (lines[3].error or "")
     assert "UTF-8" in (lines[4].error or "")
@@ -89,10 +96,19 @@ def test_dead_letter_keeps_reason_and_never_files_a_line_twice(tmp_path: Path) -
 def _records(n: int, start: int = 0) -> Records:
     ids = [f"e{i}" for i in range(start, start + n)]
     return Records(
-        ids, ["u"] * n, np.arange(n) % 2, [[] for _ in range(n)], np.zeros((n, 4), np.float32),
-        np.zeros((n, 2, 12), np.float32), np.ones(n, np.float32), np.ones(n, np.float32),
-        np.zeros((n, 3), np.int64), np.zeros((n, 3), np.float32), np.zeros(n, np.float32), np.zeros((n, 2), np.float32),
-    )  # fmt: skip
+        ids,
+        ["u"] * n,
+        np.arange(n) % 2,
+        [[] for _ in range(n)],
+        np.zeros((n, 4), np.float32),
+        np.zeros((n, 2, 12), np.float32),
+        np.ones(n, np.float32),
+        np.ones(n, np.float32),
+        np.zeros((n, 3), np.int64),
+        np.zeros((n, 3), np.float32),
+        np.zeros(n, np.float32),
+        np.zeros((n, 2), np.float32),
+    )
 
 
 def test_reservoir_is_bounded_uniform_and_resumable() -> None:
@@ -109,3 +125,30 @@ def test_reservoir_is_bounded_uniform_and_resumable() -> None:
     a, b = buf.sample(50), twin.sample(50)
     assert a is not None and b is not None and a.event_ids == b.event_ids  # same RNG position
     assert len(set(a.event_ids)) == 50 and ReservoirBuffer(5).sample(3) is None
+
+
+def test_the_shared_window_loop_rejects_blanks_bad_lines_and_duplicates_once() -> None:
+    """`feedback_windows` (the update job's and the simulation's one loop): full windows, then the short
+    last one; a blank line is skipped, a bad line or a repeated event_id goes to `reject` with its reason."""
+    from monovec.taste.feedback import feedback_windows, parse_line
+
+    events = [json.dumps({**GOOD, "event_id": f"e{i}"}) for i in range(5)]
+    lines = [events[0], "", "{not json", events[1], events[1], events[2], events[3], events[4]]
+    raws = [parse_line("mem", n, (text + "\n").encode()) for n, text in enumerate(lines, start=1)]
+    rejected: list[tuple[int, str]] = []
+    seen: list[int] = []
+    learned = {"e3"}  # learned in an earlier run
+    windows = []
+    for window in feedback_windows(
+        raws,
+        ITEMS,
+        2,
+        lambda raw, why, _id: rejected.append((raw.line, why)),
+        learned,
+        on_line=lambda raw: seen.append(raw.line),
+    ):
+        windows.append(window)
+        learned.update(e.event_id for e, _ in window)  # as the consumer does: read while the stream goes
+    assert [[e.event_id for e, _ in w] for w in windows] == [["e0", "e1"], ["e2", "e4"]]
+    assert [line for line, _ in rejected] == [3, 5, 7] and "invalid JSON" in rejected[0][1]
+    assert all("duplicate" in why for _, why in rejected[1:]) and seen == list(range(1, 9))

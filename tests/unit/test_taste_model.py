@@ -22,11 +22,24 @@ from monovec.taste.simulate import SimConfig, Simulator
 
 def small_model_cfg(**sensory: object) -> ModelConfig:
     return ModelConfig.model_validate(
-        {"dim": 16, "numeric_hidden": 16, "fusion_hidden": 32, "text": {"proj_dim": 8},
-         "sensory": {"dim": 8, "initial_capacity": 256, "init": "encoder", "min_count": 2, "seed": 1, **sensory},
-         "users": {"dim": 17, "initial_capacity": 8, "init": "mean"},
-         "items": {"dim": 2, "initial_capacity": 64, "init_scale": 0.01}, "context": {"hidden": 8, "history": 3}}
-    )  # fmt: skip
+        {
+            "dim": 16,
+            "numeric_hidden": 16,
+            "fusion_hidden": 32,
+            "text": {"proj_dim": 8},
+            "sensory": {
+                "dim": 8,
+                "initial_capacity": 256,
+                "init": "encoder",
+                "min_count": 2,
+                "seed": 1,
+                **sensory,
+            },
+            "users": {"dim": 17, "initial_capacity": 8, "init": "mean"},
+            "items": {"dim": 2, "initial_capacity": 64, "init_scale": 0.01},
+            "context": {"hidden": 8, "history": 3},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +47,23 @@ def catalogue_cfg(data_dir: Path) -> CatalogueConfig:
     return CatalogueConfig(coffee_dir=str(data_dir / "coffee"), max_items=60)
 
 
-def runtime(catalogue_cfg: CatalogueConfig, model_cfg: ModelConfig, scaler: NumericScaler | None = None) -> Runtime:
+def runtime(
+    catalogue_cfg: CatalogueConfig, model_cfg: ModelConfig, scaler: NumericScaler | None = None
+) -> Runtime:
     return build_runtime(catalogue_cfg, model_cfg, scaler=scaler, featurizer=hashing_featurizer(32))
 
 
-def event(n: int, rt: Runtime, notes: list[str] | None = None, liked: bool = True, user: str = "u1") -> FeedbackEvent:
+def event(
+    n: int, rt: Runtime, notes: list[str] | None = None, liked: bool = True, user: str = "u1"
+) -> FeedbackEvent:
     return FeedbackEvent(
-        event_id=f"e{n}", user_id=user, item_id=rt.catalogue.ids[n % len(rt.catalogue)], liked=liked,
-        context={"hour": n % 24, "weather": "sunny", "mood": 6}, notes=notes or [],
-    )  # fmt: skip
+        event_id=f"e{n}",
+        user_id=user,
+        item_id=rt.catalogue.ids[n % len(rt.catalogue)],
+        liked=liked,
+        context={"hour": n % 24, "weather": "sunny", "mood": 6},
+        notes=notes or [],
+    )
 
 
 def test_towers_give_unit_vectors_and_roundtrip(catalogue_cfg: CatalogueConfig, tmp_path: Path) -> None:
@@ -56,14 +77,20 @@ def test_towers_give_unit_vectors_and_roundtrip(catalogue_cfg: CatalogueConfig, 
     assert torch.allclose(vec.norm(dim=1), torch.ones(60), atol=1e-5)
     q, _ = model.query(recs, vec)
     assert torch.allclose(q.norm(dim=1), torch.ones(10), atol=1e-5)
-    assert recs.ctx.shape == (10, 3, 12) and not recs.ctx[0, :2].any() and recs.ctx[3, 1].any()  # u0's 2nd event has history
+    assert (
+        recs.ctx.shape == (10, 3, 12) and not recs.ctx[0, :2].any() and recs.ctx[3, 1].any()
+    )  # u0's 2nd event has history
     model.save(tmp_path / "m")
     again = Taste2Vec.load(tmp_path / "m")
     assert again.table.vocab() == model.table.vocab() and again.users.vocab() == model.users.vocab()
-    assert np.allclose(learner.scorer.predict(recs), Scorer(again, rt.features, learner.profiles).predict(recs), atol=1e-6)
+    assert np.allclose(
+        learner.scorer.predict(recs), Scorer(again, rt.features, learner.profiles).predict(recs), atol=1e-6
+    )
 
 
-def test_scaler_is_fitted_once_and_reused(catalogue_cfg: CatalogueConfig, data_dir: Path, tmp_path: Path) -> None:
+def test_scaler_is_fitted_once_and_reused(
+    catalogue_cfg: CatalogueConfig, data_dir: Path, tmp_path: Path
+) -> None:
     cfg = small_model_cfg()
     full = runtime(CatalogueConfig(coffee_dir=str(data_dir / "coffee")), cfg)
     path = full.scaler.save(tmp_path / "scaler.json")
@@ -81,24 +108,38 @@ def test_new_terms_mid_stream_grow_the_table_and_keep_adam_state(catalogue_cfg: 
     model = new_model(rt, cfg, seed=0)
     table, weight = model.table, model.table.weight
     learner = OnlineLearner(model, rt.features, rt.scaler, LearnConfig(window=20, replay={"ratio": 1.0}))
-    known = [t for t in table.vocab() if not t.startswith(("origin:", "process:", "variety:", "species:", "altitude:"))][:3]
+    known = [
+        t
+        for t in table.vocab()
+        if not t.startswith(("origin:", "process:", "variety:", "species:", "altitude:"))
+    ][:3]
     first = learner.prepare([event(i, rt, notes=known) for i in range(20)], rt.catalogue.index)
     learner.learn(first)
     state = learner.opt.state[weight]
     old_rows, old_ids = table.num_rows, {t: table.id_of(t) for t in table.vocab()}
-    m_old, v_old, step = state["exp_avg"][:old_rows].clone(), state["exp_avg_sq"][:old_rows].clone(), state["step"].clone()
+    m_old, v_old, step = (
+        state["exp_avg"][:old_rows].clone(),
+        state["exp_avg_sq"][:old_rows].clone(),
+        state["step"].clone(),
+    )
     assert m_old.abs().sum() > 0 and v_old.abs().sum() > 0
 
     room = table.capacity - table.num_rows
     new_terms = ["유자", "yuzu"] + [f"trend-{k}" for k in range(room)]  # more than fit: forces a growth
-    stream = [event(100 + i, rt, notes=new_terms[i % len(new_terms) :][:4]) for i in range(2 * len(new_terms))]
+    stream = [
+        event(100 + i, rt, notes=new_terms[i % len(new_terms) :][:4]) for i in range(2 * len(new_terms))
+    ]
     capacity = table.capacity
     recs = learner.prepare(stream, rt.catalogue.index)  # rows appear here: no restart, no new optimizer
-    assert table.capacity > capacity and model.table.weight is weight and learner.opt.state[weight] is not None
+    assert (
+        table.capacity > capacity and model.table.weight is weight and learner.opt.state[weight] is not None
+    )
     assert all(t in table for t in new_terms) and {t: table.id_of(t) for t in old_ids} == old_ids
     state = learner.opt.state[weight]
     assert state["exp_avg"].shape == weight.shape and torch.equal(state["step"], step)
-    assert torch.equal(state["exp_avg"][:old_rows], m_old) and torch.equal(state["exp_avg_sq"][:old_rows], v_old)
+    assert torch.equal(state["exp_avg"][:old_rows], m_old) and torch.equal(
+        state["exp_avg_sq"][:old_rows], v_old
+    )
     new_ids = [table.id_of(t) for t in new_terms]
     assert state["exp_avg"][new_ids].abs().sum() == 0 and state["exp_avg_sq"][new_ids].abs().sum() == 0
     before = weight.detach()[new_ids].clone()
@@ -113,11 +154,15 @@ def test_encoder_init_puts_new_words_at_their_text_vector(catalogue_cfg: Catalog
     model = new_model(rt, cfg, seed=0)
     assert rt.token_encoder is not None
     tid = model.table.lookup(["lychee", "lychee"])[1]
-    assert torch.allclose(model.table.weight.detach()[tid], torch.from_numpy(rt.token_encoder("lychee")), atol=1e-6)
+    assert torch.allclose(
+        model.table.weight.detach()[tid], torch.from_numpy(rt.token_encoder("lychee")), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("trainable", [True, False])
-def test_sensory_table_frozen_or_trained_by_the_feedback_loss(catalogue_cfg: CatalogueConfig, trainable: bool) -> None:
+def test_sensory_table_frozen_or_trained_by_the_feedback_loss(
+    catalogue_cfg: CatalogueConfig, trainable: bool
+) -> None:
     cfg = small_model_cfg(trainable=trainable)
     rt = runtime(catalogue_cfg, cfg)
     model = new_model(rt, cfg, seed=0)
@@ -132,7 +177,9 @@ def test_sensory_table_frozen_or_trained_by_the_feedback_loss(catalogue_cfg: Cat
     assert not torch.equal(model.fusion[0].weight.detach(), fusion_before)  # the rest learns either way
 
 
-def test_online_learning_moves_auc_on_simulated_feedback(catalogue_cfg: CatalogueConfig, data_dir: Path) -> None:
+def test_online_learning_moves_auc_on_simulated_feedback(
+    catalogue_cfg: CatalogueConfig, data_dir: Path
+) -> None:
     cfg = small_model_cfg()
     rt = runtime(CatalogueConfig(coffee_dir=str(data_dir / "coffee"), max_items=100), cfg)
     stream = Simulator(rt.catalogue, SimConfig(users=12, events=1000, seed=4, note_rate=0.0)).events()
@@ -141,7 +188,9 @@ def test_online_learning_moves_auc_on_simulated_feedback(catalogue_cfg: Catalogu
     learner = OnlineLearner(new_model(rt, cfg, seed=0), rt.features, rt.scaler, LearnConfig(window=100))
     for start in range(0, len(train), 100):
         learner.learn(learner.prepare(train[start : start + 100], rt.catalogue.index))
-    untrained = OnlineLearner(new_model(rt, cfg, seed=0), rt.features, rt.scaler, LearnConfig())  # never saw the stream
+    untrained = OnlineLearner(
+        new_model(rt, cfg, seed=0), rt.features, rt.scaler, LearnConfig()
+    )  # never saw the stream
     recs_trained = learner.prepare(test, rt.catalogue.index)
     recs_untrained = untrained.prepare(test, rt.catalogue.index)
     auc_trained = auc(recs_trained.label, learner.scorer.predict(recs_trained))

@@ -1,6 +1,6 @@
 """The update job's body without Ray: dead letters, the watermark, and exactly-once learning across a crash.
 
-A run killed after K events (update.fail_after_events) and rerun must end where an uninterrupted run ends:
+A run killed after K events (faults.fail_after_events) and rerun must end where an uninterrupted run ends:
 same ledger (each event id once), same watermark, same weights - not merely "no duplicates"."""
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import torch
 
+from monovec.faults import InjectedFault
 from monovec.taste.checkpoint import JobState, job_root, latest_checkpoint
 from monovec.taste.config import Taste2VecJobConfig
 from monovec.taste.data import load_catalogue
 from monovec.taste.simulate import SimConfig, Simulator
-from monovec.taste.update import InjectedFault, UpdateSession
+from monovec.taste.update import UpdateSession
 
 BROKEN = [
     ('{"event_id": "bad-1", "item_id": "arabica-1", "liked": true}', "user_id"),
@@ -32,16 +33,28 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def job_cfg(data_dir: Path, out: Path, **update: object) -> Taste2VecJobConfig:
+def job_cfg(data_dir: Path, out: Path, **faults: object) -> Taste2VecJobConfig:
     return Taste2VecJobConfig.model_validate(
-        {"out_dir": str(out), "catalogue": {"coffee_dir": str(data_dir / "coffee"), "max_items": 80},
-         "model": {"dim": 16, "numeric_hidden": 16, "fusion_hidden": 32, "text": {"enabled": False},
-                   "sensory": {"dim": 8, "initial_capacity": 64, "min_count": 2},
-                   "users": {"dim": 17, "initial_capacity": 8}, "items": {"dim": 2, "initial_capacity": 128},
-                   "context": {"hidden": 8, "history": 3}},
-         "learn": {"window": 40, "replay": {"capacity": 200, "ratio": 1.0}},
-         "update": {"checkpoint_every": 120, **update}, "tracking": {"enabled": False}, "chroma": {"enabled": False}}
-    )  # fmt: skip
+        {
+            "out_dir": str(out),
+            "catalogue": {"coffee_dir": str(data_dir / "coffee"), "max_items": 80},
+            "model": {
+                "dim": 16,
+                "numeric_hidden": 16,
+                "fusion_hidden": 32,
+                "text": {"enabled": False},
+                "sensory": {"dim": 8, "initial_capacity": 64, "min_count": 2},
+                "users": {"dim": 17, "initial_capacity": 8},
+                "items": {"dim": 2, "initial_capacity": 128},
+                "context": {"hidden": 8, "history": 3},
+            },
+            "learn": {"window": 40, "replay": {"capacity": 200, "ratio": 1.0}},
+            "update": {"checkpoint_every": 120},
+            "faults": faults,
+            "tracking": {"enabled": False},
+            "chroma": {"enabled": False},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +78,9 @@ def run(cfg: Taste2VecJobConfig, events: Path) -> UpdateSession:
     return session
 
 
-def test_bad_lines_go_to_the_dead_letter_file_and_the_rest_is_learned(data_dir: Path, tmp_path: Path, events_file: tuple[Path, list[str]]) -> None:
+def test_bad_lines_go_to_the_dead_letter_file_and_the_rest_is_learned(
+    data_dir: Path, tmp_path: Path, events_file: tuple[Path, list[str]]
+) -> None:
     path, ids = events_file
     cfg = job_cfg(data_dir, tmp_path)
     session = run(cfg, path)
@@ -84,10 +99,14 @@ def test_bad_lines_go_to_the_dead_letter_file_and_the_rest_is_learned(data_dir: 
     assert "yuzu" in session.model.table or "유자" in session.model.table  # trend words got rows mid-stream
 
     again = run(cfg, path)  # nothing new: nothing learned twice, nothing re-filed
-    assert again.state.learned == 400 and len((job_root(cfg) / "dead_letter.jsonl").read_text().splitlines()) == len(dead)
+    assert again.state.learned == 400 and len(
+        (job_root(cfg) / "dead_letter.jsonl").read_text().splitlines()
+    ) == len(dead)
 
 
-def test_a_killed_run_resumes_and_learns_each_event_exactly_once(data_dir: Path, tmp_path: Path, events_file: tuple[Path, list[str]]) -> None:
+def test_a_killed_run_resumes_and_learns_each_event_exactly_once(
+    data_dir: Path, tmp_path: Path, events_file: tuple[Path, list[str]]
+) -> None:
     path, ids = events_file
     reference = run(job_cfg(data_dir, tmp_path / "uninterrupted"), path)
 
@@ -109,7 +128,9 @@ def test_a_killed_run_resumes_and_learns_each_event_exactly_once(data_dir: Path,
     assert len(dead) == len(BROKEN) + 1  # lines re-read after the crash are not filed twice
 
 
-def test_new_events_appended_later_are_learned_from_the_checkpoint(data_dir: Path, tmp_path: Path, events_file: tuple[Path, list[str]]) -> None:
+def test_new_events_appended_later_are_learned_from_the_checkpoint(
+    data_dir: Path, tmp_path: Path, events_file: tuple[Path, list[str]]
+) -> None:
     src, ids = events_file
     folder = tmp_path / "events"
     folder.mkdir()

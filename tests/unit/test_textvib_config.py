@@ -31,10 +31,18 @@ def test_full_config_is_the_full_method() -> None:
 
 
 def test_tune_paths_are_plain_fields() -> None:
-    sweep = {"model.prototypes.tau": 0.05, "model.prototypes.lambda_proto": 0.5, "model.prototypes.ema_momentum": 0.98,
-             "model.similarity.lambda_bilinear": 0.2, "model.regularizers.lambda_rkd": 2.0, "train.lr": 3e-4,
-             "train.first_domain_stage1_epochs": 5}  # fmt: skip
-    cfg = load_config(TextVibConfig, REPO / "jobs/configs/textvib_cwru.yaml", [f"{k}={v}" for k, v in sweep.items()])
+    sweep = {
+        "model.prototypes.tau": 0.05,
+        "model.prototypes.lambda_proto": 0.5,
+        "model.prototypes.ema_momentum": 0.98,
+        "model.similarity.lambda_bilinear": 0.2,
+        "model.regularizers.lambda_rkd": 2.0,
+        "train.lr": 3e-4,
+        "train.first_domain_stage1_epochs": 5,
+    }
+    cfg = load_config(
+        TextVibConfig, REPO / "jobs/configs/textvib_cwru.yaml", [f"{k}={v}" for k, v in sweep.items()]
+    )
     dumped = cfg.model_dump()
     for key, value in sweep.items():
         node = dumped
@@ -68,11 +76,24 @@ def test_ablation_variants_are_valid_and_ordered(tmp_path: Path) -> None:
     assert not naive.continual.replay.enabled and not naive.model.regularizers.rkd_enabled
     assert naive.model.prototypes.enabled and naive.model.similarity.bilinear_enabled
     proto = variant_config(base, "proto", tmp_path).model
-    assert proto.prototypes.enabled and not proto.similarity.multi_positive and not proto.residual_projection.enabled
+    assert (
+        proto.prototypes.enabled
+        and not proto.similarity.multi_positive
+        and not proto.residual_projection.enabled
+    )
     full = variant_config(base, "+rkd", tmp_path)
     assert full.model == base.model and full.continual == base.continual
-    fake = {"average_accuracy": 0.9, "forgetting": 0.01, "bwt": -0.01, "mean_v2t_top5": 1.0, "mean_t2v_top5": 1.0,
-            "mean_v2t_top1": 0.9, "seconds": 1.0}  # fmt: skip
-    table = run_ablation(base, tmp_path, variants=["naive", "+rkd"], progress=lambda _m: None, runner=lambda _c: fake)
+    fake = {
+        "average_accuracy": 0.9,
+        "forgetting": 0.01,
+        "bwt": -0.01,
+        "mean_v2t_top5": 1.0,
+        "mean_t2v_top5": 1.0,
+        "mean_v2t_top1": 0.9,
+        "seconds": 1.0,
+    }
+    table = run_ablation(
+        base, tmp_path, variants=["naive", "+rkd"], progress=lambda _m: None, runner=lambda _c: fake
+    )
     assert table.csv_path.read_text().splitlines()[0].startswith("variant,average_accuracy,forgetting")
     assert "| +rkd | 0.9000 | 0.0100 |" in table.md_path.read_text()

@@ -36,7 +36,9 @@ def test_window_starts_and_cap() -> None:
 def test_windows_are_normalised_per_window() -> None:
     rng = np.random.default_rng(0)
     signal = (rng.normal(size=5000) * np.linspace(0.1, 10, 5000) + 3).astype(np.float32)
-    x = cut_windows(signal, window_starts(0, 5000, WindowConfig(length=256, hop=256)), WindowConfig(length=256, hop=256))
+    x = cut_windows(
+        signal, window_starts(0, 5000, WindowConfig(length=256, hop=256)), WindowConfig(length=256, hop=256)
+    )
     np.testing.assert_allclose(x.mean(axis=1), 0, atol=1e-4)
     np.testing.assert_allclose(x.std(axis=1), 1, atol=1e-3)
     raw = cut_windows(signal, np.array([0]), WindowConfig(length=256, hop=256, normalise="none"))
@@ -44,8 +46,13 @@ def test_windows_are_normalised_per_window() -> None:
 
 
 def test_split_is_time_ordered_and_windows_never_cross() -> None:
-    cfg = DataConfig(source="synthetic", domains=["1797"], classes=["IR_7", "B_14", "OR@6_21"],
-                     window=WindowConfig(length=512, hop=128), split=SplitConfig(train=0.6, val=0.2))  # fmt: skip
+    cfg = DataConfig(
+        source="synthetic",
+        domains=["1797"],
+        classes=["IR_7", "B_14", "OR@6_21"],
+        window=WindowConfig(length=512, hop=128),
+        split=SplitConfig(train=0.6, val=0.2),
+    )
     cfg.synth.seconds = 2.0
     dom = build_domain(load_domain_recordings(cfg, "1797"), cfg.classes, cfg)
     n = int(cfg.synth.seconds * cfg.synth.fs)
@@ -90,13 +97,26 @@ def test_npz_folder_and_mat_loader(tmp_path: Path) -> None:
     for dom in ("1800", "1700"):
         (tmp_path / dom).mkdir()
         for label in ("IR_7", "OR@6_7"):
-            np.savez(tmp_path / dom / f"{label}.npz", DE=rng.normal(size=6000).astype(np.float32), rpm=int(dom), fs=12000)
-    savemat(tmp_path / "1700" / "B_7.mat", {"X118_DE_time": rng.normal(size=(6000, 1)), "X118RPM": np.array([[1701]])})
+            np.savez(
+                tmp_path / dom / f"{label}.npz",
+                DE=rng.normal(size=6000).astype(np.float32),
+                rpm=int(dom),
+                fs=12000,
+            )
+    savemat(
+        tmp_path / "1700" / "B_7.mat",
+        {"X118_DE_time": rng.normal(size=(6000, 1)), "X118RPM": np.array([[1701]])},
+    )
     rec = load_recording(tmp_path / "1700" / "B_7.mat", "1700")
     assert rec.signal.shape == (6000,) and rec.rpm == 1701 and rec.label == "B_7"
     assert discover_domains(tmp_path) == ["1800", "1700"]  # descending rpm = CWRU's load order
-    cfg = DataConfig(source="npz", root=str(tmp_path), domains=["1800", "1700"], classes=["IR_7", "OR@6_7"],
-                     window=WindowConfig(length=256, hop=256))  # fmt: skip
+    cfg = DataConfig(
+        source="npz",
+        root=str(tmp_path),
+        domains=["1800", "1700"],
+        classes=["IR_7", "OR@6_7"],
+        window=WindowConfig(length=256, hop=256),
+    )
     doms = load_domains(cfg)
     assert [d.name for d in doms] == ["1800", "1700"] and doms[0].rpm == 1800
     assert sorted(set(doms[1].test.y.tolist())) == [0, 1]

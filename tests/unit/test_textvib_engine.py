@@ -16,13 +16,29 @@ from monovec.textvib.data import parse_class as _parse
 from monovec.textvib.text import TextTable, describe
 
 TINY = [
-    "data.source=synthetic", "data.domains=['1797','1730']", "data.classes=[IR_7,B_7,OR@6_7]", "data.synth.noise=0.1",
-    "data.window.length=1024", "data.window.hop=512", "data.synth.seconds=3", "data.max_train_windows=32",
-    "data.max_eval_windows=16", "model.embed_dim=16", "model.vib.channels=[16,16,32]", "model.vib.first_kernel=16",
-    "model.vib.first_stride=4", "model.residual_projection.num_layers=1", "model.text.adapter_hidden=8",
-    "train.epochs_per_domain=3", "train.first_domain_stage1_epochs=1", "train.batch_size=16", "train.lr=0.003",
-    "continual.replay.capacity=12", "continual.replay.batch_size=6", "tracking.enabled=false",
-]  # fmt: skip
+    "data.source=synthetic",
+    "data.domains=['1797','1730']",
+    "data.classes=[IR_7,B_7,OR@6_7]",
+    "data.synth.noise=0.1",
+    "data.window.length=1024",
+    "data.window.hop=512",
+    "data.synth.seconds=3",
+    "data.max_train_windows=32",
+    "data.max_eval_windows=16",
+    "model.embed_dim=16",
+    "model.vib.channels=[16,16,32]",
+    "model.vib.first_kernel=16",
+    "model.vib.first_stride=4",
+    "model.residual_projection.num_layers=1",
+    "model.text.adapter_hidden=8",
+    "train.epochs_per_domain=3",
+    "train.first_domain_stage1_epochs=1",
+    "train.batch_size=16",
+    "train.lr=0.003",
+    "continual.replay.capacity=12",
+    "continual.replay.batch_size=6",
+    "tracking.enabled=false",
+]
 
 
 def tiny_config(extra: list[str] | None = None) -> TextVibConfig:
@@ -67,7 +83,11 @@ def test_learns_above_chance_and_fills_the_matrix(stream, trained) -> None:
     from monovec.textvib.engine import plan
 
     cfg, _, _ = stream
-    assert [(p.domain, p.stage, p.epochs, p.first_epoch) for p in plan(cfg)] == [(0, 1, 1, 1), (0, 2, 3, 2), (1, 2, 3, 5)]
+    assert [(p.domain, p.stage, p.epochs, p.first_epoch) for p in plan(cfg)] == [
+        (0, 1, 1, 1),
+        (0, 2, 3, 2),
+        (1, 2, 3, 5),
+    ]
     learner, seen = trained
     assert [m["epoch"] for m in seen] == [1, 2, 3, 4, 5, 6, 7]
     assert len(learner.acc_matrix) == 2 and all(len(r) == 2 for r in learner.acc_matrix)
@@ -101,10 +121,18 @@ def test_plain_clip_configuration_has_no_extra_parts(stream) -> None:
     from monovec.textvib.engine import ContinualLearner
 
     cfg, domains, texts = stream
-    off = tiny_config(["model.prototypes.enabled=false", "model.similarity.multi_positive=false",
-                       "model.residual_projection.enabled=false", "model.similarity.bilinear_enabled=false",
-                       "model.regularizers.rkd_enabled=false", "continual.replay.enabled=false",
-                       "model.procrustes_init=false", "train.first_domain_stage1_epochs=0"])  # fmt: skip
+    off = tiny_config(
+        [
+            "model.prototypes.enabled=false",
+            "model.similarity.multi_positive=false",
+            "model.residual_projection.enabled=false",
+            "model.similarity.bilinear_enabled=false",
+            "model.regularizers.rkd_enabled=false",
+            "continual.replay.enabled=false",
+            "model.procrustes_init=false",
+            "train.first_domain_stage1_epochs=0",
+        ]
+    )
     learner = ContinualLearner(off, domains, texts)
     assert learner.net.bilinear_w is None and learner.replay is None
     m = learner.train_epoch(1)
@@ -119,7 +147,9 @@ def test_saved_model_evaluates_a_folder_through_the_cli(stream, trained, tmp_pat
 
     cfg, _, texts = stream
     learner = trained[0]
-    model_dir = save_model_dir(tmp_path / "model", cfg, learner.net.state_dict(), texts, {"average_accuracy": 1.0})
+    model_dir = save_model_dir(
+        tmp_path / "model", cfg, learner.net.state_dict(), texts, {"average_accuracy": 1.0}
+    )
     assert load_model_dir(model_dir).net.prototypes.shape == (3, 16)
     for d in cfg.data.domains:  # the same recordings, written in the shared layout
         (tmp_path / "data" / d).mkdir(parents=True)
@@ -127,7 +157,19 @@ def test_saved_model_evaluates_a_folder_through_the_cli(stream, trained, tmp_pat
             rec = synth_recording(d, c, cfg.data)
             np.savez(tmp_path / "data" / d / f"{c}.npz", DE=rec.signal, rpm=int(d), fs=rec.fs)
     report_path = tmp_path / "report.json"
-    res = CliRunner().invoke(app, ["textvib", "evaluate", "--model", str(model_dir), "--data", str(tmp_path / "data"), "--out", str(report_path)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "textvib",
+            "evaluate",
+            "--model",
+            str(model_dir),
+            "--data",
+            str(tmp_path / "data"),
+            "--out",
+            str(report_path),
+        ],
+    )
     assert res.exit_code == 0, res.output
     import json
 
@@ -136,7 +178,11 @@ def test_saved_model_evaluates_a_folder_through_the_cli(stream, trained, tmp_pat
     assert [report["domains"][d]["accuracy"] for d in ["1797", "1730"]] == pytest.approx(expected)
     assert report["average_accuracy"] == pytest.approx(np.mean(expected))
     assert "average_accuracy=" in res.output
-    runs = CliRunner().invoke(app, ["textvib", "evaluate", "--model", str(tmp_path), "--data", str(tmp_path / "data")])
+    runs = CliRunner().invoke(
+        app, ["textvib", "evaluate", "--model", str(tmp_path), "--data", str(tmp_path / "data")]
+    )
     assert runs.exit_code == 0 and "average_accuracy=" in runs.output  # a run folder: its model/
-    bad = CliRunner().invoke(app, ["textvib", "evaluate", "--model", str(tmp_path / "data"), "--data", str(tmp_path / "data")])
+    bad = CliRunner().invoke(
+        app, ["textvib", "evaluate", "--model", str(tmp_path / "data"), "--data", str(tmp_path / "data")]
+    )
     assert bad.exit_code == 3 and "model.json" in bad.output

@@ -45,7 +45,9 @@ def test_prototype_ema_update_by_hand() -> None:
     z = torch.tensor([[0.0, 2.0], [0.0, 1.0], [3.0, 0.0]])
     labels = torch.tensor([0, 0, 1])
     ema_update(protos, z, labels, momentum=0.9)
-    exp0 = F.normalize(0.9 * before[0] + 0.1 * torch.tensor([0.0, 1.0]), dim=0)  # mean of normalised rows of class 0
+    exp0 = F.normalize(
+        0.9 * before[0] + 0.1 * torch.tensor([0.0, 1.0]), dim=0
+    )  # mean of normalised rows of class 0
     exp1 = F.normalize(0.9 * before[1] + 0.1 * torch.tensor([1.0, 0.0]), dim=0)
     torch.testing.assert_close(protos[0], exp0)
     torch.testing.assert_close(protos[1], exp1)

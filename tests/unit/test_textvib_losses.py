@@ -41,7 +41,9 @@ def test_unique_labels_and_no_labels_equal_plain_clip() -> None:
     logits = torch.randn(5, 5, generator=torch.Generator().manual_seed(1))
     clip = F.cross_entropy(logits, torch.arange(5))
     assert multi_positive_infonce(logits).item() == pytest.approx(clip.item(), rel=1e-6)
-    assert multi_positive_infonce(logits, torch.arange(5), torch.arange(5)).item() == pytest.approx(clip.item(), rel=1e-6)
+    assert multi_positive_infonce(logits, torch.arange(5), torch.arange(5)).item() == pytest.approx(
+        clip.item(), rel=1e-6
+    )
     sym = 0.5 * (clip + F.cross_entropy(logits.T, torch.arange(5)))
     assert symmetric_infonce(logits).item() == pytest.approx(sym.item(), rel=1e-6)
     with pytest.raises(ValueError, match="square"):
@@ -68,7 +70,9 @@ def test_prototype_ce_rkd_lwf() -> None:
     g = torch.Generator().manual_seed(2)
     a = F.normalize(torch.randn(6, 8, generator=g), dim=-1)
     q, _ = torch.linalg.qr(torch.randn(8, 8, generator=g))
-    assert rkd_loss(a @ q, a).item() == pytest.approx(0.0, abs=1e-10)  # a rotation keeps every pairwise cosine
+    assert rkd_loss(a @ q, a).item() == pytest.approx(
+        0.0, abs=1e-10
+    )  # a rotation keeps every pairwise cosine
     assert rkd_loss(F.normalize(torch.randn(6, 8, generator=g), dim=-1), a).item() > 0.01
     assert rkd_loss(a[:1], a[:1]).item() == 0.0
     logits = torch.randn(3, 4, generator=g)

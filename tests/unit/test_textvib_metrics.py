@@ -7,9 +7,7 @@ import pytest
 
 from monovec.textvib.metrics import continual_summary, cosine_stats, retrieval_topk
 
-R = [[0.90, 0.50, 0.40],
-     [0.92, 0.95, 0.60],
-     [0.70, 0.90, 0.97]]  # fmt: skip
+R = [[0.90, 0.50, 0.40], [0.92, 0.95, 0.60], [0.70, 0.90, 0.97]]
 
 
 def test_average_accuracy_forgetting_bwt_by_hand() -> None:

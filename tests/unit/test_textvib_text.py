@@ -22,8 +22,13 @@ def test_describe_uses_metadata_in_both_languages() -> None:
 
 
 def test_text_table_round_trip_and_rows(tmp_path) -> None:
-    t = TextTable(["a", "b", "c"], ["en", "ko", "en"], ["1797", "1797", "1772"], ["IR_7", "IR_7", "IR_7"],
-                  np.eye(3, dtype=np.float32))  # fmt: skip
+    t = TextTable(
+        ["a", "b", "c"],
+        ["en", "ko", "en"],
+        ["1797", "1797", "1772"],
+        ["IR_7", "IR_7", "IR_7"],
+        np.eye(3, dtype=np.float32),
+    )
     assert t.rows("1797", "IR_7").tolist() == [0, 1]
     again = TextTable.load(t.save(tmp_path / "t.npz"))
     assert again.texts == t.texts and again.domains == t.domains

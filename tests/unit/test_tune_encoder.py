@@ -19,24 +19,47 @@ JOB = REPO / "jobs" / "configs" / "tune_encoder.yaml"
 
 def test_target_uses_the_job_config_model_and_the_jobs_trainer_factory() -> None:
     spec = target_spec("encoder")
-    assert config_model("encoder") is FinetuneConfig and spec.default_base_config == "jobs/configs/encoder_finetune.yaml"
+    assert (
+        config_model("encoder") is FinetuneConfig
+        and spec.default_base_config == "jobs/configs/encoder_finetune.yaml"
+    )
     target = runtime("encoder")
-    assert target.reuse_actors is False and target.trial_resources({"options": EncoderTuneOptions()}) == {"cpu": 0.05}
+    assert target.reuse_actors is False and target.trial_resources({"options": EncoderTuneOptions()}) == {
+        "cpu": 0.05
+    }
     import inspect
 
-    assert "build_trainer(cfg, run_dir" in inspect.getsource(type(target).run_trial)  # one factory for the job and Tune
+    assert "build_trainer(cfg, run_dir" in inspect.getsource(
+        type(target).run_trial
+    )  # one factory for the job and Tune
 
 
 def test_tune_job_sweeps_a_slice_with_asha_on_the_dev_objective() -> None:
-    assert JOB.read_text().splitlines()[0] == f"# python jobs/tune.py --space tune_spaces/{SPACE.name} --config jobs/configs/{JOB.name}"
+    assert (
+        JOB.read_text().splitlines()[0]
+        == f"# python jobs/tune.py --space tune_spaces/{SPACE.name} --config jobs/configs/{JOB.name}"
+    )
     job = load_config(TuneJobConfig, JOB)
     space = load_space(SPACE)
-    assert space.target == "encoder" and job.search.scheduler == "asha" and job.objective.metric == "dev_objective"
+    assert (
+        space.target == "encoder"
+        and job.search.scheduler == "asha"
+        and job.objective.metric == "dev_objective"
+    )
     assert set(space.params) == {"loss.alignment", "loss.supcon", "loss.geometry", "train.lr"}
     base, base_dict, path = resolve_base(job, space)
-    assert path.endswith("encoder_finetune.yaml") and base.scaling.num_workers == 1 and base.tasks["emotion"].max_rows == 200
-    assert base.scaling.cpus_per_worker + job.encoder.trial_cpus <= 1.0 and job.search.max_concurrent <= job.ray.num_cpus
-    assert runtime("encoder").max_iterations(base_dict, space.params) == 2  # ASHA's max_t = the trial's epochs
+    assert (
+        path.endswith("encoder_finetune.yaml")
+        and base.scaling.num_workers == 1
+        and base.tasks["emotion"].max_rows == 200
+    )
+    assert (
+        base.scaling.cpus_per_worker + job.encoder.trial_cpus <= 1.0
+        and job.search.max_concurrent <= job.ray.num_cpus
+    )
+    assert (
+        runtime("encoder").max_iterations(base_dict, space.params) == 2
+    )  # ASHA's max_t = the trial's epochs
 
 
 def test_local_mode_and_invalid_points_are_handled_before_any_training() -> None:

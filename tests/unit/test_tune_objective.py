@@ -73,7 +73,11 @@ def test_gate_arrays_match_gate_row_by_row() -> None:
     scores = rng.uniform(-0.2, 0.7, size=(2000, 7)).astype(np.float32)
     scores[:50, 1] = scores[:50, 0]  # exact ties at the top
     scores[50:100] = np.round(scores[50:100], 1)  # values sitting exactly on thresholds
-    for cfg in (GateConfig(), GateConfig(T_max=0.3, T_unknown=0.0, margin=0.1, multi_label_threshold=0.3), GateConfig(margin=0.0)):
+    for cfg in (
+        GateConfig(),
+        GateConfig(T_max=0.3, T_unknown=0.0, margin=0.1, multi_label_threshold=0.3),
+        GateConfig(margin=0.0),
+    ):
         top, status, multi = gate_arrays(scores, cfg)
         for i, row in enumerate(scores):
             g = gate(row, cfg)
@@ -108,7 +112,9 @@ def real(tiny_model_dir: Path):
     for name, head in model.heads.items():
         ex, norms = normalise_examples(pipe.normalizer, load_examples(head.config.dev, head.labels))
         x = embed_texts(norms, model.config.encoder, embedding_cache_dir())
-        inputs[name] = HeadInputs(head, np.zeros((0, x.shape[1]), np.float32), np.zeros(0, np.int64), ex, norms, x)
+        inputs[name] = HeadInputs(
+            head, np.zeros((0, x.shape[1]), np.float32), np.zeros(0, np.int64), ex, norms, x
+        )
     return model, pipe, inputs
 
 
@@ -142,7 +148,9 @@ def test_trial_scoring_matches_the_pipeline_item_by_item(real, tuned: bool) -> N
         assert [labels[i] for i in a.label[idx]] == [o.label for o in outs]
         assert [STATUSES[s] for s in a.status[idx]] == [o.status for o in outs]
         assert a.resolved[idx].tolist() == [o.resolved for o in outs]
-        assert [sorted(labels[j] for j in np.flatnonzero(r)) for r in a.labels_mask[idx]] == [sorted(o.labels) for o in outs]
+        assert [sorted(labels[j] for j in np.flatnonzero(r)) for r in a.labels_mask[idx]] == [
+            sorted(o.labels) for o in outs
+        ]
         decisions = [r["decision"] for r in pipe.decide(inp.dev_x, inp.dev_norms, escalate=False)]
         assert escalated[idx].tolist() == [d == "escalate" for d in decisions]
         assert blocked[idx].tolist() == [d == "block" for d in decisions]
@@ -162,7 +170,9 @@ def test_session_context_matches_the_pipeline(real) -> None:
     from monovec.tuning.scoring import ClassifierTuneOptions, mixed_embeddings
 
     model, pipe, inputs = real
-    cfg = model.config.model_copy(update={"context": model.config.context.model_copy(update={"alpha": 0.6, "k": 2})})
+    cfg = model.config.model_copy(
+        update={"context": model.config.context.model_copy(update={"alpha": 0.6, "k": 2})}
+    )
     data = assemble(cfg, inputs, ClassifierTuneOptions(session_size=3), model.safety)
     ours = mixed_embeddings(data, cfg.context)
     pipe.model.config = cfg
@@ -182,7 +192,6 @@ def test_prototype_refits_are_cached_and_equal_a_direct_fit() -> None:
     from monovec.classify.linear import LinearHead
     from monovec.classify.prototypes import PrototypeConfig, PrototypeSet
     from monovec.tuning.scoring import (
-        _STATS,
         ClassifierTrialData,
         ClassifierTuneOptions,
         HeadData,
@@ -194,16 +203,33 @@ def test_prototype_refits_are_cached_and_equal_a_direct_fit() -> None:
     y = np.arange(300) % 3
     labels = ["a", "b", "c"]
     base = PrototypeSet.fit(x, y, labels, PrototypeConfig())
-    head = HeadData(labels, x, y, LinearHead(labels, np.zeros((3, 16)), np.zeros(3)), (PrototypeConfig().model_dump_json(), base.state()),
-                    np.arange(4), np.zeros(4, np.int64), np.zeros((4, 3), bool))
-    data = ClassifierTrialData("t", x[:4], np.zeros(4, np.int8), np.full(4, -1), 0, np.zeros((4, 16)), np.zeros(4, bool), {"h": head}, ClassifierTuneOptions())
+    head = HeadData(
+        labels,
+        x,
+        y,
+        LinearHead(labels, np.zeros((3, 16)), np.zeros(3)),
+        (PrototypeConfig().model_dump_json(), base.state()),
+        np.arange(4),
+        np.zeros(4, np.int64),
+        np.zeros((4, 3), bool),
+    )
+    data = ClassifierTrialData(
+        "t",
+        x[:4],
+        np.zeros(4, np.int8),
+        np.full(4, -1),
+        0,
+        np.zeros((4, 16)),
+        np.zeros(4, bool),
+        {"h": head},
+        ClassifierTuneOptions(),
+    )
     cfg = PrototypeConfig(multi_k=2, trim_fraction=0.2, diversity_threshold=0.0, min_cluster_size=5)
-    fits = _STATS["fits"]
     p1 = prototypes_for(data, "h", cfg)
     p2 = prototypes_for(data, "h", cfg)
-    assert p1 is p2 and _STATS["fits"] == fits + 1
+    assert p1 is p2 and data.cache.fits == 1 and data.cache.hits == 1
     np.testing.assert_array_equal(p1.vectors, PrototypeSet.fit(x, y, labels, cfg).vectors)
-    assert prototypes_for(data, "h", PrototypeConfig()).counts() == base.counts() and _STATS["fits"] == fits + 1
+    assert prototypes_for(data, "h", PrototypeConfig()).counts() == base.counts() and data.cache.fits == 1
 
 
 def test_run_trial_applies_overrides_and_reports_invalid_configs(real) -> None:
@@ -215,6 +241,8 @@ def test_run_trial_applies_overrides_and_reports_invalid_configs(real) -> None:
     base = {"classifier": model.config.model_dump(mode="json")}
     got: list[dict] = []
     TARGET.run_trial(data, base, {"classifier.heads.emotion.gate.T_max": 0.9}, got.append)
-    TARGET.run_trial(data, base, {"classifier.heads.emotion.gate.T_unknown": 0.95}, got.append)  # > T_max: invalid
+    TARGET.run_trial(
+        data, base, {"classifier.heads.emotion.gate.T_unknown": 0.95}, got.append
+    )  # > T_max: invalid
     assert got[0]["valid"] == 1.0 and got[0]["emotion.confident_rate"] < 0.05
     assert got[1] == {"valid": 0.0}

@@ -33,9 +33,13 @@ def test_there_are_spaces() -> None:
 @pytest.mark.parametrize("path", SPACES, ids=lambda p: p.name)
 def test_space_keys_map_to_config_fields_and_bounds_are_valid(path: Path) -> None:
     first = path.read_text(encoding="utf-8").splitlines()[0]
-    assert first.startswith("# ") and "jobs/tune.py" in first and f"tune_spaces/{path.name}" in first, "first line must be the command"
+    assert first.startswith("# ") and "jobs/tune.py" in first and f"tune_spaces/{path.name}" in first, (
+        "first line must be the command"
+    )
     space = load_space(path, check=False)
-    assert space.target in TARGETS, f"{path.name}: target {space.target!r} is not registered in monovec.tuning.targets"
+    assert space.target in TARGETS, (
+        f"{path.name}: target {space.target!r} is not registered in monovec.tuning.targets"
+    )
     model = config_model(space.target)
     check_space(space, model)  # every key resolves by walking the pydantic models; values within field limits
     base = load_config(model, REPO / target_spec(space.target).default_base_config)
@@ -43,7 +47,9 @@ def test_space_keys_map_to_config_fields_and_bounds_are_valid(path: Path) -> Non
     low, high = yaml.safe_load(yaml.safe_dump(base_dict)), yaml.safe_load(yaml.safe_dump(base_dict))
     for key, spec in space.params.items():
         default = get_path(base_dict, key)  # also: the key exists in the shipped base config (head names)
-        assert spec.contains(default), f"{key}: default {default!r} is outside the space, so it could not be enqueued"
+        assert spec.contains(default), (
+            f"{key}: default {default!r} is outside the space, so it could not be enqueued"
+        )
         lo, hi = (spec.values[0], spec.values[-1]) if spec.values is not None else (spec.low, spec.high)
         set_path(low, key.split("."), int(lo) if spec.type == "int" else lo)
         set_path(high, key.split("."), int(hi) if spec.type == "int" else hi)
@@ -82,15 +88,37 @@ def test_bad_keys_and_bounds_are_rejected_with_the_key() -> None:
     from monovec.classify.build import BuildConfig
 
     with pytest.raises(ConfigError, match="classifier.heads.emotion.gate.typo"):
-        check_space(_space({"classifier.heads.emotion.gate.typo": {"type": "uniform", "low": 0, "high": 1}}), BuildConfig)
+        check_space(
+            _space({"classifier.heads.emotion.gate.typo": {"type": "uniform", "low": 0, "high": 1}}),
+            BuildConfig,
+        )
     with pytest.raises(ConfigError, match="outside the field's limits"):  # margin has ge=0
-        check_space(_space({"classifier.heads.emotion.gate.margin": {"type": "uniform", "low": -0.1, "high": 0.2}}), BuildConfig)
+        check_space(
+            _space({"classifier.heads.emotion.gate.margin": {"type": "uniform", "low": -0.1, "high": 0.2}}),
+            BuildConfig,
+        )
     with pytest.raises(ConfigError, match="uniform needs a float field"):  # multi_k is an int
-        check_space(_space({"classifier.heads.emotion.prototypes.multi_k": {"type": "uniform", "low": 1, "high": 4}}), BuildConfig)
+        check_space(
+            _space({"classifier.heads.emotion.prototypes.multi_k": {"type": "uniform", "low": 1, "high": 4}}),
+            BuildConfig,
+        )
     with pytest.raises(ConfigError, match="outside the field's limits"):  # multi_k has le=32
-        check_space(_space({"classifier.heads.emotion.prototypes.multi_k": {"type": "choice", "values": [2, 64]}}), BuildConfig)
+        check_space(
+            _space({"classifier.heads.emotion.prototypes.multi_k": {"type": "choice", "values": [2, 64]}}),
+            BuildConfig,
+        )
     with pytest.raises(ConfigError, match="not one of"):
-        check_space(_space({"classifier.heads.emotion.linear.class_weight": {"type": "choice", "values": ["sqrt", "cubic"]}}), BuildConfig)
+        check_space(
+            _space(
+                {
+                    "classifier.heads.emotion.linear.class_weight": {
+                        "type": "choice",
+                        "values": ["sqrt", "cubic"],
+                    }
+                }
+            ),
+            BuildConfig,
+        )
     with pytest.raises(ConfigError, match="unknown tune target"):
         config_model("nope")
 
@@ -122,6 +150,10 @@ def test_grid_values_and_membership() -> None:
     assert not ParamSpec(type="uniform", low=0.0, high=0.3, step=0.1).contains(0.25)
     assert not ParamSpec(type="int", low=1, high=6).contains(2.5)
     assert ParamSpec(type="choice", values=[0.0, 0.1]).contains(0.1)
-    space = _space({"classifier.heads.emotion.gate.T_max": {"type": "grid", "values": [0.3, 0.4]},
-                    "classifier.heads.emotion.gate.margin": {"type": "uniform", "low": 0.0, "high": 0.1}})
+    space = _space(
+        {
+            "classifier.heads.emotion.gate.T_max": {"type": "grid", "values": [0.3, 0.4]},
+            "classifier.heads.emotion.gate.margin": {"type": "uniform", "low": 0.0, "high": 0.1},
+        }
+    )
     assert grid_size(space, 5) == 10

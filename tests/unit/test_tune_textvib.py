@@ -33,10 +33,15 @@ def test_target_is_registered_with_the_job_config_model_and_runtime() -> None:
 
 
 def test_tune_job_config_sweeps_the_smoke_slice_with_asha() -> None:
-    assert JOB.read_text().splitlines()[0] == f"# python jobs/tune.py --space tune_spaces/{SPACE.name} --config jobs/configs/{JOB.name}"
+    assert (
+        JOB.read_text().splitlines()[0]
+        == f"# python jobs/tune.py --space tune_spaces/{SPACE.name} --config jobs/configs/{JOB.name}"
+    )
     job = load_config(TuneJobConfig, JOB)
     space = load_space(SPACE)
-    assert space.target == "textvib" and job.search.scheduler == "asha" and job.objective.budget_metric is None
+    assert (
+        space.target == "textvib" and job.search.scheduler == "asha" and job.objective.budget_metric is None
+    )
     base, base_dict, path = resolve_base(job, space)
     assert path.endswith("textvib_smoke.yaml") and base.scaling.num_workers == 1
     # a trial's worker plus the trial itself fit one CPU, so max_concurrent trials fit the local Ray
@@ -47,7 +52,9 @@ def test_tune_job_config_sweeps_the_smoke_slice_with_asha() -> None:
 
 
 def test_local_mode_is_refused_before_any_work() -> None:
-    cfg = TextVibConfig().model_copy(update={"scaling": TextVibConfig().scaling.model_copy(update={"num_workers": 0})})
+    cfg = TextVibConfig().model_copy(
+        update={"scaling": TextVibConfig().scaling.model_copy(update={"num_workers": 0})}
+    )
     with pytest.raises(ConfigError, match="num_workers >= 1"):
         runtime("textvib").prepare(cfg, TextVibTuneOptions(), lambda _m: None)
 
@@ -68,7 +75,9 @@ def test_asha_savings_counts_epochs_run_against_trials_times_max_epochs() -> Non
     s = asha_savings(rows, BASE, PARAMS, max_t=11)
     assert s["epochs_run"] == 26 and s["epochs_budget"] == 44 and s["max_epochs"] == 11
     assert s["epochs_full"] == 9 + 11 + 8 + 10
-    assert s["epoch_fraction"] == pytest.approx(26 / 44) and s["asha_saved_fraction"] == pytest.approx(1 - 26 / 44)
+    assert s["epoch_fraction"] == pytest.approx(26 / 44) and s["asha_saved_fraction"] == pytest.approx(
+        1 - 26 / 44
+    )
     assert s["asha_saved_fraction_vs_planned"] == pytest.approx(1 - 26 / 38)
     assert s["trials_stopped_early"] == 2
 

@@ -38,28 +38,32 @@ from monovec.classify.safety_data import load_corpus
 from monovec.config import StrictModel
 from monovec.embed.cache import embed_texts
 from monovec.embed.text import build_encoder, encoder_pin, pin_encoder
+from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
 from monovec.paths import embedding_cache_dir, state_dir
-from monovec.tracking.mlflow_store import TrackingConfig
 
 log = logging.getLogger(__name__)
-
-
-class RayConfig(StrictModel):
-    address: str | None = Field(None, description="Ray address; None starts (or joins via RAY_ADDRESS) a local Ray")
-    num_cpus: int | None = Field(None, ge=1, description="CPUs for a locally started Ray (None = all)")
-    embed_shards: int = Field(2, ge=1, description="parallel Ray tasks embedding the corpus (1 CPU each)")
 
 
 class BuildConfig(StrictModel):
     """`jobs/build_classifier.py` / `monovec classifier build` configuration."""
 
     classifier: ClassifierConfig
-    out_dir: str | None = Field(None, description="versions are written under out_dir/<version>; None = <state dir>/models/<classifier name>")
+    out_dir: str | None = Field(
+        None,
+        description="versions are written under out_dir/<version>; None = <state dir>/models/<classifier name>",
+    )
     evaluate: bool = Field(True, description="evaluate every head on its dev sources and store the report")
     reference_sample: int = Field(2000, ge=0, description="training embeddings kept as the drift reference")
-    cache_dir: str | None = Field(None, description="per-text embedding cache (None = ~/.cache/monovec/embeddings, see monovec.paths.cache_dir)")
+    cache_dir: str | None = Field(
+        None,
+        description="per-text embedding cache (None = ~/.cache/monovec/embeddings, see monovec.paths.cache_dir)",
+    )
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    scaling: ScalingConfig = Field(
+        default_factory=lambda: ScalingConfig(num_workers=2),
+        description="num_workers = Ray actors embedding the corpus in parallel (1 CPU each; 0 or 1 = in the driver)",
+    )
 
 
 @dataclass
@@ -71,7 +75,19 @@ class BuildResult:
     registered: dict[str, Any] | None
 
 
-def _fit_head(name: str, cfg: HeadConfig, ex: Examples, norms: list[str], x: np.ndarray, extra: tuple[list[str], np.ndarray, np.ndarray] | None, seed: int) -> Head:
+def fit_head(
+    name: str,
+    cfg: HeadConfig,
+    ex: Examples,
+    norms: list[str],
+    x: np.ndarray,
+    extra: tuple[list[str], np.ndarray, np.ndarray] | None,
+    seed: int,
+) -> Head:
+    """Fit one head (prototypes, linear head, optional harm scorer) on its training embeddings.
+
+    `x` is (len(norms), dim) float32 rows of the normalised texts `norms`; `extra` optional extra harm
+    examples (texts, vectors, 0/1 labels). Used by the build and by the Tune classifier target."""
     index = {label: i for i, label in enumerate(cfg.labels)}
     y = ex.primary(index)
     protos = PrototypeSet.fit(x, y, cfg.labels, cfg.prototypes)
@@ -82,12 +98,21 @@ def _fit_head(name: str, cfg: HeadConfig, ex: Examples, norms: list[str], x: np.
         harmful = np.array([any(label not in safe for label in ls) for ls in ex.labels])
         texts, xs = list(norms), x
         if extra is not None:
-            texts, xs, harmful = texts + extra[0], np.concatenate([x, extra[1]]), np.concatenate([harmful, extra[2]])
+            texts, xs, harmful = (
+                texts + extra[0],
+                np.concatenate([x, extra[1]]),
+                np.concatenate([harmful, extra[2]]),
+            )
         harm = HarmScorer.fit(texts, xs, harmful, cfg.harm.lexical, seed=seed)
     return Head(name, cfg, protos, linear, harm)
 
 
-def fit_safety(cfg: ClassifierConfig, normalizer: Callable[[str], str], embed: Callable[[list[str], str], np.ndarray], progress: Callable[[str], None]) -> tuple[SafetyModel, dict[str, Any]]:
+def fit_safety(
+    cfg: ClassifierConfig,
+    normalizer: Callable[[str], str],
+    embed: Callable[[list[str], str], np.ndarray],
+    progress: Callable[[str], None],
+) -> tuple[SafetyModel, dict[str, Any]]:
     """Load the safety sources and the example set, embed them (cached), fit the category scorers."""
     assert cfg.safety is not None
     corpus, examples = load_corpus(cfg.safety)
@@ -98,11 +123,15 @@ def fit_safety(cfg: ClassifierConfig, normalizer: Callable[[str], str], embed: C
         norms = [norms[i] for i in keep]
     corpus.texts = norms
     per_lang = {lang: corpus.langs.count(lang) for lang in sorted(set(corpus.langs))}
-    progress(f"[safety] {len(corpus)} training texts {per_lang} ({sum(g < 0 for g in corpus.group)} from the example set {examples.version})")
+    progress(
+        f"[safety] {len(corpus)} training texts {per_lang} ({sum(g < 0 for g in corpus.group)} from the example set {examples.version})"
+    )
     x = embed(norms, "safety train")
     t0 = time.perf_counter()
     model, report = SafetyModel.fit(corpus, x, cfg.safety, seed=cfg.seed)
-    progress(f"[safety] fitted {len(model.categories)} categories + {len(model.proto_names)} subtype prototypes in {time.perf_counter() - t0:.1f}s")
+    progress(
+        f"[safety] fitted {len(model.categories)} categories + {len(model.proto_names)} subtype prototypes in {time.perf_counter() - t0:.1f}s"
+    )
     return model, {"examples": examples.version, "train": len(corpus), "languages": per_lang, "fit": report}
 
 
@@ -110,19 +139,26 @@ def _subset_corpus(corpus, keep: list[int]):  # noqa: ANN001, ANN202 - SafetyCor
     from monovec.classify.safety_data import SafetyCorpus
 
     out = SafetyCorpus(corpus.categories)
-    for name in ("texts", "langs", "y", "known", "weight", "group", "subtype", "context"):
+    for name in ("texts", "langs", "y", "known", "weight", "group", "subtype", "context", "stance"):
         setattr(out, name, [getattr(corpus, name)[i] for i in keep])
     return out
 
 
 def build_classifier(config: BuildConfig, progress: Callable[[str], None] = print) -> BuildResult:
+    """Build one classifier version: load and normalise the heads' data, embed every text once (on
+    `scaling.num_workers` Ray actors when Ray is up; cached per text), fit each head and the safety
+    stage, evaluate on the dev sources, save under `out_dir/<version>` and register it in MLflow.
+
+    Returns the model dir, version (UTC timestamp), headline metrics, the evaluation report and the
+    registration (None when tracking is off). Raises FileNotFoundError / ValueError for missing or
+    malformed data sources (the message names the file)."""
     t_start = time.perf_counter()
     # a fine-tuned encoder reference (alias, path) is pinned to its exact version + weights digest: the saved
     # config and manifest name those, so a moving alias never changes what this build embeds with
     cfg = config.classifier.model_copy(update={"encoder": pin_encoder(config.classifier.encoder)})
     cache = Path(config.cache_dir) if config.cache_dir else embedding_cache_dir()
     normalizer = KoreanNormalizer(cfg.normalize)
-    shards = config.ray.embed_shards
+    shards = config.scaling.num_workers
 
     def embed(texts: list[str], what: str = "") -> np.ndarray:
         return embed_texts(texts, cfg.encoder, cache, num_shards=shards, progress=what)
@@ -131,21 +167,31 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
     counts: dict[str, Any] = {}
     reference: list[np.ndarray] = []
     for name, hcfg in cfg.heads.items():
-        ex, norms = normalise_examples(normalizer, load_examples(hcfg.train, hcfg.labels, hcfg.max_per_class, cfg.seed))
+        ex, norms = normalise_examples(
+            normalizer, load_examples(hcfg.train, hcfg.labels, hcfg.max_per_class, cfg.seed)
+        )
         if len(ex) == 0:
-            raise ValueError(f"head {name!r}: no training examples were loaded from {[s.path for s in hcfg.train]}")
-        progress(f"[{name}] {len(ex)} training texts ({', '.join(f'{k}={ex.langs.count(k)}' for k in sorted(set(ex.langs)))}), {len(ex.errors)} rows skipped")
+            raise ValueError(
+                f"head {name!r}: no training examples were loaded from {[s.path for s in hcfg.train]}"
+            )
+        progress(
+            f"[{name}] {len(ex)} training texts ({', '.join(f'{k}={ex.langs.count(k)}' for k in sorted(set(ex.langs)))}), {len(ex.errors)} rows skipped"
+        )
         t0 = time.perf_counter()
         x = embed(norms, f"{name} train")
         progress(f"[{name}] embedded in {time.perf_counter() - t0:.1f}s (cached: {cache})")
         extra = None
         if hcfg.harm is not None and hcfg.harm.extra_train:
-            ex2, n2 = normalise_examples(normalizer, load_examples(hcfg.harm.extra_train, ["harmful", "safe"], None, cfg.seed))
+            ex2, n2 = normalise_examples(
+                normalizer, load_examples(hcfg.harm.extra_train, ["harmful", "safe"], None, cfg.seed)
+            )
             extra = (n2, embed(n2, f"{name} harm extra"), np.array([ls[0] == "harmful" for ls in ex2.labels]))
             progress(f"[{name}] +{len(n2)} extra harm texts")
         t0 = time.perf_counter()
-        heads[name] = _fit_head(name, hcfg, ex, norms, x, extra, cfg.seed)
-        progress(f"[{name}] fitted prototypes {heads[name].prototypes.counts()} + linear head in {time.perf_counter() - t0:.1f}s")
+        heads[name] = fit_head(name, hcfg, ex, norms, x, extra, cfg.seed)
+        progress(
+            f"[{name}] fitted prototypes {heads[name].prototypes.counts()} + linear head in {time.perf_counter() - t0:.1f}s"
+        )
         counts[name] = {"train": len(ex), "skipped_rows": len(ex.errors)}
         reference.append(x)
     safety, safety_info = None, None
@@ -153,12 +199,17 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
         safety, safety_info = fit_safety(cfg, normalizer, embed, progress)
     rng = np.random.default_rng(cfg.seed)
     ref = np.concatenate(reference)
-    ref = ref[rng.choice(len(ref), size=min(config.reference_sample, len(ref)), replace=False)] if config.reference_sample else None
+    ref = (
+        ref[rng.choice(len(ref), size=min(config.reference_sample, len(ref)), replace=False)]
+        if config.reference_sample
+        else None
+    )
     version = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     encoder = build_encoder(cfg.encoder.model_copy(update={"threads": 1}))
     manifest = {
         "version": version,
-        "encoder": {"name": encoder.name, "dim": encoder.dim} | encoder_pin(config.classifier.encoder, cfg.encoder),
+        "encoder": {"name": encoder.name, "dim": encoder.dim}
+        | encoder_pin(config.classifier.encoder, cfg.encoder),
         "normalizer": KoreanNormalizer.VERSION,
         "rules": RuleEngine(cfg.rules).version,
         "data": counts,
@@ -176,7 +227,15 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
         if safety is not None:
             report["safety"] = evaluate_safety(pipe, lambda texts: embed(texts, "safety dev"))
             flat.update(safety_headline(report["safety"]))
-        shown = (".pipeline.macro_f1", "harm.f1", ".harmful_not_allow.f1", ".harmful_block.f1", ".hate.recall", ".hate.f1", "false_positive_rate")
+        shown = (
+            ".pipeline.macro_f1",
+            "harm.f1",
+            ".harmful_not_allow.f1",
+            ".harmful_block.f1",
+            ".hate.recall",
+            ".hate.f1",
+            "false_positive_rate",
+        )
         for key in sorted(k for k in flat if any(s in k for s in shown)):
             progress(f"  {key} = {flat[key]:.4f}")
     model.manifest["metrics"] = flat
@@ -192,5 +251,7 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
         from monovec.tracking.mlflow_store import log_and_register
 
         registered = log_and_register(out, config, flat, config.tracking)
-        progress(f"registered {registered['name']} version {registered['version']} (run {registered['run_id']}) in {registered['tracking_uri']}")
+        progress(
+            f"registered {registered['name']} version {registered['version']} (run {registered['run_id']}) in {registered['tracking_uri']}"
+        )
     return BuildResult(out, version, flat, report, registered)

@@ -20,7 +20,9 @@ from monovec.config import StrictModel
 
 
 class Expectation(StrictModel):
-    decision: Literal["allow", "block", "escalate"] | None = Field(None, description="the exact top-level decision")
+    decision: Literal["allow", "block", "escalate"] | None = Field(
+        None, description="the exact top-level decision"
+    )
     harmful: bool | None = Field(None, description="decision != allow")
     hate: bool | None = Field(None, description="safety.categories.hate >= its threshold")
     category: str | None = Field(None, description="this category's score >= its threshold")
@@ -69,7 +71,9 @@ def check(answer: dict[str, Any], expect: Expectation, pipe: ClassifierPipeline)
     if expect.hate is not None and flagged("hate") != expect.hate:
         failures.append(f"hate expected {expect.hate}, score {safety['categories'].get('hate', 0.0):.2f}")
     if expect.category is not None and not flagged(expect.category):
-        failures.append(f"{expect.category} score {safety['categories'].get(expect.category, 0.0):.2f} below threshold")
+        failures.append(
+            f"{expect.category} score {safety['categories'].get(expect.category, 0.0):.2f} below threshold"
+        )
     if expect.emotion is not None and answer["heads"]["emotion"]["label"] != expect.emotion:
         failures.append(f"emotion {answer['heads']['emotion']['label']} != {expect.emotion}")
     for name, head in answer["heads"].items():
@@ -80,7 +84,9 @@ def check(answer: dict[str, Any], expect: Expectation, pipe: ClassifierPipeline)
 
 def run_cases(pipe: ClassifierPipeline, cases: CaseFile, batch_size: int = 64) -> list[CaseResult]:
     """Classify every case (in batches, no escalation) and check it."""
-    items = [(g, lang, t) for g in cases.groups for lang, texts in (("en", g.en), ("ko", g.ko)) for t in texts]
+    items = [
+        (g, lang, t) for g in cases.groups for lang, texts in (("en", g.en), ("ko", g.ko)) for t in texts
+    ]
     results: list[CaseResult] = []
     for i in range(0, len(items), batch_size):
         chunk = items[i : i + batch_size]
@@ -99,7 +105,11 @@ def pass_rates(results: list[CaseResult]) -> dict[str, dict[str, float]]:
     by["_all"] = list(results)
     out = {}
     for kind, rs in by.items():
-        row: dict[str, float] = {"n": len(rs), "passed": sum(r.passed for r in rs), "rate": sum(r.passed for r in rs) / len(rs)}
+        row: dict[str, float] = {
+            "n": len(rs),
+            "passed": sum(r.passed for r in rs),
+            "rate": sum(r.passed for r in rs) / len(rs),
+        }
         for lang in ("en", "ko"):
             lr = [r for r in rs if r.lang == lang]
             if lr:

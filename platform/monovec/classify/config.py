@@ -24,10 +24,18 @@ from monovec.embed.text import EncoderConfig
 class HarmConfig(StrictModel):
     """Derived harmful / not-harmful decision for a head (the ethics head's block/allow)."""
 
-    safe_labels: list[str] = Field(default_factory=lambda: ["not_hate"], description="head labels that mean not harmful")
-    extra_train: list[DataSource] = Field(default_factory=list, description="binary sources whose labels map to 'harmful'/'safe'")
-    block_threshold: float = Field(0.5, ge=0, le=1, description="P(harmful) at or above which the text is blocked")
-    escalate_threshold: float = Field(0.35, ge=0, le=1, description="P(harmful) in [this, block) is ambiguous high risk: escalate")
+    safe_labels: list[str] = Field(
+        default_factory=lambda: ["not_hate"], description="head labels that mean not harmful"
+    )
+    extra_train: list[DataSource] = Field(
+        default_factory=list, description="binary sources whose labels map to 'harmful'/'safe'"
+    )
+    block_threshold: float = Field(
+        0.5, ge=0, le=1, description="P(harmful) at or above which the text is blocked"
+    )
+    escalate_threshold: float = Field(
+        0.35, ge=0, le=1, description="P(harmful) in [this, block) is ambiguous high risk: escalate"
+    )
     lexical: LexicalConfig = Field(default_factory=LexicalConfig)
 
     @model_validator(mode="after")
@@ -40,12 +48,18 @@ class HarmConfig(StrictModel):
 class HeadConfig(StrictModel):
     labels: list[str] = Field(min_length=2, description="the head's classes; order is the output order")
     train: list[DataSource] = Field(min_length=1)
-    dev: list[DataSource] = Field(default_factory=list, description="held-out files for the build's evaluation")
-    max_per_class: int | None = Field(None, ge=1, description="cap training examples per (class, language): quick builds")
+    dev: list[DataSource] = Field(
+        default_factory=list, description="held-out files for the build's evaluation"
+    )
+    max_per_class: int | None = Field(
+        None, ge=1, description="cap training examples per (class, language): quick builds"
+    )
     prototypes: PrototypeConfig = Field(default_factory=PrototypeConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     linear: LinearHeadConfig = Field(default_factory=LinearHeadConfig)
-    escalate_uncertain: bool = Field(True, description="escalate when neither prototypes nor the linear head are sure")
+    escalate_uncertain: bool = Field(
+        True, description="escalate when neither prototypes nor the linear head are sure"
+    )
     harm: HarmConfig | None = Field(None, description="set on the head that decides block/allow")
 
     @model_validator(mode="after")
@@ -60,7 +74,9 @@ class HeadConfig(StrictModel):
 
 
 class ContextConfig(StrictModel):
-    alpha: float = Field(0.8, ge=0, le=1, description="weight of the current text vs the mean of the session's last k")
+    alpha: float = Field(
+        0.8, ge=0, le=1, description="weight of the current text vs the mean of the session's last k"
+    )
     k: int = Field(5, ge=0, le=100, description="session embeddings remembered (0 disables context)")
     max_sessions: int = Field(10_000, ge=1, description="LRU bound on remembered sessions")
 
@@ -75,7 +91,10 @@ class ClassifierConfig(StrictModel):
     context: ContextConfig = Field(default_factory=ContextConfig)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     heads: dict[str, HeadConfig] = Field(min_length=1)
-    safety: SafetyConfig | None = Field(None, description="harm taxonomy, its policy and its training data; None = rules and head harm decide (legacy)")
+    safety: SafetyConfig | None = Field(
+        None,
+        description="harm taxonomy, its policy and its training data; None = rules and head harm decide (legacy)",
+    )
 
     @model_validator(mode="after")
     def _one_harm(self) -> ClassifierConfig:

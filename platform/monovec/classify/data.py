@@ -24,14 +24,24 @@ log = logging.getLogger(__name__)
 
 
 class DataSource(StrictModel):
-    path: str = Field(description="file path; `data:` prefix resolves under the shared data dir, `resource:` under the package's resources (a YAML of label -> {lang: [texts]})")
+    path: str = Field(
+        description="file path; `data:` prefix resolves under the shared data dir, `resource:` under the package's resources (a YAML of label -> {lang: [texts]})"
+    )
     format: Literal["auto", "jsonl", "tsv", "csv"] = "auto"
-    text_fields: dict[str, str] = Field(description="field name -> language tag, e.g. {text_en: en, text_ko: ko}")
+    text_fields: dict[str, str] = Field(
+        description="field name -> language tag, e.g. {text_en: en, text_ko: ko}"
+    )
     label_field: str
-    label_map: dict[str, str | None] = Field(default_factory=dict, description="raw label -> head label (null drops it)")
+    label_map: dict[str, str | None] = Field(
+        default_factory=dict, description="raw label -> head label (null drops it)"
+    )
     single_label_only: bool = Field(False, description="keep only rows with exactly one (mapped) label")
-    max_rows: int | None = Field(None, ge=1, description="read at most this many rows (quick builds and tests)")
-    repeat: int = Field(1, ge=1, le=100, description="use every row this many times (weights a small hand-written source)")
+    max_rows: int | None = Field(
+        None, ge=1, description="read at most this many rows (quick builds and tests)"
+    )
+    repeat: int = Field(
+        1, ge=1, le=100, description="use every row this many times (weights a small hand-written source)"
+    )
 
 
 def _resource_records(name: str) -> Iterator[tuple[int, dict[str, Any] | None, LineError | None]]:
@@ -60,7 +70,12 @@ class Examples:
         return np.array([label_index[ls[0]] for ls in self.labels], dtype=np.int64)
 
     def subset(self, idx: np.ndarray | list[int]) -> Examples:
-        return Examples([self.texts[i] for i in idx], [self.labels[i] for i in idx], [self.langs[i] for i in idx], self.errors)
+        return Examples(
+            [self.texts[i] for i in idx],
+            [self.labels[i] for i in idx],
+            [self.langs[i] for i in idx],
+            self.errors,
+        )
 
 
 def _labels_of(value: object) -> list[str]:
@@ -71,13 +86,23 @@ def _labels_of(value: object) -> list[str]:
     return [str(value)]
 
 
-def load_examples(sources: list[DataSource], labels: list[str], max_per_class: int | None = None, seed: int = 0) -> Examples:
+def load_examples(
+    sources: list[DataSource], labels: list[str], max_per_class: int | None = None, seed: int = 0
+) -> Examples:
     """Read every source; rows with unknown labels or missing fields are reported, not fatal."""
     known = set(labels)
     texts, out_labels, langs, errors = [], [], [], []
     for src in sources:
-        path = resolve_data_path(src.path) if not src.path.startswith("resource:") else resource_path(src.path[len("resource:") :])
-        records = _resource_records(src.path[len("resource:") :]) if src.path.startswith("resource:") else iter_records(path, src.format)
+        path = (
+            resolve_data_path(src.path)
+            if not src.path.startswith("resource:")
+            else resource_path(src.path[len("resource:") :])
+        )
+        records = (
+            _resource_records(src.path[len("resource:") :])
+            if src.path.startswith("resource:")
+            else iter_records(path, src.format)
+        )
         rows = 0
         for n, rec, err in records:
             if err is not None:
@@ -95,7 +120,9 @@ def load_examples(sources: list[DataSource], labels: list[str], max_per_class: i
             mapped = list(dict.fromkeys(m for m in mapped if m is not None))
             unknown = [m for m in mapped if m not in known]
             if unknown:
-                errors.append(LineError(n, f"{path.name} line {n}: labels {unknown} not in the head's label set"))
+                errors.append(
+                    LineError(n, f"{path.name} line {n}: labels {unknown} not in the head's label set")
+                )
                 continue
             if not mapped or (src.single_label_only and len(mapped) != 1):
                 continue

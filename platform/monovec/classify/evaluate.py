@@ -25,7 +25,9 @@ def normalise_examples(normalizer: Callable[[str], str], ex: Examples) -> tuple[
     return ex.subset(keep), [norms[i] for i in keep]
 
 
-def evaluate_head(pipe: ClassifierPipeline, head_name: str, ex: Examples, norms: list[str], x: np.ndarray) -> dict[str, Any]:
+def evaluate_head(
+    pipe: ClassifierPipeline, head_name: str, ex: Examples, norms: list[str], x: np.ndarray
+) -> dict[str, Any]:
     """Metrics for one head on examples whose embeddings are `x` (primary label = first label)."""
     head = pipe.model.heads[head_name]
     labels = head.labels
@@ -45,26 +47,37 @@ def evaluate_head(pipe: ClassifierPipeline, head_name: str, ex: Examples, norms:
         block = {}
         for name, pred in variants.items():
             yp = [p for p, m in zip(pred, mask, strict=True) if m]
-            block[name] = {"macro_f1": metrics.macro_f1(yt, yp, labels), "accuracy": float(np.mean(np.array(yt) == np.array(yp))) if yt else 0.0}
+            block[name] = {
+                "macro_f1": metrics.macro_f1(yt, yp, labels),
+                "accuracy": float(np.mean(np.array(yt) == np.array(yp))) if yt else 0.0,
+            }
         report[lang] = block
     resolved = np.array([o.resolved for o in outs])
     correct = np.array([o.label == y for o, y in zip(outs, y_true, strict=True)])
     conf = np.array([o.confidence for o in outs])
     rc = metrics.risk_coverage(conf, correct)
     report["coverage"] = float(resolved.mean())
-    report["status_mix"] = {s: float(np.mean([o.status == s for o in outs])) for s in ("confident", "ambiguous", "low_confidence", "unknown")}
+    report["status_mix"] = {
+        s: float(np.mean([o.status == s for o in outs]))
+        for s in ("confident", "ambiguous", "low_confidence", "unknown")
+    }
     report["selective"] = metrics.selective_metrics(y_true, variants["pipeline"], resolved, labels)
     report["aurc"] = rc["aurc"]
     report["risk_coverage"] = rc
     report["escalation_rate"] = float(np.mean([r["decision"] == "escalate" for r in results]))
-    report["decision_mix"] = {d: float(np.mean([r["decision"] == d for r in results])) for d in ("allow", "block", "escalate")}
+    report["decision_mix"] = {
+        d: float(np.mean([r["decision"] == d for r in results])) for d in ("allow", "block", "escalate")
+    }
     report["confusion"] = metrics.confusion_matrix(y_true, variants["pipeline"], labels).tolist()
     if head.harm is not None and head.config.harm is not None:
         safe = set(head.config.harm.safe_labels)
         truth = [any(label not in safe for label in ls) for ls in ex.labels]
         blocked = [r["decision"] == "block" for r in results]
         at_half = [(o.harm_score or 0.0) >= 0.5 for o in outs]
-        report["harm"] = {"decision_block": metrics.binary_f1(truth, blocked), "p_at_0.5": metrics.binary_f1(truth, at_half)}
+        report["harm"] = {
+            "decision_block": metrics.binary_f1(truth, blocked),
+            "p_at_0.5": metrics.binary_f1(truth, at_half),
+        }
     return report
 
 
@@ -91,7 +104,13 @@ def evaluate_model(
             from monovec import plots
 
             cm = np.array(report[name]["confusion"])
-            plots.plot_confusion_matrix(cm, head.labels, metrics.confusion_matrix_columns(head.labels), Path(out_dir) / f"confusion_{name}.png", title=f"{name} (dev)")
+            plots.plot_confusion_matrix(
+                cm,
+                head.labels,
+                metrics.confusion_matrix_columns(head.labels),
+                Path(out_dir) / f"confusion_{name}.png",
+                title=f"{name} (dev)",
+            )
     if out_dir is not None and curves:
         from monovec import plots
 
@@ -124,13 +143,15 @@ def _prf(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.binary_f1(truth.tolist(), pred.tolist()).items()}
 
 
-def evaluate_safety(pipe: ClassifierPipeline, embed: Callable[[list[str]], np.ndarray], sources: list | None = None) -> dict[str, Any]:
+def evaluate_safety(
+    pipe: ClassifierPipeline, embed: Callable[[list[str]], np.ndarray], sources: list | None = None
+) -> dict[str, Any]:
     """The safety stage on labelled dev files, through the pipeline's own decision (segments included).
 
     Per source and language: harmful-vs-not F1 of `decision != allow` and of `decision == block`,
     per category precision/recall/F1 of `score >= threshold`, and the decision mix.
     """
-    from monovec.classify.safety_data import SafetyCorpus, _add_source
+    from monovec.classify.safety_data import SafetyCorpus, add_source
 
     cfg = pipe.model.config.safety
     if cfg is None or pipe.safety is None:
@@ -138,7 +159,7 @@ def evaluate_safety(pipe: ClassifierPipeline, embed: Callable[[list[str]], np.nd
     report: dict[str, Any] = {}
     for k, src in enumerate(sources if sources is not None else cfg.dev):
         corpus = SafetyCorpus(cfg.names)
-        _add_source(corpus, src, k)
+        add_source(corpus, src, k)
         norms = [pipe.normalizer(t) for t in corpus.texts]
         keep = [i for i, n in enumerate(norms) if n]
         if not keep:
@@ -166,12 +187,16 @@ def evaluate_safety(pipe: ClassifierPipeline, embed: Callable[[list[str]], np.nd
             if harmful[m].any():
                 entry["harmful_not_allow"] = _prf(decision[m] != "allow", harmful[m])
                 entry["harmful_block"] = _prf(decision[m] == "block", harmful[m])
-                entry["harmful_any_category"] = _prf((scores[m] >= [cfg.categories[c].threshold for c in cfg.names]).any(axis=1), harmful[m])
+                entry["harmful_any_category"] = _prf(
+                    (scores[m] >= [cfg.categories[c].threshold for c in cfg.names]).any(axis=1), harmful[m]
+                )
             for j, c in enumerate(cfg.names):
                 if applicable[j] and y[m, j].any():
                     entry[c] = _prf(scores[m, j] >= cfg.categories[c].threshold, y[m, j])
                 elif applicable[j]:
-                    entry[c] = {"false_positive_rate": float((scores[m, j] >= cfg.categories[c].threshold).mean())}
+                    entry[c] = {
+                        "false_positive_rate": float((scores[m, j] >= cfg.categories[c].threshold).mean())
+                    }
             block[lang] = entry
         report[_source_name(src.path)] = block
     return report

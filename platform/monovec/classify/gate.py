@@ -21,9 +21,15 @@ STATUSES: tuple[Status, ...] = ("confident", "ambiguous", "low_confidence", "unk
 
 class GateConfig(StrictModel):
     T_max: float = Field(0.35, ge=-1.0, le=1.0, description="top-1 prototype cosine needed to be confident")
-    T_unknown: float = Field(0.05, ge=-1.0, le=1.0, description="below this top-1 cosine the text is unknown to the head")
-    margin: float = Field(0.05, ge=0.0, le=2.0, description="minimum top-1 minus top-2 gap; smaller is ambiguous")
-    multi_label_threshold: float = Field(0.3, ge=-1.0, le=1.0, description="classes scoring above this are all reported in `labels`")
+    T_unknown: float = Field(
+        0.05, ge=-1.0, le=1.0, description="below this top-1 cosine the text is unknown to the head"
+    )
+    margin: float = Field(
+        0.05, ge=0.0, le=2.0, description="minimum top-1 minus top-2 gap; smaller is ambiguous"
+    )
+    multi_label_threshold: float = Field(
+        0.3, ge=-1.0, le=1.0, description="classes scoring above this are all reported in `labels`"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> GateConfig:
@@ -56,7 +62,3 @@ def gate(scores: np.ndarray, config: GateConfig) -> GateResult:
         status = "low_confidence"
     labels = tuple(int(j) for j in order if scores[j] >= config.multi_label_threshold)
     return GateResult(status, top, s1, s2, labels)
-
-
-def gate_batch(scores: np.ndarray, config: GateConfig) -> list[GateResult]:
-    return [gate(row, config) for row in np.atleast_2d(scores)]

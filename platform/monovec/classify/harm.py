@@ -29,7 +29,9 @@ class LexicalConfig(StrictModel):
 class HarmScorer:
     """P(harmful | text, embedding). Arrays only: weight over [ngram buckets ; embedding], bias, idf."""
 
-    def __init__(self, config: LexicalConfig, weight: np.ndarray, bias: float, idf: np.ndarray | None) -> None:
+    def __init__(
+        self, config: LexicalConfig, weight: np.ndarray, bias: float, idf: np.ndarray | None
+    ) -> None:
         self.config = config
         self.weight = np.asarray(weight, dtype=np.float32)
         self.bias = float(bias)
@@ -60,7 +62,9 @@ class HarmScorer:
         return sp.hstack([counts, sp.csr_matrix(x)]).tocsr()
 
     @classmethod
-    def fit(cls, texts: Sequence[str], x: np.ndarray, harmful: np.ndarray, config: LexicalConfig, seed: int = 0) -> HarmScorer:
+    def fit(
+        cls, texts: Sequence[str], x: np.ndarray, harmful: np.ndarray, config: LexicalConfig, seed: int = 0
+    ) -> HarmScorer:
         from sklearn.linear_model import LogisticRegression
 
         y = np.asarray(harmful, dtype=np.int64)

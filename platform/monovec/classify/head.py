@@ -36,19 +36,38 @@ class HeadOutput:
     scores: dict[str, float] = field(default_factory=dict)
 
     def public(self) -> dict:
-        out = {"label": self.label, "score": round(self.score, 4), "status": self.status, "labels": self.labels, "source": self.source}
+        out = {
+            "label": self.label,
+            "score": round(self.score, 4),
+            "status": self.status,
+            "labels": self.labels,
+            "source": self.source,
+        }
         if self.harm_score is not None:
             out["harm_score"] = round(self.harm_score, 4)
         return out
 
 
 class Head:
-    def __init__(self, name: str, config: HeadConfig, prototypes: PrototypeSet, linear: LinearHead, harm: HarmScorer | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: HeadConfig,
+        prototypes: PrototypeSet,
+        linear: LinearHead,
+        harm: HarmScorer | None = None,
+    ) -> None:
         if prototypes.labels != config.labels or linear.labels != config.labels:
             raise ValueError(f"head {name!r}: prototype/linear labels do not match the config labels")
         if (config.harm is None) != (harm is None):
             raise ValueError(f"head {name!r}: harm config and harm model must come together")
-        self.name, self.config, self.prototypes, self.linear, self.harm = name, config, prototypes, linear, harm
+        self.name, self.config, self.prototypes, self.linear, self.harm = (
+            name,
+            config,
+            prototypes,
+            linear,
+            harm,
+        )
 
     @property
     def labels(self) -> list[str]:
@@ -58,13 +77,22 @@ class Head:
         """x: (n, d) embeddings (+ the normalised texts, which the harm scorer's lexical channel reads)."""
         proto = self.prototypes.scores(x)
         proba = self.linear.proba(x)
-        harm = self.harm.proba(texts if texts is not None else [''] * len(x), x) if self.harm is not None else None
+        harm = (
+            self.harm.proba(texts if texts is not None else [""] * len(x), x)
+            if self.harm is not None
+            else None
+        )
         out = []
         for i in range(len(x)):
             g = gate(proto[i], self.config.gate)
             lin_top = int(np.argmax(proba[i]))
             lin_p = float(proba[i, lin_top])
-            if g.status == "confident":
+            overridden = (
+                self.config.linear.overrides_prototype
+                and lin_top != g.top
+                and lin_p >= self.config.linear.threshold
+            )
+            if g.status == "confident" and not overridden:
                 label, score, source, resolved = self.labels[g.top], g.score, "prototype", True
             else:
                 resolved = lin_p >= self.config.linear.threshold
@@ -74,7 +102,10 @@ class Head:
                     label=label,
                     score=float(score),
                     status=g.status,
-                    labels=[label] + [self.labels[j] for j in g.labels if self.labels[j] != label],  # label is always in labels
+                    labels=[label]
+                    + [
+                        self.labels[j] for j in g.labels if self.labels[j] != label
+                    ],  # label is always in labels
                     source=source,
                     resolved=resolved,
                     confidence=lin_p,

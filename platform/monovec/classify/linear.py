@@ -20,11 +20,26 @@ from monovec.config import StrictModel
 
 class LinearHeadConfig(StrictModel):
     l2: float = Field(1.0, ge=0, description="L2 strength (sklearn's 1/C)")
-    class_weight: Literal["none", "sqrt", "balanced"] = Field("sqrt", description="loss weight per class: 1, 1/sqrt(freq) or 1/freq")
-    calibrate_bias: bool = Field(True, description="fit per-class bias offsets for macro-F1 on a held-out slice of train")
-    calibration_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of train held out for bias calibration")
+    class_weight: Literal["none", "sqrt", "balanced"] = Field(
+        "sqrt", description="loss weight per class: 1, 1/sqrt(freq) or 1/freq"
+    )
+    calibrate_bias: bool = Field(
+        True, description="fit per-class bias offsets for macro-F1 on a held-out slice of train"
+    )
+    calibration_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="share of train held out for bias calibration"
+    )
     max_iter: int = Field(100, ge=5, description="L-BFGS iterations")
-    threshold: float = Field(0.45, ge=0.0, le=1.0, description="top probability needed to trust the head when prototypes were not confident")
+    threshold: float = Field(
+        0.45,
+        ge=0.0,
+        le=1.0,
+        description="top probability needed to trust the head when prototypes were not confident",
+    )
+    overrides_prototype: bool = Field(
+        False,
+        description="a linear head at or above `threshold` decides when it disagrees with a confident prototype (emotion: prototypes of the Reddit data put plainly stated anger and fear in the sadness cluster)",
+    )
 
 
 def _class_weights(y: np.ndarray, n_classes: int, mode: str) -> np.ndarray | None:
@@ -36,7 +51,15 @@ def _class_weights(y: np.ndarray, n_classes: int, mode: str) -> np.ndarray | Non
     return (w / w[counts > 0].mean()).astype(np.float32)
 
 
-def fit_softmax(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float, weight: np.ndarray | None, max_iter: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def fit_softmax(
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    l2: float,
+    weight: np.ndarray | None,
+    max_iter: int,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
     torch.manual_seed(seed)
@@ -48,7 +71,9 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float, weight:
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(xt @ w.T + b, yt, weight=cw) + l2 * (w**2).sum() / (2 * len(xt))
+        loss = torch.nn.functional.cross_entropy(xt @ w.T + b, yt, weight=cw) + l2 * (w**2).sum() / (
+            2 * len(xt)
+        )
         loss.backward()
         return loss
 
@@ -89,23 +114,39 @@ class LinearHead:
         self.weight = np.asarray(weight, dtype=np.float32)
         self.bias = np.asarray(bias, dtype=np.float32)
         if self.weight.shape[0] != len(self.labels) or self.bias.shape != (len(self.labels),):
-            raise ValueError(f"weight {self.weight.shape} / bias {self.bias.shape} do not fit {len(self.labels)} labels")
+            raise ValueError(
+                f"weight {self.weight.shape} / bias {self.bias.shape} do not fit {len(self.labels)} labels"
+            )
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, labels: list[str], config: LinearHeadConfig, seed: int = 0) -> LinearHead:
+    def fit(
+        cls, x: np.ndarray, y: np.ndarray, labels: list[str], config: LinearHeadConfig, seed: int = 0
+    ) -> LinearHead:
         k = len(labels)
         present = np.unique(y)
         if len(present) < 2:
-            raise ValueError(f"a linear head needs at least two classes with examples, got {[labels[i] for i in present]}")
+            raise ValueError(
+                f"a linear head needs at least two classes with examples, got {[labels[i] for i in present]}"
+            )
         offset = np.zeros(k, dtype=np.float32)
         if config.calibrate_bias and len(x) >= 200:
             rng = np.random.default_rng(seed)
             perm = rng.permutation(len(x))
             cut = int(len(x) * (1 - config.calibration_fraction))
             tr, va = perm[:cut], perm[cut:]
-            w, b = fit_softmax(x[tr], y[tr], k, config.l2, _class_weights(y[tr], k, config.class_weight), config.max_iter, seed)
+            w, b = fit_softmax(
+                x[tr],
+                y[tr],
+                k,
+                config.l2,
+                _class_weights(y[tr], k, config.class_weight),
+                config.max_iter,
+                seed,
+            )
             offset = calibrate_bias(x[va] @ w.T + b, y[va], k)
-        w, b = fit_softmax(x, y, k, config.l2, _class_weights(y, k, config.class_weight), config.max_iter, seed)
+        w, b = fit_softmax(
+            x, y, k, config.l2, _class_weights(y, k, config.class_weight), config.max_iter, seed
+        )
         b = b + offset
         b[np.bincount(y, minlength=k) == 0] = -30.0  # a class never seen is never predicted
         return cls(labels, w, b)

@@ -38,7 +38,9 @@ class ClassifierModel:
         safety: SafetyModel | None = None,
     ) -> None:
         if (config.safety is not None and config.safety.enabled) and safety is None:
-            raise ValueError("the config enables the safety stage but no safety model was given (rebuild the model)")
+            raise ValueError(
+                "the config enables the safety stage but no safety model was given (rebuild the model)"
+            )
         self.config = config
         self.heads = heads
         self.safety = safety
@@ -73,8 +75,16 @@ class ClassifierModel:
         if self.safety is not None:
             np.savez(out / "safety.npz", **self.safety.state())
         dump_config(self.config, out / "config.yaml")
-        manifest = {"format": FORMAT, "name": self.config.name, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **self.manifest}
-        manifest["heads"] = {n: {"labels": h.labels, "prototypes": h.prototypes.counts(), "harm": h.harm is not None} for n, h in self.heads.items()}
+        manifest = {
+            "format": FORMAT,
+            "name": self.config.name,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **self.manifest,
+        }
+        manifest["heads"] = {
+            n: {"labels": h.labels, "prototypes": h.prototypes.counts(), "harm": h.harm is not None}
+            for n, h in self.heads.items()
+        }
         (out / "model.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
         self.manifest = manifest
         return out
@@ -93,9 +103,19 @@ class ClassifierModel:
         for name, hcfg in config.heads.items():
             with np.load(root / "heads" / f"{name}.npz") as z:
                 arrays = {k: z[k] for k in z.files}
-            protos = PrototypeSet.from_state(hcfg.labels, {k[6:]: v for k, v in arrays.items() if k.startswith("proto_")})
-            linear = LinearHead.from_state(hcfg.labels, {k[7:]: v for k, v in arrays.items() if k.startswith("linear_")})
-            harm = HarmScorer.from_state(hcfg.harm.lexical, {k[5:]: v for k, v in arrays.items() if k.startswith("harm_")}) if hcfg.harm else None
+            protos = PrototypeSet.from_state(
+                hcfg.labels, {k[6:]: v for k, v in arrays.items() if k.startswith("proto_")}
+            )
+            linear = LinearHead.from_state(
+                hcfg.labels, {k[7:]: v for k, v in arrays.items() if k.startswith("linear_")}
+            )
+            harm = (
+                HarmScorer.from_state(
+                    hcfg.harm.lexical, {k[5:]: v for k, v in arrays.items() if k.startswith("harm_")}
+                )
+                if hcfg.harm
+                else None
+            )
             heads[name] = Head(name, hcfg, protos, linear, harm)
         ref_path = root / "reference.npy"
         reference = np.load(ref_path) if ref_path.is_file() else None

@@ -41,6 +41,23 @@ class InputError(ValueError):
 
 
 class ClassifierPipeline:
+    """A built classifier answering texts: normalise, embed once, run every head and the safety stage,
+    decide, escalate what is unsure.
+
+    Args:
+        model: a loaded model directory (`ClassifierModel.load`).
+        encoder: the text encoder (default: built from the model's encoder config; its name must be the
+            one the model was built with).
+        escalator: where unsure items go (default: the model's escalation config, created lazily).
+
+    Raises:
+        ValueError: when `encoder` is not the encoder the model was built with.
+
+    `classify` / `classify_batch` return the documented answer (docs/classifier.md "Answer"):
+    request_id, model_version, decision (allow / block / escalate), stage, reason, per-head label,
+    score (cosine or probability in [0, 1]), status and source, the safety verdict, latency_ms.
+    """
+
     def __init__(
         self,
         model: ClassifierModel,
@@ -55,7 +72,11 @@ class ClassifierPipeline:
             raise ValueError(f"model was built with encoder {expected!r}, got {self.encoder.name!r}")
         self.normalizer = KoreanNormalizer(cfg.normalize)
         self.rules = RuleEngine(cfg.rules)
-        self.safety = SafetyStage(model.safety, self.rules, positive_stance(model.safety.config, model.heads)) if model.safety is not None else None
+        self.safety = (
+            SafetyStage(model.safety, self.rules, positive_stance(model.safety.config, model.heads))
+            if model.safety is not None
+            else None
+        )
         self._escalator = escalator
         self._sessions: OrderedDict[str, deque[np.ndarray]] = OrderedDict()
 
@@ -82,7 +103,9 @@ class ClassifierPipeline:
             raise InputError("empty_text", "text is empty or only whitespace")
         return norm
 
-    def classify(self, text: str, session_id: str | None = None, request_id: str | None = None, escalate: bool = True) -> dict[str, Any]:
+    def classify(
+        self, text: str, session_id: str | None = None, request_id: str | None = None, escalate: bool = True
+    ) -> dict[str, Any]:
         result = self.classify_batch([text], [session_id], [request_id], escalate=escalate)[0]
         if "error" in result:
             raise InputError(result["error"]["code"], result["error"]["message"])
@@ -98,8 +121,11 @@ class ClassifierPipeline:
     ) -> list[dict[str, Any]]:
         """One answer per input, in order; a bad input gets an error entry and the rest are classified.
 
-        `with_embeddings` adds each text's vector under "embedding" (for Chroma / drift), so the
-        caller never re-encodes.
+        A bad input (not a string, longer than `classifier.max_text_chars` characters, empty after
+        normalisation) gets `{"error": {"code", "message"}}` instead of raising. `with_embeddings` adds
+        each text's vector (the encoder's dimension, float32, unit length) under "embedding" (for
+        Chroma / drift), so the caller never re-encodes. `latency_ms` is each answer's share of the
+        batch's wall time in milliseconds.
         """
         t0 = time.perf_counter()
         n = len(texts)
@@ -120,8 +146,16 @@ class ClassifierPipeline:
             both = self.encoder.encode(norms + flat)  # one batch: whole texts, then their sentences
             raw, seg_x = both[: len(norms)], self._split_rows(both[len(norms) :], segments)
             x = self._with_context(raw, [session_ids[i] for i in good])
-            decided = self.decide(x, norms, [request_ids[i] for i in good], escalate=escalate, texts=[texts[i] for i in good],
-                                  raw_x=raw, segments=segments, segment_x=seg_x)
+            decided = self.decide(
+                x,
+                norms,
+                [request_ids[i] for i in good],
+                escalate=escalate,
+                texts=[texts[i] for i in good],
+                raw_x=raw,
+                segments=segments,
+                segment_x=seg_x,
+            )
             for row, (i, r) in enumerate(zip(good, decided, strict=True)):
                 if with_embeddings:
                     r["embedding"] = x[row]
@@ -138,7 +172,10 @@ class ClassifierPipeline:
         if self.safety is None or cfg is None or not cfg.segments.enabled:
             return [[] for _ in norms]
         seg = cfg.segments
-        return [split_segments(t, seg.max_segments, seg.min_chars) if len(t) >= seg.min_text_chars else [] for t in norms]
+        return [
+            split_segments(t, seg.max_segments, seg.min_chars) if len(t) >= seg.min_text_chars else []
+            for t in norms
+        ]
 
     @staticmethod
     def _split_rows(x: np.ndarray, segments: list[list[str]]) -> list[np.ndarray]:
@@ -196,17 +233,32 @@ class ClassifierPipeline:
             rid = (request_ids[i] if request_ids else None) or uuid.uuid4().hex
             per_head = {name: outs[i] for name, outs in heads.items()}
             verdict = verdicts[i] if verdicts is not None else None
-            out.append(self._decide_one(rid, norm, per_head, escalate, str(texts[i]) if texts else norm, verdict))
+            out.append(
+                self._decide_one(rid, norm, per_head, escalate, str(texts[i]) if texts else norm, verdict)
+            )
         return out
 
-    def assess(self, norms: Sequence[str], x: np.ndarray, segments: Sequence[Sequence[str]] | None = None,
-               segment_x: Sequence[np.ndarray] | None = None) -> list[SafetyVerdict] | None:
+    def assess(
+        self,
+        norms: Sequence[str],
+        x: np.ndarray,
+        segments: Sequence[Sequence[str]] | None = None,
+        segment_x: Sequence[np.ndarray] | None = None,
+    ) -> list[SafetyVerdict] | None:
         """The safety verdict per text (None when the model has no safety stage)."""
         if self.safety is None:
             return None
         return self.safety.assess(norms, x, segments, segment_x)
 
-    def _decide_one(self, rid: str, norm: str, heads: dict[str, HeadOutput], escalate: bool, raw: str, verdict: SafetyVerdict | None = None) -> dict[str, Any]:
+    def _decide_one(
+        self,
+        rid: str,
+        norm: str,
+        heads: dict[str, HeadOutput],
+        escalate: bool,
+        raw: str,
+        verdict: SafetyVerdict | None = None,
+    ) -> dict[str, Any]:
         reasons: list[str] = []
         decision, stage = "allow", "prototype"
         if any(h.source == "linear_head" for h in heads.values()):
@@ -239,7 +291,8 @@ class ClassifierPipeline:
                         to_escalate = True
                         reasons.append(f"{name}: {h.status}, linear head p={h.confidence:.2f}")
             if to_escalate and decision != "block":
-                decision, stage = "escalate", "llm"
+                # `llm` only when the item really goes to the escalation backend (not with escalate=False)
+                decision, stage = "escalate", "llm" if escalate else stage
         if to_escalate and escalate:
             decision, stage = self._escalate(rid, raw, heads, reasons, decision, stage)
         if not reasons:
@@ -256,7 +309,9 @@ class ClassifierPipeline:
             out["safety"] = verdict.public()
         return out
 
-    def _escalate(self, rid: str, raw: str, heads: dict[str, HeadOutput], reasons: list[str], decision: str, stage: str) -> tuple[str, str]:
+    def _escalate(
+        self, rid: str, raw: str, heads: dict[str, HeadOutput], reasons: list[str], decision: str, stage: str
+    ) -> tuple[str, str]:
         req = EscalationRequest(
             request_id=rid,
             text=raw,
@@ -271,6 +326,8 @@ class ClassifierPipeline:
                 if name in heads:
                     heads[name].label, heads[name].source, heads[name].resolved = label, "llm", True
             reasons.append(f"answered by {res.backend}")
-            return (res.decision or "allow") if decision != "block" else decision, "llm" if stage != "rules" else stage
+            return (
+                res.decision or "allow"
+            ) if decision != "block" else decision, "llm" if stage != "rules" else stage
         reasons.append(f"queued for review #{res.queue_id}" + (f" ({res.error})" if res.error else ""))
         return decision if decision == "block" else "escalate", stage

@@ -28,6 +28,7 @@ from monovec.classify.targets import target_lexicon
 from monovec.classify.taxonomy import SEVERITY, SafetyConfig
 
 CONTEXT = "context"  # rule category that damps scores instead of raising one
+RECLAIMED = "reclaimed"  # context subtype: a member of the group speaking (honoured only when no other group is named)
 
 
 @dataclass
@@ -42,7 +43,11 @@ class SafetyVerdict:
     by_rule: bool = False  # a rule hit decided (stage "rules")
 
     def public(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"decision": self.decision, "categories": {k: round(v, 4) for k, v in self.categories.items()}, "reasons": list(self.reasons)}
+        out: dict[str, Any] = {
+            "decision": self.decision,
+            "categories": {k: round(v, 4) for k, v in self.categories.items()},
+            "reasons": list(self.reasons),
+        }
         if self.subtypes:
             out["subtypes"] = dict(self.subtypes)
         if self.flags:
@@ -50,16 +55,32 @@ class SafetyVerdict:
         return out
 
 
-def decide(config: SafetyConfig, scores: dict[str, float], hits: Sequence[RuleResult], subtypes: dict[str, str], context: float = 0.0) -> SafetyVerdict:
+def decide(
+    config: SafetyConfig,
+    scores: dict[str, float],
+    hits: Sequence[RuleResult],
+    subtypes: dict[str, str],
+    context: float = 0.0,
+    settled: set[str] | frozenset[str] = frozenset(),
+) -> SafetyVerdict:
     """Apply the policy to one text's calibrated category scores (already damped by `context`, the
-    context-of-use score) and its rule hits."""
+    context-of-use score) and its rule hits.
+
+    `settled`: categories whose model score was damped on specific evidence (no protected group named,
+    a benign mention of one, a counter-speech or negation rule). Their damped score still decides at
+    or above the threshold, but it is not "ambiguous": it neither escalates from the ambiguous band nor
+    counts toward several risks at once (otherwise damping a confident 0.9 to 0.36 would escalate)."""
     scores = dict(scores)
     rule_cats: dict[str, RuleResult] = {}
     for hit in hits:  # per category, the hit whose subtype has the most severe action
         if hit.category not in scores:
             continue
         prev = rule_cats.get(hit.category)
-        if prev is None or SEVERITY[config.action(hit.category, hit.subtype)] > SEVERITY[config.action(hit.category, prev.subtype)]:
+        if (
+            prev is None
+            or SEVERITY[config.action(hit.category, hit.subtype)]
+            > SEVERITY[config.action(hit.category, prev.subtype)]
+        ):
             rule_cats[hit.category] = hit
             scores[hit.category] = max(scores[hit.category], config.rule_score)
             if hit.subtype:
@@ -72,8 +93,12 @@ def decide(config: SafetyConfig, scores: dict[str, float], hits: Sequence[RuleRe
         label = name + (f" ({sub})" if sub else "")
         if s >= cat.threshold:
             action = config.action(name, sub)
-            why = f"rule {rule_cats[name].rule_id} matched '{rule_cats[name].matched}'" if name in rule_cats else f"score {s:.2f} >= {cat.threshold}"
-        elif s >= cat.ambiguous_threshold:
+            why = (
+                f"rule {rule_cats[name].rule_id} matched '{rule_cats[name].matched}'"
+                if name in rule_cats
+                else f"score {s:.2f} >= {cat.threshold}"
+            )
+        elif s >= cat.ambiguous_threshold and name not in settled:
             action = "escalate" if cat.high_risk else "flag"
             why = f"{'ambiguous high risk' if cat.high_risk else 'borderline'}, score {s:.2f}"
         else:
@@ -82,15 +107,32 @@ def decide(config: SafetyConfig, scores: dict[str, float], hits: Sequence[RuleRe
         reasons.append(f"{label}: {why} -> {'allow and flag' if action == 'flag' else action}")
     decision = max((a for a in actions.values() if a != "flag"), key=SEVERITY.__getitem__, default="allow")
     by_rule = any(a == decision and n in rule_cats for n, a in actions.items())
-    risky = [n for n, c in config.categories.items() if c.high_risk and scores[n] >= config.multi_risk.min_score]
+    risky = [
+        n
+        for n, c in config.categories.items()
+        if c.high_risk
+        and scores[n] >= config.multi_risk.min_score
+        and (n not in settled or scores[n] >= c.threshold)
+    ]
     if len(risky) >= config.multi_risk.count:
         if SEVERITY[decision] < SEVERITY["escalate"]:
             decision, by_rule = "escalate", False
-            reasons.append("several risks at once: " + ", ".join(f"{n} {scores[n]:.2f}" for n in risky) + " -> escalate")
+            reasons.append(
+                "several risks at once: " + ", ".join(f"{n} {scores[n]:.2f}" for n in risky) + " -> escalate"
+            )
     flags = [n for n, a in actions.items() if a == "flag"]
     if context >= config.context.onset and config.context.enabled:
-        reasons.append(f"context of use: counter-speech, negation, quoting, reporting or support talk ({context:.2f}); model scores damped")
-    return SafetyVerdict(decision, scores, reasons, {k: v for k, v in subtypes.items() if v}, flags, by_rule and decision != "allow")
+        reasons.append(
+            f"context of use: counter-speech, negation, quoting, reporting or support talk ({context:.2f}); model scores damped"
+        )
+    return SafetyVerdict(
+        decision,
+        scores,
+        reasons,
+        {k: v for k, v in subtypes.items() if v},
+        flags,
+        by_rule and decision != "allow",
+    )
 
 
 def positive_stance(config: SafetyConfig, heads: Mapping[str, Head]) -> tuple[LinearHead, list[int]] | None:
@@ -106,13 +148,26 @@ def positive_stance(config: SafetyConfig, heads: Mapping[str, Head]) -> tuple[Li
 class SafetyStage:
     """Scores a batch (whole texts and their sentences) and applies the policy to each text."""
 
-    def __init__(self, model: SafetyModel, rules: RuleEngine, positive: tuple[LinearHead, list[int]] | None = None) -> None:
+    def __init__(
+        self, model: SafetyModel, rules: RuleEngine, positive: tuple[LinearHead, list[int]] | None = None
+    ) -> None:
         self.model = model
         self.config = model.config
         self.rules = rules
         self.positive = positive  # (a head's linear head, indices of its positive labels)
         tc = self.config.targets
-        self.targets = target_lexicon(tc.file) if tc.enabled and tc.category in self.model.categories else None
+        self.targets = (
+            target_lexicon(tc.file) if tc.enabled and tc.category in self.model.categories else None
+        )
+
+    def _other_group(self, hit: RuleResult, norm: str, lang: str) -> bool:
+        """An in-group hit ("as a gay man ...") speaks for its own group only: True when the rest of the
+        text names a protected group, whose hate the speaker's membership does not excuse."""
+        return (
+            hit.subtype == RECLAIMED
+            and self.targets is not None
+            and self.targets.find(norm.replace(hit.matched, " "), lang) is not None
+        )
 
     def _context(self, x: np.ndarray) -> np.ndarray:
         return self.model.context(x) if self.config.context.enabled else np.zeros(len(x), np.float32)
@@ -128,7 +183,9 @@ class SafetyStage:
         """Praise of a group is not hate: damp the hate column of positive rows."""
         if self.config.targets.category in self.model.categories and positive.any():
             scores = scores.copy()
-            scores[positive, self.model.categories.index(self.config.targets.category)] *= self.config.context.rule_damping
+            scores[positive, self.model.categories.index(self.config.targets.category)] *= (
+                self.config.context.rule_damping
+            )
         return scores
 
     def _apply(self, scores: np.ndarray, ctx: np.ndarray, damped: np.ndarray) -> np.ndarray:
@@ -139,7 +196,13 @@ class SafetyStage:
         out[:, damped] *= factor[:, None]
         return out
 
-    def assess(self, norms: Sequence[str], x: np.ndarray, segments: Sequence[Sequence[str]] | None = None, seg_x: Sequence[np.ndarray] | None = None) -> list[SafetyVerdict]:
+    def assess(
+        self,
+        norms: Sequence[str],
+        x: np.ndarray,
+        segments: Sequence[Sequence[str]] | None = None,
+        seg_x: Sequence[np.ndarray] | None = None,
+    ) -> list[SafetyVerdict]:
         """norms: normalised texts; x: their own embeddings (no session context); segments[i] the
         sentences of text i (may be empty) with embeddings seg_x[i]."""
         langs = [language_of(t) for t in norms]
@@ -149,34 +212,77 @@ class SafetyStage:
         positive = self._positive(x)
         whole = self._praise(self._apply(self.model.scores(norms, x, langs), ctx_whole, damped), positive)
         worst = whole.copy()
+        stance = (
+            self.model.stance(x) if self.config.stance.enabled else None
+        )  # worst sentence's stance, as for harm
         best_row: list[np.ndarray] = [x[i] for i in range(len(norms))]
         if segments is not None and seg_x is not None:
             flat = [(i, s) for i, segs in enumerate(segments) for s in segs]
             if flat:
                 sx = np.concatenate([np.atleast_2d(v) for v in seg_x if len(v)])
                 # each sentence is damped by its own context: friendly padding must not excuse it
-                ss = self._apply(self.model.scores([s for _, s in flat], sx, [langs[i] for i, _ in flat]), self._context(sx), damped)
-                ss = self._praise(ss, self._positive(sx))  # each sentence's own stance: padding cannot excuse the hateful one
+                ss = self._apply(
+                    self.model.scores([s for _, s in flat], sx, [langs[i] for i, _ in flat]),
+                    self._context(sx),
+                    damped,
+                )
+                ss = self._praise(
+                    ss, self._positive(sx)
+                )  # each sentence's own stance: padding cannot excuse the hateful one
                 if self.config.segments.high_risk_only:
-                    ss[:, ~np.array([self.config.categories[n].high_risk for n in self.model.categories])] = 0.0
+                    ss[:, ~np.array([self.config.categories[n].high_risk for n in self.model.categories])] = (
+                        0.0
+                    )
+                seg_stance = self.model.stance(sx) if stance is not None else None
                 for k, (i, _s) in enumerate(flat):
                     if ss[k].max() > worst[i].max():
                         best_row[i] = sx[k]
                     worst[i] = np.maximum(worst[i], ss[k])
+                    if seg_stance is not None:
+                        stance[i] = max(stance[i], seg_stance[k])
         out = []
         names = self.model.categories
         for i, norm in enumerate(norms):
             hits = self.rules.check_all(norm)
-            context_hits = [h for h in hits if h.category == CONTEXT]
-            if context_hits:  # talking ABOUT hate to condemn, deny or report it: damp the model scores, not the rules
+            context_hits = [
+                h for h in hits if h.category == CONTEXT and not self._other_group(h, norm, langs[i])
+            ]
+            settled: set[str] = set()
+            if (
+                context_hits
+            ):  # talking ABOUT hate to condemn, deny or report it: damp the model scores, not the rules
                 worst[i, damped] *= self.config.context.rule_damping
+                settled.update(self.config.context.categories)
             target = None
             tj = names.index(self.config.targets.category) if self.targets is not None else -1
-            matters = min(self.config.categories[self.config.targets.category].ambiguous_threshold, self.config.multi_risk.min_score) if tj >= 0 else 1.0
-            if tj >= 0 and worst[i, tj] >= matters:  # hate is aimed at a protected group: no group named, little hate
+            sc = self.config.stance
+            pj = names.index(sc.profanity_category) if sc.profanity_category in names else -1
+            matters = (
+                min(
+                    self.config.categories[self.config.targets.category].ambiguous_threshold,
+                    self.config.multi_risk.min_score,
+                )
+                if tj >= 0
+                else 1.0
+            )
+            benign = False
+            if (
+                tj >= 0 and worst[i, tj] >= matters
+            ):  # hate is aimed at a protected group: no group named, little hate
                 target = self.targets.find(norm, langs[i])
                 if target is None:
                     worst[i, tj] *= self.config.targets.no_target_factor
+                    settled.add(names[tj])
+                elif (
+                    stance is not None
+                    and stance[i] < sc.threshold
+                    and (pj < 0 or worst[i, pj] < sc.max_profanity)
+                ):
+                    worst[i, tj] *= (
+                        sc.factor
+                    )  # a clean text that names the group without saying anything bad about it
+                    benign = True
+                    settled.add(names[tj])
             scores = {n: float(worst[i, j]) for j, n in enumerate(names)}
             subtypes = {}
             for j, n in enumerate(names):
@@ -186,10 +292,18 @@ class SafetyStage:
                         subtypes[n] = st
             if target is not None:
                 subtypes[self.config.targets.category] = target
-            verdict = decide(self.config, scores, hits, subtypes, float(ctx_whole[i]))
+            verdict = decide(self.config, scores, hits, subtypes, float(ctx_whole[i]), settled)
+            if benign:
+                verdict.reasons.append(
+                    f"stance: a benign mention of {target} ({stance[i]:.2f} < {sc.threshold}); hate score damped"
+                )
             if positive[i]:
-                verdict.reasons.append(f"context of use: positive stance ({self.config.context.positive_head}); hate score damped")
+                verdict.reasons.append(
+                    f"context of use: positive stance ({self.config.context.positive_head}); hate score damped"
+                )
             if context_hits:
-                verdict.reasons.append(f"context of use: rule {context_hits[0].rule_id} ({context_hits[0].subtype}) matched '{context_hits[0].matched}'; model scores damped")
+                verdict.reasons.append(
+                    f"context of use: rule {context_hits[0].rule_id} ({context_hits[0].subtype}) matched '{context_hits[0].matched}'; model scores damped"
+                )
             out.append(verdict)
         return out

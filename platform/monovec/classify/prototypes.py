@@ -17,9 +17,21 @@ from monovec.embed.text import l2_normalise
 
 
 class PrototypeConfig(StrictModel):
-    trim_fraction: float = Field(0.1, ge=0.0, lt=0.9, description="share of members farthest from the centroid dropped before re-averaging")
-    multi_k: int = Field(3, ge=1, le=32, description="k-means prototypes for a diverse class (1 = always single)")
-    diversity_threshold: float = Field(0.75, ge=0.0, le=2.0, description="1 - mean cosine to centroid above which a class gets multi_k prototypes")
+    trim_fraction: float = Field(
+        0.1,
+        ge=0.0,
+        lt=0.9,
+        description="share of members farthest from the centroid dropped before re-averaging",
+    )
+    multi_k: int = Field(
+        3, ge=1, le=32, description="k-means prototypes for a diverse class (1 = always single)"
+    )
+    diversity_threshold: float = Field(
+        0.75,
+        ge=0.0,
+        le=2.0,
+        description="1 - mean cosine to centroid above which a class gets multi_k prototypes",
+    )
     min_cluster_size: int = Field(20, ge=1, description="k-means clusters smaller than this are dropped")
     center: bool = Field(True, description="score in the space centred on the training mean")
     seed: int = 0
@@ -67,7 +79,9 @@ def spherical_kmeans(x: np.ndarray, k: int, seed: int = 0, iters: int = 30) -> t
 class PrototypeSet:
     """Prototypes for one head: `vectors[i]` belongs to class `owner[i]`; a class may own several."""
 
-    def __init__(self, labels: list[str], vectors: np.ndarray, owner: np.ndarray, mean: np.ndarray | None) -> None:
+    def __init__(
+        self, labels: list[str], vectors: np.ndarray, owner: np.ndarray, mean: np.ndarray | None
+    ) -> None:
         self.labels = list(labels)
         self.vectors = l2_normalise(vectors)
         self.owner = np.asarray(owner, dtype=np.int64)
@@ -88,10 +102,18 @@ class PrototypeSet:
                 raise ValueError(f"class {label!r} has no training examples")
             centroid = trimmed_centroid(members, config.trim_fraction)
             diversity = 1.0 - float(np.mean(members @ centroid))
-            if config.multi_k > 1 and diversity > config.diversity_threshold and len(members) >= 2 * config.min_cluster_size:
+            if (
+                config.multi_k > 1
+                and diversity > config.diversity_threshold
+                and len(members) >= 2 * config.min_cluster_size
+            ):
                 centres, assign = spherical_kmeans(members, config.multi_k, seed=config.seed + j)
                 sizes = np.bincount(assign, minlength=config.multi_k)
-                kept = [trimmed_centroid(members[assign == c], config.trim_fraction) for c in range(config.multi_k) if sizes[c] >= config.min_cluster_size]
+                kept = [
+                    trimmed_centroid(members[assign == c], config.trim_fraction)
+                    for c in range(config.multi_k)
+                    if sizes[c] >= config.min_cluster_size
+                ]
                 if len(kept) > 1:
                     vectors.extend(kept)
                     owner.extend([j] * len(kept))

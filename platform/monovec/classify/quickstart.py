@@ -30,7 +30,10 @@ class BaselineConfig(StrictModel):
     """The control version: the candidate's build config with a few dotted overrides."""
 
     description: str = Field(description="what makes it the baseline, shown in the output")
-    overrides: list[str] = Field(min_length=1, description="dotted overrides of `build`, e.g. classifier.heads.emotion.max_per_class=100")
+    overrides: list[str] = Field(
+        min_length=1,
+        description="dotted overrides of `build`, e.g. classifier.heads.emotion.max_per_class=100",
+    )
 
 
 class QuickstartServeConfig(StrictModel):
@@ -38,9 +41,13 @@ class QuickstartServeConfig(StrictModel):
 
     enabled: bool = Field(True, description="deploy both versions as an A/B experiment and drive it")
     port: int = Field(8123, ge=1024, le=65535, description="Serve HTTP port on 127.0.0.1")
-    requests: int = Field(600, ge=10, description="real dev texts sent over HTTP, each followed by its true label as feedback")
+    requests: int = Field(
+        600, ge=10, description="real dev texts sent over HTTP, each followed by its true label as feedback"
+    )
     clients: int = Field(8, ge=1, le=64, description="concurrent HTTP clients")
-    treatment_weight: float = Field(0.5, gt=0, lt=1, description="share of users on the candidate during the experiment")
+    treatment_weight: float = Field(
+        0.5, gt=0, lt=1, description="share of users on the candidate during the experiment"
+    )
     guardrails: GuardrailConfig = Field(default_factory=GuardrailConfig)
     decision: ExperimentDecisionConfig = Field(default_factory=ExperimentDecisionConfig)
 
@@ -49,7 +56,9 @@ class QuickstartConfig(StrictModel):
     """`jobs/configs/quickstart.yaml`."""
 
     build: BuildConfig = Field(description="the candidate version's build")
-    candidate_description: str = Field("the candidate", description="what the candidate is, shown in the output")
+    candidate_description: str = Field(
+        "the candidate", description="what the candidate is, shown in the output"
+    )
     baseline: BaselineConfig
     examples: list[str] = Field(min_length=1, description="texts classified by the candidate and printed")
     serve: QuickstartServeConfig = Field(default_factory=QuickstartServeConfig)
@@ -100,7 +109,9 @@ def build_summary(result: BuildResult) -> str:
     parts = []
     en, ko = m.get("emotion.en.pipeline.accuracy"), m.get("emotion.ko.pipeline.accuracy")
     if en is not None and ko is not None:
-        parts.append(f"emotion accuracy en {en:.2f} ko {ko:.2f}, macro-F1 {m.get('emotion.all.pipeline.macro_f1', 0):.2f}")
+        parts.append(
+            f"emotion accuracy en {en:.2f} ko {ko:.2f}, macro-F1 {m.get('emotion.all.pipeline.macro_f1', 0):.2f}"
+        )
     harm = next((v for k, v in m.items() if k.endswith("harm.f1")), None)
     if harm is not None:
         parts.append(f"harmful F1 {harm:.2f}")
@@ -114,17 +125,28 @@ def run_quickstart(cfg: QuickstartConfig, echo: Callable[[str], None] = print) -
 
     results: dict[str, BuildResult] = {}
     for step, (role, bcfg, what) in enumerate(
-        [("baseline", cfg.baseline_build(), cfg.baseline.description), ("candidate", cfg.build, cfg.candidate_description)], start=1
+        [
+            ("baseline", cfg.baseline_build(), cfg.baseline.description),
+            ("candidate", cfg.build, cfg.candidate_description),
+        ],
+        start=1,
     ):
         with StepBar(f"[{step}/4] build {role}") as progress:
             results[role] = build_classifier(bcfg, progress=progress)
-        echo(f"[{step}/4] {role} {version_name(results[role])}: {what}\n      dev: {build_summary(results[role])}")
+        echo(
+            f"[{step}/4] {role} {version_name(results[role])}: {what}\n      dev: {build_summary(results[role])}"
+        )
     registered = [r.registered for r in results.values() if r.registered]
     if registered:
-        echo(f"      registered in MLflow as {registered[0]['name']} " + ", ".join(f"v{r['version']}" for r in registered))
+        echo(
+            f"      registered in MLflow as {registered[0]['name']} "
+            + ", ".join(f"v{r['version']}" for r in registered)
+        )
     pipe = load_pipeline(str(results["candidate"].model_dir))
     rows = pipe.classify_batch(cfg.examples, escalate=False)
-    echo(f"[3/4] {len(cfg.examples)} texts classified by the candidate:\n{format_examples(cfg.examples, rows)}")
+    echo(
+        f"[3/4] {len(cfg.examples)} texts classified by the candidate:\n{format_examples(cfg.examples, rows)}"
+    )
     out: dict[str, Any] = {"builds": {k: str(v.model_dir) for k, v in results.items()}, "examples": rows}
     if cfg.serve.enabled:
         out.update(drive_ab_app(cfg, results, echo))
@@ -137,7 +159,9 @@ def _ref(result: BuildResult) -> str:
     return str(result.model_dir)
 
 
-def drive_ab_app(cfg: QuickstartConfig, results: dict[str, BuildResult], echo: Callable[[str], None]) -> dict[str, Any]:
+def drive_ab_app(
+    cfg: QuickstartConfig, results: dict[str, BuildResult], echo: Callable[[str], None]
+) -> dict[str, Any]:
     """Serve baseline (control) vs candidate (treatment) in-process, send dev texts with feedback, evaluate."""
     from ray import serve
 
@@ -151,7 +175,9 @@ def drive_ab_app(cfg: QuickstartConfig, results: dict[str, BuildResult], echo: C
 
     emotion = cfg.build.classifier.heads["emotion"]
     dev = load_examples(emotion.dev or emotion.train, emotion.labels)
-    order = random.Random(cfg.build.classifier.seed).sample(range(len(dev)), k=min(cfg.serve.requests, len(dev)))
+    order = random.Random(cfg.build.classifier.seed).sample(
+        range(len(dev)), k=min(cfg.serve.requests, len(dev))
+    )
     w = cfg.serve.treatment_weight
     args = ClassifierAppArgs(
         experiment=f"quickstart-{results['candidate'].version}",
@@ -160,7 +186,9 @@ def drive_ab_app(cfg: QuickstartConfig, results: dict[str, BuildResult], echo: C
         guardrails=cfg.serve.guardrails,
         decision=cfg.serve.decision,
         auto_rollback=True,
-        state_dir=str(state_dir()),  # the replicas keep the experiment (and read the admin token) where this run does
+        state_dir=str(
+            state_dir()
+        ),  # the replicas keep the experiment (and read the admin token) where this run does
     )
     ensure_admin_token()
     serve.start(http_options={"host": "127.0.0.1", "port": cfg.serve.port})
@@ -168,25 +196,36 @@ def drive_ab_app(cfg: QuickstartConfig, results: dict[str, BuildResult], echo: C
         serve.run(build_app(args), name="classifier", route_prefix="/")
         url = f"http://127.0.0.1:{cfg.serve.port}"
         names = {role: version_name(r) for role, r in results.items()}
-        echo(f"[4/4] A/B test: control = baseline {names['baseline']}, treatment = candidate {names['candidate']} "
-             f"({w:.0%} of users)\n      experiment page {url}/ (while this runs)")  # fmt: skip
+        echo(
+            f"[4/4] A/B test: control = baseline {names['baseline']}, treatment = candidate {names['candidate']} "
+            f"({w:.0%} of users)\n      experiment page {url}/ (while this runs)"
+        )
         client = ServeClient(url)
 
         def one(n: int) -> None:
             i = order[n]
             res = client.classify(dev.texts[i], user_id=f"user-{n % 400}")
             truth = dev.labels[i][0]
-            client.feedback(res["request_id"], correct={"emotion": truth}, satisfied=res["heads"]["emotion"]["label"] == truth)
+            client.feedback(
+                res["request_id"],
+                correct={"emotion": truth},
+                satisfied=res["heads"]["emotion"]["label"] == truth,
+            )
 
         t0 = time.perf_counter()
-        with bar(total=len(order), desc="      traffic", unit="req") as progress, cf.ThreadPoolExecutor(cfg.serve.clients) as pool:
+        with (
+            bar(total=len(order), desc="      traffic", unit="req") as progress,
+            cf.ThreadPoolExecutor(cfg.serve.clients) as pool,
+        ):
             for f in cf.as_completed([pool.submit(one, n) for n in range(len(order))]):
                 f.result()
                 progress.update(1)
         seconds = time.perf_counter() - t0
         decision = client.admin("evaluate")
         status = client.experiment()
-        echo(f"      {len(order)} dev texts sent with their true labels as feedback in {seconds:.0f}s\n{format_experiment(status)}")
+        echo(
+            f"      {len(order)} dev texts sent with their true labels as feedback in {seconds:.0f}s\n{format_experiment(status)}"
+        )
         echo(format_decision(decision, with_reason=decision.get("action") == "continue_experiment"))
         return {"status": status, "decision": decision, "url": url}
     finally:

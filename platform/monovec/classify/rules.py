@@ -30,7 +30,9 @@ class RuleConfig(StrictModel):
     """Whether stage 1 runs and which rule file it reads."""
 
     enabled: bool = Field(True, description="run the rule stage; false makes check() always return None")
-    rules_file: str | None = Field(None, description="YAML rule file; None reads the packaged resources/rules.yaml")
+    rules_file: str | None = Field(
+        None, description="YAML rule file; None reads the packaged resources/rules.yaml"
+    )
 
 
 class RuleResult(BaseModel):
@@ -38,29 +40,40 @@ class RuleResult(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    action: Action | None = Field(None, description="the rule file's own action; None when the safety taxonomy's policy decides (see taxonomy.py)")
+    action: Action | None = Field(
+        None,
+        description="the rule file's own action; None when the safety taxonomy's policy decides (see taxonomy.py)",
+    )
     category: str = Field(description="harm category, e.g. self_harm, violence, crime, profanity, hate")
-    subtype: str = Field("", description="subtype within the category (self_harm: ideation / method / encouragement; crime: drugs / fraud / weapons)")
+    subtype: str = Field(
+        "",
+        description="subtype within the category (self_harm: ideation / method / encouragement; crime: drugs / fraud / weapons)",
+    )
     rule_id: str = Field(description="id of the rule that fired")
     reason: str = Field(description="human-readable: the category and the matched span")
     matched: str = Field("", description="the text span that matched")
-
-    @property
-    def is_critical(self) -> bool:
-        """True when the rule alone decides (a block), as the seed's pipeline reads it."""
-        return self.action == "block"
 
 
 class RuleSpec(StrictModel):
     """One rule as written in the YAML file."""
 
     id: str = Field(min_length=1, description="unique id, reported in every hit")
-    category: str = Field(min_length=1, description="harm category (a safety taxonomy name: its policy decides)")
+    category: str = Field(
+        min_length=1, description="harm category (a safety taxonomy name: its policy decides)"
+    )
     subtype: str = Field("", description="subtype within the category, reported with the hit")
-    action: Action | None = Field(None, description="action for models without a safety taxonomy (legacy); the taxonomy's policy wins")
-    patterns: list[str] = Field(min_length=1, description="regexes (case-insensitive); any match fires the rule")
-    unless: list[str] = Field(default_factory=list, description="regexes for idioms/exceptions, masked out before matching")
-    languages: list[Literal["ko", "en"]] = Field(default_factory=lambda: ["ko", "en"], description="scripts the rule applies to")
+    action: Action | None = Field(
+        None, description="action for models without a safety taxonomy (legacy); the taxonomy's policy wins"
+    )
+    patterns: list[str] = Field(
+        min_length=1, description="regexes (case-insensitive); any match fires the rule"
+    )
+    unless: list[str] = Field(
+        default_factory=list, description="regexes for idioms/exceptions, masked out before matching"
+    )
+    languages: list[Literal["ko", "en"]] = Field(
+        default_factory=lambda: ["ko", "en"], description="scripts the rule applies to"
+    )
     description: str = ""
 
     @model_validator(mode="after")
@@ -70,7 +83,9 @@ class RuleSpec(StrictModel):
                 try:
                     re.compile(pattern)
                 except re.error as exc:
-                    raise ValueError(f"rule {self.id!r}: {field} regex {pattern!r} does not compile: {exc}") from None
+                    raise ValueError(
+                        f"rule {self.id!r}: {field} regex {pattern!r} does not compile: {exc}"
+                    ) from None
         return self
 
 
@@ -118,7 +133,9 @@ class _CompiledRule:
     def __init__(self, spec: RuleSpec) -> None:
         self.spec = spec
         self.match = re.compile("|".join(f"(?:{p})" for p in spec.patterns), re.IGNORECASE)
-        self.unless = re.compile("|".join(f"(?:{p})" for p in spec.unless), re.IGNORECASE) if spec.unless else None
+        self.unless = (
+            re.compile("|".join(f"(?:{p})" for p in spec.unless), re.IGNORECASE) if spec.unless else None
+        )
         self.languages = frozenset(spec.languages)
 
 
@@ -129,7 +146,11 @@ class RuleEngine:
 
     def __init__(self, config: RuleConfig | None = None) -> None:
         self.config = config or RuleConfig()
-        path = Path(self.config.rules_file).expanduser() if self.config.rules_file else resource_path("rules.yaml")
+        path = (
+            Path(self.config.rules_file).expanduser()
+            if self.config.rules_file
+            else resource_path("rules.yaml")
+        )
         self.rule_file = load_rule_file(path)
         self._rules = [_CompiledRule(spec) for spec in self.rule_file.rules]
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
@@ -161,8 +182,16 @@ class RuleEngine:
             if hit is not None:
                 span = hit.group(0).strip()
                 spec = rule.spec
-                out.append(RuleResult(action=spec.action, category=spec.category, subtype=spec.subtype, rule_id=spec.id,
-                                      reason=f"{spec.category}: matched '{span}'", matched=span))
+                out.append(
+                    RuleResult(
+                        action=spec.action,
+                        category=spec.category,
+                        subtype=spec.subtype,
+                        rule_id=spec.id,
+                        reason=f"{spec.category}: matched '{span}'",
+                        matched=span,
+                    )
+                )
                 if first_only:
                     break
         return out

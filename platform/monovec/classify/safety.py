@@ -40,7 +40,11 @@ class LexicalFeatures:
         self.config = config
         self.idf = idf
         self._hasher = HashingVectorizer(
-            analyzer="char_wb", ngram_range=(config.ngram_min, config.ngram_max), n_features=config.n_features, alternate_sign=False, norm=None
+            analyzer="char_wb",
+            ngram_range=(config.ngram_min, config.ngram_max),
+            n_features=config.n_features,
+            alternate_sign=False,
+            norm=None,
         )
 
     def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
@@ -65,8 +69,8 @@ class LexicalFeatures:
 
 class SafetyModel:
     """Arrays only: lexical weights (C, L, F), embedding weights (C, L, D), bias (C, L) and Platt
-    (C, L) x 2 for C categories and L languages, idf (F,), subtype prototypes, the context-of-use
-    weights. `scores` is a few sparse dot products per text."""
+    (C, L) x 2 for C categories and L languages, idf (F,), subtype prototypes, the context-of-use and
+    stance weights (D,). `scores` is a few sparse dot products per text."""
 
     def __init__(
         self,
@@ -82,6 +86,8 @@ class SafetyModel:
         proto_names: list[str],
         context_w: np.ndarray | None = None,
         context_b: float = 0.0,
+        stance_w: np.ndarray | None = None,
+        stance_b: float = 0.0,
     ) -> None:
         self.config = config
         self.categories = config.names
@@ -94,11 +100,17 @@ class SafetyModel:
         self.proto_owner = np.asarray(proto_owner, np.int64)
         self.proto_names = list(proto_names)
         self.lexical = LexicalFeatures(config.lexical, None if idf is None else np.asarray(idf, np.float32))
-        self._lex_t = [np.ascontiguousarray(self.w_lex[:, k, :].T) for k in range(self.w_lex.shape[1])]  # (F, C) per language
+        self._lex_t = [
+            np.ascontiguousarray(self.w_lex[:, k, :].T) for k in range(self.w_lex.shape[1])
+        ]  # (F, C) per language
         self.context_w = None if context_w is None else np.asarray(context_w, np.float32)
         self.context_b = float(context_b)
+        self.stance_w = None if stance_w is None else np.asarray(stance_w, np.float32)
+        self.stance_b = float(stance_b)
         if self.w_emb.shape[:2] != (len(self.categories), len(LANGS)):
-            raise ValueError(f"safety weights of shape {self.w_emb.shape[:2]}, expected (categories {len(self.categories)}, languages {len(LANGS)})")
+            raise ValueError(
+                f"safety weights of shape {self.w_emb.shape[:2]}, expected (categories {len(self.categories)}, languages {len(LANGS)})"
+            )
 
     # -- inference ----------------------------------------------------------------------------
     def logits(self, texts: Sequence[str], x: np.ndarray, langs: Sequence[str]) -> np.ndarray:
@@ -129,6 +141,12 @@ class SafetyModel:
             return np.zeros(len(np.atleast_2d(x)), np.float32)
         return 1.0 / (1.0 + np.exp(-(np.atleast_2d(x) @ self.context_w + self.context_b)))
 
+    def stance(self, x: np.ndarray) -> np.ndarray | None:
+        """(n,) P(the text says something bad about the group it names), or None without a stance model."""
+        if self.stance_w is None:
+            return None
+        return 1.0 / (1.0 + np.exp(-(np.atleast_2d(x) @ self.stance_w + self.stance_b)))
+
     def subtype(self, category: str, x: np.ndarray) -> str | None:
         """Nearest subtype prototype of `category` to one embedding, or None when it has none."""
         j = self.categories.index(category)
@@ -141,7 +159,9 @@ class SafetyModel:
 
     # -- fitting ------------------------------------------------------------------------------
     @classmethod
-    def fit(cls, corpus: SafetyCorpus, x: np.ndarray, config: SafetyConfig, seed: int = 0) -> tuple[SafetyModel, dict]:
+    def fit(
+        cls, corpus: SafetyCorpus, x: np.ndarray, config: SafetyConfig, seed: int = 0
+    ) -> tuple[SafetyModel, dict]:
         """Fit every category; returns the model and a fit report (rows, held-out AUC/F1 per language)."""
         from sklearn.linear_model import LogisticRegression
 
@@ -160,7 +180,11 @@ class SafetyModel:
             feats_lex = lex(corpus.texts)
         n_lex = config.lexical.n_features if use_lex else 0
         C, D, L = len(corpus.categories), x.shape[1], len(LANGS)
-        w_lex, w_emb, bias = np.zeros((C, L, n_lex), np.float32), np.zeros((C, L, D), np.float32), np.zeros((C, L), np.float32)
+        w_lex, w_emb, bias = (
+            np.zeros((C, L, n_lex), np.float32),
+            np.zeros((C, L, D), np.float32),
+            np.zeros((C, L), np.float32),
+        )
         cal_a, cal_b = np.ones((C, L), np.float32), np.zeros((C, L), np.float32)
         report: dict = {}
         for j, name in enumerate(corpus.categories):
@@ -170,11 +194,17 @@ class SafetyModel:
             yj = y[:, j]
             sw = weight * np.where(yj, cat.positive_weight, 1.0)
             report[name] = {}
-            fits = [(li, langs == lang) for li, lang in enumerate(LANGS)] if cat.per_language else [(None, np.ones(len(langs), bool))]
+            fits = (
+                [(li, langs == lang) for li, lang in enumerate(LANGS)]
+                if cat.per_language
+                else [(None, np.ones(len(langs), bool))]
+            )
             for li, lang_mask in fits:
                 tr = known[:, j] & ~held & lang_mask
                 if yj[tr].sum() == 0 or (~yj[tr]).sum() == 0:
-                    raise ValueError(f"safety category {name!r}{'' if li is None else ' (' + LANGS[li] + ')'} needs positive and negative training rows (got {int(yj[tr].sum())} positives)")
+                    raise ValueError(
+                        f"safety category {name!r}{'' if li is None else ' (' + LANGS[li] + ')'} needs positive and negative training rows (got {int(yj[tr].sum())} positives)"
+                    )
                 clf = LogisticRegression(C=cat.C, max_iter=config.lexical.max_iter, random_state=seed)
                 clf.fit(feats[tr], yj[tr].astype(int), sample_weight=sw[tr])
                 coef = clf.coef_[0].astype(np.float32)
@@ -186,18 +216,32 @@ class SafetyModel:
                         w_emb[j, t] = coef
                     bias[j, t] = float(clf.intercept_[0])
                 report[name]["train_rows" if li is None else f"train_rows_{LANGS[li]}"] = int(tr.sum())
-                report[name]["train_positives" if li is None else f"train_positives_{LANGS[li]}"] = int(yj[tr].sum())
+                report[name]["train_positives" if li is None else f"train_positives_{LANGS[li]}"] = int(
+                    yj[tr].sum()
+                )
             for li, lang in enumerate(LANGS):
                 m = known[:, j] & held & (langs == lang)
                 pos = int(yj[m].sum())
                 entry = {"held_out": int(m.sum()), "positives": pos}
-                if pos >= config.min_calibration_positives and int(m.sum()) - pos >= config.min_calibration_positives:
-                    z = np.asarray(feats[m] @ np.concatenate([w_lex[j, li], w_emb[j, li]]) if lexical else feats[m] @ w_emb[j, li]).ravel() + bias[j, li]
+                if (
+                    pos >= config.min_calibration_positives
+                    and int(m.sum()) - pos >= config.min_calibration_positives
+                ):
+                    z = (
+                        np.asarray(
+                            feats[m] @ np.concatenate([w_lex[j, li], w_emb[j, li]])
+                            if lexical
+                            else feats[m] @ w_emb[j, li]
+                        ).ravel()
+                        + bias[j, li]
+                    )
                     a, b = _platt(z, yj[m])
                     shift = _best_threshold(1 / (1 + np.exp(-(a * z + b))), yj[m], cat.calibration_beta)
                     cal_a[j, li], cal_b[j, li] = a, b - _logit(shift)
                     p = 1 / (1 + np.exp(-(cal_a[j, li] * z + cal_b[j, li])))
-                    entry.update(_binary(p >= 0.5, yj[m]), auc=_auc(z, yj[m]), operating_point=round(shift, 4))
+                    entry.update(
+                        _binary(p >= 0.5, yj[m]), auc=_auc(z, yj[m]), operating_point=round(shift, 4)
+                    )
                 report[name][lang] = entry
         vectors, owner, names = [], [], []
         xn = l2_normalise(x)
@@ -213,35 +257,87 @@ class SafetyModel:
         context_w, context_b = None, 0.0
         ctx = np.array(corpus.context)
         ctx_w = weight.copy()
-        if config.context.data_rows:  # data-set rows anchor it: their hate is harmful, their unharmful rows harmless
+        if (
+            config.context.data_rows
+        ):  # data-set rows anchor it: their hate is harmful, their unharmful rows harmless
             j_hate = corpus.categories.index(config.context.categories[0]) if config.context.categories else 0
             data = (group >= 0) & known[:, j_hate] & ~held
             harmless = data & ~(y & known).any(axis=1)
             ctx = np.where(data & y[:, j_hate], 0, np.where(harmless, 1, ctx))
         if (ctx == 1).sum() >= 5 and (ctx == 0).sum() >= 5:  # harmless uses vs harmful ones
             used = ctx >= 0
-            clf = LogisticRegression(C=config.context.C, max_iter=1000, random_state=seed, class_weight="balanced")
+            clf = LogisticRegression(
+                C=config.context.C, max_iter=1000, random_state=seed, class_weight="balanced"
+            )
             clf.fit(x[used], ctx[used], sample_weight=ctx_w[used])
             context_w, context_b = clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
             report["_context"] = {"harmless_uses": int((ctx == 1).sum()), "harmful": int((ctx == 0).sum())}
-        model = cls(config, w_lex, w_emb, bias, cal_a, cal_b, lex.idf if use_lex else None, pv, np.array(owner, np.int64), names, context_w, context_b)
+        stance_w, stance_b = None, 0.0
+        st = np.array(corpus.stance)
+        if (
+            config.stance.enabled and (st == 1).sum() >= 5 and (st == 0).sum() >= 5
+        ):  # hateful vs benign mentions of a group
+            used = st >= 0
+            clf = LogisticRegression(C=config.stance.C, max_iter=2000, random_state=seed)
+            clf.fit(x[used], st[used], sample_weight=weight[used])
+            stance_w, stance_b = clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
+            report["_stance"] = {"hateful": int((st == 1).sum()), "benign": int((st == 0).sum())}
+        model = cls(
+            config,
+            w_lex,
+            w_emb,
+            bias,
+            cal_a,
+            cal_b,
+            lex.idf if use_lex else None,
+            pv,
+            np.array(owner, np.int64),
+            names,
+            context_w,
+            context_b,
+            stance_w,
+            stance_b,
+        )
         return model, report
 
     # -- persistence --------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
-        s = {"w_lex": self.w_lex, "w_emb": self.w_emb, "bias": self.bias, "cal_a": self.cal_a, "cal_b": self.cal_b,
-             "proto_vectors": self.proto_vectors, "proto_owner": self.proto_owner, "proto_names": np.array(self.proto_names, dtype=str)}
+        s = {
+            "w_lex": self.w_lex,
+            "w_emb": self.w_emb,
+            "bias": self.bias,
+            "cal_a": self.cal_a,
+            "cal_b": self.cal_b,
+            "proto_vectors": self.proto_vectors,
+            "proto_owner": self.proto_owner,
+            "proto_names": np.array(self.proto_names, dtype=str),
+        }
         if self.lexical.idf is not None:
             s["idf"] = self.lexical.idf
         if self.context_w is not None:
             s["context_w"], s["context_b"] = self.context_w, np.array([self.context_b], np.float32)
+        if self.stance_w is not None:
+            s["stance_w"], s["stance_b"] = self.stance_w, np.array([self.stance_b], np.float32)
         return s
 
     @classmethod
     def from_state(cls, config: SafetyConfig, state: dict[str, np.ndarray]) -> SafetyModel:
-        return cls(config, state["w_lex"], state["w_emb"], state["bias"], state["cal_a"], state["cal_b"], state.get("idf"),
-                   state["proto_vectors"], state["proto_owner"], [str(n) for n in state["proto_names"]],
-                   state.get("context_w"), float(state["context_b"][0]) if "context_b" in state else 0.0)
+        return cls(
+            config,
+            state["w_lex"],
+            state["w_emb"],
+            state["bias"],
+            state["cal_a"],
+            state["cal_b"],
+            state.get("idf"),
+            state["proto_vectors"],
+            state["proto_owner"],
+            [str(n) for n in state["proto_names"]],
+            state.get("context_w"),
+            float(state["context_b"][0]) if "context_b" in state else 0.0,
+            state.get("stance_w"),
+            float(state["stance_b"][0]) if "stance_b" in state else 0.0,
+        )
 
 
 def _platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:

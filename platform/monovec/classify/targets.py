@@ -36,17 +36,21 @@ class TargetLexicon:
                 if lang == "en":
                     bases = [re.sub(r"s\?$", "", t) for t in terms]  # immigrants? -> immigrant
                     self._plain += [(str(group), b) for b in bases if re.fullmatch(r"[a-z]{5,}", b)]
-                    self._bare.setdefault(lang, []).append((str(group), re.compile(f"(?:{body})", re.IGNORECASE)))
+                    self._bare.setdefault(lang, []).append(
+                        (str(group), re.compile(f"(?:{body})", re.IGNORECASE))
+                    )
                 try:
                     compiled.append((str(group), re.compile(pattern, re.IGNORECASE)))
                 except re.error as exc:
-                    raise ValueError(f"targets file {p}: group {group!r} ({lang}) does not compile: {exc}") from None
+                    raise ValueError(
+                        f"targets file {p}: group {group!r} ({lang}) does not compile: {exc}"
+                    ) from None
             self._rx[lang] = compiled
 
     def find(self, text: str, lang: str) -> str | None:
         """The first group named in `text`: as written; in Korean also with spaces and separators
         removed (조 선 족, 여.자.들); in English also inside glued words (womenarestupid) and with
-        one typo in a word of five letters or more (imigrants, wmoen)."""
+        one typo in a word of seven letters or more (imigrants), one swap in a shorter one (wmoen)."""
         for group, rx in self._rx.get(lang, []):
             if rx.search(text):
                 return group
@@ -60,7 +64,17 @@ class TargetLexicon:
                 if hit:
                     return hit
             if len(token) >= 5:
-                hit = next((g for g, term in self._plain if _one_edit(token, term) or _one_edit(token, term + "s")), None)
+                # one typo; in words of five or six letters only a swap (wmoen), since other edits turn real
+                # words into group words (while -> white, bigger -> a slur, artist -> autist)
+                swap_only = len(token) <= 6
+                hit = next(
+                    (
+                        g
+                        for g, term in self._plain
+                        if _one_edit(token, term, swap_only) or _one_edit(token, term + "s", swap_only)
+                    ),
+                    None,
+                )
                 if hit:
                     return hit
         return None
@@ -70,13 +84,20 @@ _SEPARATORS = re.compile(r"[\s.\-_·,*/|]+")
 _WORD = re.compile(r"[A-Za-z]+")
 
 
-def _one_edit(a: str, b: str) -> bool:
-    """True when a and b differ by exactly one insertion, deletion, substitution or adjacent swap."""
-    if a == b or abs(len(a) - len(b)) > 1:
+def _one_edit(a: str, b: str, swap_only: bool = False) -> bool:
+    """True when a and b differ by exactly one insertion, deletion, substitution or adjacent swap
+    (`swap_only`: by one adjacent swap)."""
+    if a == b or abs(len(a) - len(b)) > 1 or (swap_only and len(a) != len(b)):
         return False
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+        swap = (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+        return swap or (len(diff) == 1 and not swap_only)
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
     i = next((k for k in range(len(short)) if short[k] != long_[k]), len(short))
     return short[i:] == long_[i + 1 :]

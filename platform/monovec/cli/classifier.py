@@ -8,49 +8,38 @@ from pathlib import Path
 
 import typer
 
-from monovec.cli.common import EXIT_BAD_INPUT, EXIT_NOT_FOUND, fail, note
+from monovec.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_NOT_FOUND,
+    ConfigOpt,
+    FromTuneOpt,
+    OutOpt,
+    OverridesArg,
+    fail,
+    job_config,
+    note,
+)
 
 app = typer.Typer(help="Build, run and evaluate the unified classifier.", no_args_is_help=True)
 
 
 @app.command("build")
 def build(
-    config: Path = typer.Option(None, "--config", "-c", help="BuildConfig YAML, e.g. jobs/configs/classifier.yaml (with --from-tune: default the sweep's base config)"),
-    out: Path = typer.Option(None, "--out", help="output root (versions are written under it)"),
-    from_tune: str = typer.Option(None, "--from-tune", help="a sweep: its folder, a folder of sweeps (the newest), its best.yaml or MLflow run id; its overrides are applied on top"),
-    overrides: list[str] = typer.Argument(None, help="dotted overrides, e.g. classifier.heads.emotion.gate.margin=0.1"),
+    config: ConfigOpt = None,
+    out: OutOpt = None,
+    from_tune: FromTuneOpt = None,
+    overrides: OverridesArg = None,
 ) -> None:
-    """Build a versioned model directory, evaluate it on dev, register it in MLflow."""
+    """Build a versioned model directory, evaluate it on dev, register it in MLflow (the same code as
+    jobs/build_classifier.py). --config is the BuildConfig YAML, e.g. jobs/configs/classifier.yaml
+    (with --from-tune: default the sweep's base config); versions are written under --out."""
     from monovec.classify.build import BuildConfig, build_classifier
-    from monovec.config import ConfigError, load_config
-    from monovec.ray_env import init_ray
+    from monovec.entry import start_ray
 
-    items = list(overrides or [])
-    if from_tune is not None:
-        from monovec.tuning.report import load_best
-
-        try:
-            best = load_best(from_tune)
-        except ConfigError as exc:
-            fail(str(exc))
-        if best.get("_note"):
-            note(best["_note"])
-        items = [f"{k}={json.dumps(v)}" for k, v in best["overrides"].items()] + items
-        if config is None and best.get("base_config"):
-            from monovec.paths import REPO_ROOT
-
-            config = Path(best["base_config"])
-            config = config if config.is_file() or not (REPO_ROOT / config).is_file() else REPO_ROOT / config
-        typer.echo(f"applying {len(best['overrides'])} tuned overrides from {best['_path']} (sweep objective {best.get('objective')})")
-    if config is None:
+    if config is None and from_tune is None:
         fail("--config is required (or --from-tune with a sweep that names its base config)")
-    if out is not None:
-        items.append(f"out_dir={out}")
-    try:
-        cfg = load_config(BuildConfig, config, items)
-    except ConfigError as exc:
-        fail(str(exc))
-    init_ray(cfg.ray.address, cfg.ray.num_cpus)
+    cfg = job_config(BuildConfig, config, overrides, out, from_tune)
+    start_ray(cfg.ray)
     result = build_classifier(cfg, progress=typer.echo)
     typer.echo(str(result.model_dir))
 
@@ -59,11 +48,20 @@ def build(
 def predict(
     input: Path = typer.Option(..., "--input", "-i", help="JSONL, one object per line"),
     output: Path = typer.Option(..., "--output", "-o", help="JSONL answers, one line per input line"),
-    model: str = typer.Option(None, "--model", "-m", help="model folder (or a build's --out folder: newest version), models:/name/version or models:/name@alias"),
+    model: str = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="model folder (or a build's --out folder: newest version), models:/name/version or models:/name@alias",
+    ),
     text_field: str = typer.Option("text", "--text-field", help="field holding the text"),
     batch_size: int = typer.Option(64, "--batch-size", min=1, max=4096),
-    escalate: bool = typer.Option(False, "--escalate/--no-escalate", help="send uncertain items to the escalation backend"),
-    chroma: bool = typer.Option(False, "--chroma", help="store each embedding in Chroma (collection per model version)"),
+    escalate: bool = typer.Option(
+        False, "--escalate/--no-escalate", help="send uncertain items to the escalation backend"
+    ),
+    chroma: bool = typer.Option(
+        False, "--chroma", help="store each embedding in Chroma (collection per model version)"
+    ),
 ) -> None:
     """Classify a JSONL file. A bad line gets an error line; the other lines are still classified."""
     from monovec.classify.service import load_pipeline
@@ -91,7 +89,9 @@ def predict(
             nonlocal n_ok, n_err
             if not pending:
                 return
-            results = pipe.classify_batch([t for _, t in pending], escalate=escalate, with_embeddings=memory is not None)
+            results = pipe.classify_batch(
+                [t for _, t in pending], escalate=escalate, with_embeddings=memory is not None
+            )
             if memory is not None:
                 memory.add_results([t for _, t in pending], results)
             for (line, _), r in zip(pending, results, strict=True):
@@ -110,7 +110,18 @@ def predict(
             assert rec is not None
             if text_field not in rec:
                 flush()
-                out.write(json.dumps({"line": line, "error": {"code": "missing_field", "message": f"line {line}: no {text_field!r} field"}}) + "\n")
+                out.write(
+                    json.dumps(
+                        {
+                            "line": line,
+                            "error": {
+                                "code": "missing_field",
+                                "message": f"line {line}: no {text_field!r} field",
+                            },
+                        }
+                    )
+                    + "\n"
+                )
                 n_err += 1
                 continue
             pending.append((line, rec[text_field]))
@@ -122,14 +133,29 @@ def predict(
 
 @app.command("evaluate")
 def evaluate(
-    model: str = typer.Option(None, "--model", "-m", help="model folder (or a build's --out folder: newest version), models:/name/version or models:/name@alias"),
-    data: Path = typer.Option(None, "--data", help="labelled JSONL/TSV (default: the dev files in the model's config)"),
-    head: str = typer.Option(None, "--head", help="which head --data labels (default: every head that has dev data)"),
-    text_field: str = typer.Option(None, "--text-field", help="with --data: text field (default: the head's dev config)"),
+    model: str = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="model folder (or a build's --out folder: newest version), models:/name/version or models:/name@alias",
+    ),
+    data: Path = typer.Option(
+        None, "--data", help="labelled JSONL/TSV (default: the dev files in the model's config)"
+    ),
+    head: str = typer.Option(
+        None, "--head", help="which head --data labels (default: every head that has dev data)"
+    ),
+    text_field: str = typer.Option(
+        None, "--text-field", help="with --data: text field (default: the head's dev config)"
+    ),
     label_field: str = typer.Option(None, "--label-field", help="with --data: label field"),
     lang: str = typer.Option("xx", "--lang", help="with --text-field: language tag for the report"),
-    out: Path = typer.Option(Path(".monovec/reports/latest"), "--out", help="report directory (report.json + PNGs)"),
-    latency_samples: int = typer.Option(200, "--latency-samples", min=0, help="single-text calls timed for p50/p95"),
+    out: Path = typer.Option(
+        Path(".monovec/reports/latest"), "--out", help="report directory (report.json + PNGs)"
+    ),
+    latency_samples: int = typer.Option(
+        200, "--latency-samples", min=0, help="single-text calls timed for p50/p95"
+    ),
 ) -> None:
     """Accuracy and macro-F1 per head and language, coverage, escalation, AURC, latency; JSON + PNG report."""
     from monovec import metrics
@@ -154,7 +180,17 @@ def evaluate(
             fail(f"--data needs --head (one of {heads})")
         base = (pipe.model.heads[heads[0]].config.dev or pipe.model.heads[heads[0]].config.train)[0]
         fields = {text_field: lang} if text_field else base.text_fields
-        sources = {heads[0]: [DataSource(path=str(data.resolve()), text_fields=fields, label_field=label_field or base.label_field, label_map=base.label_map, single_label_only=base.single_label_only)]}
+        sources = {
+            heads[0]: [
+                DataSource(
+                    path=str(data.resolve()),
+                    text_fields=fields,
+                    label_field=label_field or base.label_field,
+                    label_map=base.label_map,
+                    single_label_only=base.single_label_only,
+                )
+            ]
+        }
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     report = evaluate_model(pipe, pipe.encoder.encode, out_dir=out, sources=sources)
@@ -174,8 +210,21 @@ def evaluate(
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     flat = headline({k: v for k, v in report.items() if isinstance(v, dict) and "coverage" in v})
     for key in sorted(flat):
-        if any(s in key for s in (".pipeline.macro_f1", ".prototype_only.macro_f1", ".linear_only.macro_f1", "coverage", "escalation_rate", "aurc", "harm.f1")):
+        if any(
+            s in key
+            for s in (
+                ".pipeline.macro_f1",
+                ".prototype_only.macro_f1",
+                ".linear_only.macro_f1",
+                "coverage",
+                "escalation_rate",
+                "aurc",
+                "harm.f1",
+            )
+        ):
             typer.echo(f"{key:<45} {flat[key]:.4f}")
     if "latency_ms" in report:
-        typer.echo(f"latency p50={report['latency_ms']['p50']:.2f} ms p95={report['latency_ms']['p95']:.2f} ms")
+        typer.echo(
+            f"latency p50={report['latency_ms']['p50']:.2f} ms p95={report['latency_ms']['p95']:.2f} ms"
+        )
     typer.echo(f"report: {out / 'report.json'}")

@@ -10,30 +10,49 @@ import typer
 
 from monovec.cli.common import fail
 
-app = typer.Typer(help="A local Ray head with token auth (dashboard + job server on 127.0.0.1).", no_args_is_help=True)
+app = typer.Typer(
+    help="A local Ray head with token auth (dashboard + job server on 127.0.0.1).", no_args_is_help=True
+)
 
 
 @app.command("up")
 def up(
-    config: Path = typer.Option(None, "--config", "-c", help="head settings YAML (default: cluster/local/head.yaml in the repo root, if present)"),
-    num_cpus: int = typer.Option(None, "--num-cpus", min=1, help="CPUs the head offers [config: num_cpus, 2]"),
-    dashboard_port: int = typer.Option(None, "--dashboard-port", help="dashboard / job server port [config: dashboard_port, 8265]"),
+    config: Path = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="head settings YAML (default: cluster/local/head.yaml in the repo root, if present)",
+    ),
+    num_cpus: int = typer.Option(
+        None, "--num-cpus", min=1, help="CPUs the head offers [config: num_cpus, 2]"
+    ),
+    dashboard_port: int = typer.Option(
+        None, "--dashboard-port", help="dashboard / job server port [config: dashboard_port, 8265]"
+    ),
     port: int = typer.Option(None, "--port", help="GCS port [config: gcs_port, 6379]"),
-    auth: bool = typer.Option(None, "--auth/--no-auth", help="token authentication; --no-auth is not recommended [config: auth, on]"),
+    auth: bool = typer.Option(
+        None, "--auth/--no-auth", help="token authentication; --no-auth is not recommended [config: auth, on]"
+    ),
 ) -> None:
     """Start a local Ray head bound to 127.0.0.1 with token authentication (defaults from the config file)."""
     from monovec.cluster import LocalHeadConfig, cluster_up
     from monovec.config import ConfigError
 
     try:
-        cfg = LocalHeadConfig.load(config, num_cpus=num_cpus, dashboard_port=dashboard_port, gcs_port=port, auth=auth)
+        cfg = LocalHeadConfig.load(
+            config, num_cpus=num_cpus, dashboard_port=dashboard_port, gcs_port=port, auth=auth
+        )
         info = cluster_up(cfg)
     except (ConfigError, RuntimeError) as exc:
         fail(str(exc))
     typer.echo(f"Ray head up: address {info['address']}, dashboard {info['dashboard_url']}")
     if info["auth"]:
-        typer.echo("token auth on: clients need RAY_AUTH_MODE=token and the token in ~/.ray/auth_token (or RAY_AUTH_TOKEN)")
-    typer.echo(f"submit: RAY_AUTH_MODE=token ray job submit --address {info['dashboard_url']} --working-dir . -- python jobs/build_classifier.py --config jobs/configs/classifier.yaml")
+        typer.echo(
+            "token auth on: clients need RAY_AUTH_MODE=token and the token in ~/.ray/auth_token (or RAY_AUTH_TOKEN)"
+        )
+    typer.echo(
+        f"submit: RAY_AUTH_MODE=token ray job submit --address {info['dashboard_url']} --working-dir . -- python jobs/build_classifier.py --config jobs/configs/classifier.yaml"
+    )
 
 
 @app.command("status")
@@ -47,7 +66,9 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     elif not info.get("running"):
         typer.echo("no monovec Ray head running")
     else:
-        typer.echo(f"running: {info['address']} dashboard {info['dashboard_url']} ({info['processes']} processes, temp dir {info['temp_dir']})")
+        typer.echo(
+            f"running: {info['address']} dashboard {info['dashboard_url']} ({info['processes']} processes, temp dir {info['temp_dir']})"
+        )
 
 
 @app.command("down")
@@ -62,7 +83,9 @@ def down() -> None:
 def submit(
     job: str = typer.Argument(..., help="job name (jobs/<job>.py) or a path to a .py file"),
     config: Path = typer.Option(..., "--config", "-c", help="the job's YAML config"),
-    address: str = typer.Option(None, "--address", help="dashboard URL (default: the local head, or RAY_API_SERVER_ADDRESS)"),
+    address: str = typer.Option(
+        None, "--address", help="dashboard URL (default: the local head, or RAY_API_SERVER_ADDRESS)"
+    ),
     no_follow: bool = typer.Option(False, "--no-follow", help="return after submitting"),
     args: list[str] = typer.Argument(None, help="extra arguments / dotted overrides for the job"),
 ) -> None:

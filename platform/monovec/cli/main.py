@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 
 import typer
 
@@ -18,10 +16,9 @@ from monovec.cli.taste import app as taste_app
 from monovec.cli.textvib import app as textvib_app
 from monovec.cli.tune import app as tune_app
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-
-app = typer.Typer(help="monovec: train, tune and serve embedding models on Ray.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="monovec: train, tune and serve embedding models on Ray.", no_args_is_help=True, add_completion=False
+)
 app.add_typer(classifier_app, name="classifier")
 app.add_typer(review_app, name="review")
 app.add_typer(cluster_app, name="cluster")
@@ -35,16 +32,29 @@ app.add_typer(tune_app, name="tune")
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging")) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from monovec.entry import setup_logging
+
+    setup_logging(verbose)  # the same levels and format as the job scripts
 
 
 @app.command("classify")
 def classify(
     text: str = typer.Argument(..., help="the text to classify"),
-    model: str = typer.Option(None, "--model", "-m", help="model folder (or a build's --out folder: newest version), models:/name/version or models:/name@alias [default: newest local build]"),
-    session: str = typer.Option(None, "--session", help="session id (context from earlier texts of the session)"),
-    as_json: bool = typer.Option(False, "--json", help="print the full JSON answer (errors too, as {\"error\": {\"code\", \"message\"}})"),
-    no_escalate: bool = typer.Option(False, "--no-escalate", help="do not send uncertain items to the review queue"),
+    model: str = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="model folder (or a build's --out folder: newest version), models:/name/version or models:/name@alias [default: newest local build]",
+    ),
+    session: str = typer.Option(
+        None, "--session", help="session id (context from earlier texts of the session)"
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help='print the full JSON answer (errors too, as {"error": {"code", "message"}})'
+    ),
+    no_escalate: bool = typer.Option(
+        False, "--no-escalate", help="do not send uncertain items to the review queue"
+    ),
 ) -> None:
     """Classify one text and print the decision. Exit codes: 0 ok, 2 bad text, 3 model not found."""
     import time
@@ -67,12 +77,16 @@ def classify(
     if as_json:
         typer.echo(json.dumps({**result, "load_ms": round(load_ms, 1)}, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"decision: {result['decision']}  (stage: {result['stage']}, model {result['model_version']}, {result['latency_ms']:.1f} ms; model loaded in {load_ms / 1000:.1f} s)")
+    typer.echo(
+        f"decision: {result['decision']}  (stage: {result['stage']}, model {result['model_version']}, {result['latency_ms']:.1f} ms; model loaded in {load_ms / 1000:.1f} s)"
+    )
     typer.echo(f"reason:   {result['reason']}")
     for name, head in result["heads"].items():
         extra = f"  labels={head['labels']}" if len(head["labels"]) > 1 else ""
         harm = f"  P(harmful)={head['harm_score']:.2f}" if "harm_score" in head else ""
-        typer.echo(f"{name:>9}: {head['label']:<10} score={head['score']:.2f} status={head['status']} via {head['source']}{harm}{extra}")
+        typer.echo(
+            f"{name:>9}: {head['label']:<10} score={head['score']:.2f} status={head['status']} via {head['source']}{harm}{extra}"
+        )
     safety = result.get("safety")
     if safety:
         cats = "  ".join(f"{k}={v:.2f}" for k, v in safety["categories"].items())

@@ -15,9 +15,20 @@ experiment_app = typer.Typer(help="Inspect and steer the running A/B experiment.
 
 @serve_app.command("up")
 def up(
-    config: Path = typer.Option(Path("serve_apps/classifier.yaml"), "--config", "-c", help="Serve config YAML (what `serve deploy` takes)"),
-    address: str = typer.Option(None, "--address", help="dashboard URL [default: $RAY_DASHBOARD_ADDRESS, else the local head, started if none runs]"),
-    timeout_s: float = typer.Option(300, "--timeout", help="seconds to wait for the app to be RUNNING and healthy"),
+    config: Path = typer.Option(
+        Path("serve_apps/classifier.yaml"),
+        "--config",
+        "-c",
+        help="Serve config YAML (what `serve deploy` takes)",
+    ),
+    address: str = typer.Option(
+        None,
+        "--address",
+        help="dashboard URL [default: $RAY_DASHBOARD_ADDRESS, else the local head, started if none runs]",
+    ),
+    timeout_s: float = typer.Option(
+        300, "--timeout", help="seconds to wait for the app to be RUNNING and healthy"
+    ),
 ) -> None:
     """Deploy the app as `serve deploy` does (starting a local head if none runs); returns once healthy."""
     from monovec.serving.deploy import serve_up
@@ -28,7 +39,9 @@ def up(
         fail(str(exc))
     split = ", ".join(f"{arm} {w:.0%}" for arm, w in (info["split"] or {}).items())
     typer.echo(f"classifier app healthy at {info['url']}/v1/classify (split: {split})")
-    typer.echo(f"experiment page: {info['url']}/  (watch and steer the rollout; promote/rollback ask for the admin token)")
+    typer.echo(
+        f"experiment page: {info['url']}/  (watch and steer the rollout; promote/rollback ask for the admin token)"
+    )
 
 
 @serve_app.command("down")
@@ -46,7 +59,12 @@ def _client(url: str | None):
 
 
 @experiment_app.command("status")
-def status(url: str = typer.Option(None, "--url", help="app URL (default $MONOVEC_SERVE_URL or http://127.0.0.1:8000)"), as_json: bool = typer.Option(False, "--json")) -> None:
+def status(
+    url: str = typer.Option(
+        None, "--url", help="app URL (default $MONOVEC_SERVE_URL or http://127.0.0.1:8000)"
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Split, per-arm metrics, test statistic, guardrails, recommended action."""
     from monovec.serving.client import format_experiment
 
@@ -83,6 +101,9 @@ def promote(
 
 
 @experiment_app.command("rollback")
-def rollback(url: str = typer.Option(None, "--url"), reason: str = typer.Option(None, "--reason", help="logged with the decision")) -> None:
+def rollback(
+    url: str = typer.Option(None, "--url"),
+    reason: str = typer.Option(None, "--reason", help="logged with the decision"),
+) -> None:
     """Treatment weight to 0 (MLflow alias unchanged); admin token."""
     _admin("rollback", url, reason)

@@ -8,26 +8,26 @@ from typing import Annotated
 
 import typer
 
-from monovec.cli.common import fail
+from monovec.cli.common import OutOpt, OverridesArg, fail, job_config
 
-app = typer.Typer(help="Taste2Vec: coffee taste embeddings learned online from feedback.", no_args_is_help=True)
+app = typer.Typer(
+    help="Taste2Vec: coffee taste embeddings learned online from feedback.", no_args_is_help=True
+)
 
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="Taste2VecJobConfig YAML [default: jobs/configs/taste2vec.yaml]")
+TasteConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Taste2VecJobConfig YAML [default: jobs/configs/taste2vec.yaml]"),
 ]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="dotted override, e.g. --set learn.lr=0.01 (repeatable)")]
 
 
-def _config(path: Path | None, overrides: list[str] | None):  # noqa: ANN202 - imports stay lazy
-    from monovec.config import ConfigError, load_config
+def _config(path: Path | None, overrides: list[str] | None, out: Path | None = None):  # noqa: ANN202 - imports stay lazy
     from monovec.paths import REPO_ROOT
     from monovec.taste.config import Taste2VecJobConfig
 
     default = REPO_ROOT / "jobs" / "configs" / "taste2vec.yaml"
-    try:
-        return load_config(Taste2VecJobConfig, path or (default if default.is_file() else None), overrides)
-    except ConfigError as exc:
-        fail(str(exc))
+    return job_config(
+        Taste2VecJobConfig, path, overrides, out, default_config=default if default.is_file() else None
+    )
 
 
 @app.command("simulate")
@@ -35,11 +35,17 @@ def simulate(
     users: Annotated[int, typer.Option("--users", min=2, help="simulated users")] = 300,
     events: Annotated[int, typer.Option("--events", min=10, help="feedback events")] = 20000,
     seed: Annotated[int, typer.Option("--seed", help="seed of the simulation")] = 0,
-    out: Annotated[Path | None, typer.Option("--out", help="output folder [default: $MONOVEC_HOME/taste-sim]")] = None,
-    malformed_rate: Annotated[float, typer.Option("--malformed-rate", min=0.0, max=0.5, help="share of broken events")] = 0.0,
-    write_events: Annotated[bool, typer.Option("--write-events", help="also write OUT/events/*.jsonl for the update job")] = False,
-    config: ConfigOpt = None,
-    overrides: SetOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="output folder [default: $MONOVEC_HOME/taste-sim]")
+    ] = None,
+    malformed_rate: Annotated[
+        float, typer.Option("--malformed-rate", min=0.0, max=0.5, help="share of broken events")
+    ] = 0.0,
+    write_events: Annotated[
+        bool, typer.Option("--write-events", help="also write OUT/events/*.jsonl for the update job")
+    ] = False,
+    config: TasteConfigOpt = None,
+    overrides: OverridesArg = None,
 ) -> None:
     """Simulated users -> events -> prequential online learning vs a frozen model and popularity.
 
@@ -52,7 +58,9 @@ def simulate(
     job = _config(config, overrides)
     sim = SimConfig(users=users, events=events, seed=seed, malformed_rate=malformed_rate)
     out_dir = out or state_dir() / "taste-sim"
-    summary = run_simulation(sim, job, out_dir, write_events=write_events, progress=lambda m: typer.echo(m, err=True))
+    summary = run_simulation(
+        sim, job, out_dir, write_events=write_events, progress=lambda m: typer.echo(m, err=True)
+    )
     typer.echo(
         f"final prequential AUC {summary['final_auc']:.3f} (frozen {summary['frozen_auc']:.3f}, popularity "
         f"{summary['popularity_auc']:.3f}, oracle {summary['oracle_auc']:.3f}); hit@10 {summary['hit_rate_at_10']:.3f} "
@@ -64,17 +72,18 @@ def simulate(
 @app.command("update")
 def update(
     events: Annotated[Path, typer.Option("--events", help="a JSONL file or a folder of *.jsonl")],
-    config: ConfigOpt = None,
-    overrides: SetOpt = None,
+    out: OutOpt = None,
+    config: TasteConfigOpt = None,
+    overrides: OverridesArg = None,
 ) -> None:
     """Learn new events (the body of jobs/update_taste2vec.py, on a local or $RAY_ADDRESS Ray)."""
-    from monovec.ray_env import init_ray
+    from monovec.entry import start_ray
     from monovec.taste.update import run_update
 
-    job = _config(config, overrides)
+    job = _config(config, overrides, out)
     if not events.exists():
         fail(f"events not found: {events}")
-    init_ray(job.ray.address, job.ray.num_cpus)
+    start_ray(job.ray)
     typer.echo(json.dumps(run_update(job, events), indent=2, default=str))
 
 
@@ -83,13 +92,17 @@ def recommend(
     user: Annotated[str, typer.Option("--user", "-u", help="user id as in the events")],
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="how many lots")] = 10,
     hour: Annotated[int | None, typer.Option("--hour", min=0, max=23, help="context: hour of day")] = None,
-    weekday: Annotated[int | None, typer.Option("--weekday", min=0, max=6, help="context: 0 = Monday")] = None,
-    weather: Annotated[str | None, typer.Option("--weather", help="context: sunny | cloudy | rainy | snowy")] = None,
+    weekday: Annotated[
+        int | None, typer.Option("--weekday", min=0, max=6, help="context: 0 = Monday")
+    ] = None,
+    weather: Annotated[
+        str | None, typer.Option("--weather", help="context: sunny | cloudy | rainy | snowy")
+    ] = None,
     temp_c: Annotated[float | None, typer.Option("--temp", help="context: temperature in C")] = None,
     mood: Annotated[float | None, typer.Option("--mood", min=1, max=10, help="context: mood 1-10")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-    config: ConfigOpt = None,
-    overrides: SetOpt = None,
+    config: TasteConfigOpt = None,
+    overrides: OverridesArg = None,
 ) -> None:
     """Nearest lots (Chroma) to the user's taste vector in the given context."""
     from monovec.taste.recommend import recommend as run

@@ -7,43 +7,64 @@ from pathlib import Path
 
 import typer
 
-from monovec.cli.common import EXIT_NOT_FOUND, fail
+from monovec.cli.common import EXIT_NOT_FOUND, ConfigOpt, FromTuneOpt, OutOpt, OverridesArg, fail, job_config
 
-app = typer.Typer(help="TextVibCLIP: align vibration windows with text descriptions, domain after domain.", no_args_is_help=True)
+app = typer.Typer(
+    help="TextVibCLIP: align vibration windows with text descriptions, domain after domain.",
+    no_args_is_help=True,
+)
 
 
-def _config(config: Path, overrides: list[str] | None, out: Path | None, key: str = "out_dir"):  # noqa: ANN202
-    from monovec.config import ConfigError, load_config
-    from monovec.textvib.config import TextVibConfig
+def _start_ray_if_needed(cfg) -> None:  # noqa: ANN001
+    """Ray Train needs Ray from 1 worker up; 0 workers run the loop in this process without it."""
+    if cfg.scaling.num_workers > 0:
+        from monovec.entry import start_ray
 
-    items = list(overrides or []) + ([f"{key}={out}"] if out is not None else [])
-    try:
-        return load_config(TextVibConfig, config, items)
-    except ConfigError as exc:
-        fail(str(exc))
+        start_ray(cfg.ray)
 
 
 @app.command("train")
 def train(
-    config: Path = typer.Option(..., "--config", "-c", help="TextVibConfig YAML, e.g. jobs/configs/textvib_cwru.yaml"),
-    out: Path = typer.Option(None, "--out", help="run directory (default: <state dir>/textvib/runs/<name>-<time>)"),
-    overrides: list[str] = typer.Argument(None, help="dotted overrides, e.g. model.prototypes.tau=0.05"),
+    config: ConfigOpt = None,
+    out: OutOpt = None,
+    from_tune: FromTuneOpt = None,
+    overrides: OverridesArg = None,
 ) -> None:
-    """Continual training through Ray Train (the same code as jobs/train_textvib.py)."""
+    """Continual training through Ray Train (the same code as jobs/train_textvib.py). --config is the
+    TextVibConfig YAML, e.g. jobs/configs/textvib_cwru.yaml (with --from-tune: default the sweep's base
+    config); --out is the run directory (default <state dir>/textvib/runs/<name>-<time>; an existing one is resumed)."""
+    from monovec.textvib.config import TextVibConfig
     from monovec.textvib.train import run_training
 
-    result = run_training(_config(config, overrides, out), progress=typer.echo)
+    if config is None and from_tune is None:
+        fail("--config is required (or --from-tune with a sweep that names its base config)")
+    cfg = job_config(TextVibConfig, config, overrides, out, from_tune)
+    _start_ray_if_needed(cfg)
+    result = run_training(cfg, progress=typer.echo)
     typer.echo(f"run_dir={result.run_dir}")
     typer.echo(f"model_dir={result.model_dir}")
 
 
 @app.command("evaluate")
 def evaluate(
-    model: Path = typer.Option(..., "--model", "-m", help="a model folder, a run folder (its model/), or a folder of runs such as the --out of train (the newest is taken)"),
-    data: Path = typer.Option(..., "--data", "-d", help="folder in the shared layout: <domain>/<class>.npz (or .mat)"),
+    model: Path = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        help="a model folder, a run folder (its model/), or a folder of runs such as the --out of train (the newest is taken)",
+    ),
+    data: Path = typer.Option(
+        ..., "--data", "-d", help="folder in the shared layout: <domain>/<class>.npz (or .mat)"
+    ),
     out: Path = typer.Option(None, "--out", "-o", help="write the report JSON here"),
-    split: str = typer.Option("test", "--split", help="test = last part of each recording (held out in training); all = whole recordings"),
-    domain: list[str] = typer.Option(None, "--domain", help="evaluate only these domain folders (repeatable)"),
+    split: str = typer.Option(
+        "test",
+        "--split",
+        help="test = last part of each recording (held out in training); all = whole recordings",
+    ),
+    domain: list[str] = typer.Option(
+        None, "--domain", help="evaluate only these domain folders (repeatable)"
+    ),
 ) -> None:
     """Per-domain accuracy (nearest text prototype) and average_accuracy of a trained model on a data folder."""
     from monovec.model_dirs import find_model_dir
@@ -64,7 +85,9 @@ def evaluate(
         if "accuracy" not in res:
             typer.echo(f"{name:>8}  skipped: {res.get('skipped')}")
             continue
-        typer.echo(f"{name:>8}  accuracy={res['accuracy']:.4f}  v2t_top1={res['v2t_top1']:.3f}  t2v_top5={res['t2v_top5']:.3f}  n={res['n']}")
+        typer.echo(
+            f"{name:>8}  accuracy={res['accuracy']:.4f}  v2t_top1={res['v2t_top1']:.3f}  t2v_top5={res['t2v_top5']:.3f}  n={res['n']}"
+        )
     typer.echo(f"average_accuracy={report['average_accuracy']:.4f}")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +99,9 @@ def evaluate(
 def ablate(
     config: Path = typer.Option(..., "--config", "-c", help="base TextVibConfig YAML (the full method)"),
     out: Path = typer.Option(None, "--out", help="folder for the runs and ablation.csv / ablation.md"),
-    variant: list[str] = typer.Option(None, "--variant", help="run only these variants (repeatable; default: all)"),
+    variant: list[str] = typer.Option(
+        None, "--variant", help="run only these variants (repeatable; default: all)"
+    ),
     overrides: list[str] = typer.Argument(None, help="dotted overrides applied to every variant"),
 ) -> None:
     """The seed's ablation order (proto -> +multi-positive -> +residual -> +bilinear -> +RKD) and naive fine-tuning."""
@@ -85,6 +110,10 @@ def ablate(
     unknown = sorted(set(variant or []) - set(VARIANTS))
     if unknown:
         fail(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
-    table = run_ablation(_config(config, overrides, None), out, variants=variant or None, progress=typer.echo)
+    from monovec.textvib.config import TextVibConfig
+
+    cfg = job_config(TextVibConfig, config, overrides)
+    _start_ray_if_needed(cfg)
+    table = run_ablation(cfg, out, variants=variant or None, progress=typer.echo)
     typer.echo(table.markdown)
     typer.echo(f"table: {table.csv_path}")

@@ -1,4 +1,4 @@
-"""Text encoders behind one protocol (and, later, the dynamic embedding table)."""
+"""Text encoders behind one protocol (`text`), the per-text embedding cache (`cache`) and the dynamic embedding table (`dynamic`)."""
 
 from monovec.embed.dynamic import DynamicEmbedding, DynamicEmbeddingConfig, grow_optimizer_state
 from monovec.embed.text import EncoderConfig, TextEncoder, build_encoder

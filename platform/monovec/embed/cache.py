@@ -114,14 +114,19 @@ class EmbeddingCache:
         with self.db.connect() as conn:
             for i in range(0, len(keys), _READ):
                 part = list(keys[i : i + _READ])
-                rows = conn.execute(f"SELECT key, vec FROM vectors WHERE key IN ({','.join('?' * len(part))})", part).fetchall()
+                rows = conn.execute(
+                    f"SELECT key, vec FROM vectors WHERE key IN ({','.join('?' * len(part))})", part
+                ).fetchall()
                 for key, vec in rows:
                     out[bytes(key)] = np.frombuffer(vec, dtype=np.float32)
         return out
 
     def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
         """Store vectors (one transaction; a key already present keeps its vector)."""
-        rows = [(k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in zip(keys, vectors, strict=True)]
+        rows = [
+            (k, np.ascontiguousarray(v, dtype=np.float32).tobytes())
+            for k, v in zip(keys, vectors, strict=True)
+        ]
         with self.db.connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -160,7 +165,7 @@ def embed_texts(
     """
     texts = list(texts)
     if cache_dir is None:
-        return _embed_uncached(texts, config, num_shards, progress)
+        return embed_uncached(texts, config, num_shards, progress)
     t0 = time.perf_counter()
     cache = EmbeddingCache(cache_dir)
     keys = text_keys(cache_identity(config), texts)
@@ -171,19 +176,30 @@ def embed_texts(
             missing.setdefault(k, t)
     if missing:
         miss_keys = list(missing)
-        new = _embed_uncached(list(missing.values()), config, num_shards, progress,
-                              on_chunk=lambda start, vecs: cache.put(miss_keys[start : start + len(vecs)], vecs))
+        new = embed_uncached(
+            list(missing.values()),
+            config,
+            num_shards,
+            progress,
+            on_chunk=lambda start, vecs: cache.put(miss_keys[start : start + len(vecs)], vecs),
+        )
         found.update(zip(miss_keys, new, strict=True))
     if progress:
         secs = time.perf_counter() - t0
-        log.info("%s: %d texts, %d read from the cache, %d embedded, in %.1fs", progress, len(texts), len(texts) - sum(
-            1 for k in keys if k in missing), len(missing), secs)
+        log.info(
+            "%s: %d texts, %d read from the cache, %d embedded, in %.1fs",
+            progress,
+            len(texts),
+            len(texts) - sum(1 for k in keys if k in missing),
+            len(missing),
+            secs,
+        )
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
 
-def _embed_uncached(
+def embed_uncached(
     texts: list[str],
     config: EncoderConfig,
     num_shards: int,
@@ -216,10 +232,15 @@ def _embed_uncached(
 
             # one CPU and one BLAS thread per actor: the actors are the parallelism
             actor = ray.remote(num_cpus=1)(ShardEncoder)
-            actors = [actor.remote(config.model_copy(update={"threads": 1})) for _ in range(min(num_shards, len(chunks)))]
+            actors = [
+                actor.remote(config.model_copy(update={"threads": 1}))
+                for _ in range(min(num_shards, len(chunks)))
+            ]
             try:
                 pool = ActorPool(actors)
-                for i, out in pool.map_unordered(lambda a, item: a.encode.remote(*item), list(enumerate(chunks))):
+                for i, out in pool.map_unordered(
+                    lambda a, item: a.encode.remote(*item), list(enumerate(chunks))
+                ):
                     landed(i, out)
             finally:
                 for a in actors:

@@ -93,10 +93,14 @@ def resolve_encoder(ref: str, tracking_uri: str | None = None) -> ResolvedEncode
     else:
         path = Path(ref).expanduser().resolve()
         if not path.is_dir():
-            raise EncoderRefError(f"encoder directory not found: {ref} (or use models:/monovec-encoder/<version> or @<alias>)")
+            raise EncoderRefError(
+                f"encoder directory not found: {ref} (or use models:/monovec-encoder/<version> or @<alias>)"
+            )
         pinned = str(path)
     manifest = read_manifest(path)
-    return ResolvedEncoder(ref=ref, pinned=pinned, path=Path(path), digest=str(manifest["digest"]), manifest=manifest)
+    return ResolvedEncoder(
+        ref=ref, pinned=pinned, path=Path(path), digest=str(manifest["digest"]), manifest=manifest
+    )
 
 
 def check_digest(resolved: ResolvedEncoder, expected: str | None) -> None:

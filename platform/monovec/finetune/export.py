@@ -39,7 +39,9 @@ def export_encoder(cfg: FinetuneConfig, state: dict[str, Any], out_dir: str | Pa
     tmp = out / (WEIGHTS + ".tmp.npz")
     np.savez_compressed(tmp, **weights)
     tmp.replace(out / WEIGHTS)
-    heads = {f"{name}.{k}": v.detach().numpy() for name, head in _heads(state).items() for k, v in head.items()}
+    heads = {
+        f"{name}.{k}": v.detach().numpy() for name, head in _heads(state).items() for k, v in head.items()
+    }
     np.savez(out / "heads.npz", **heads)
     dump_config(cfg, out / "config.yaml")
     last = state["history"][-1] if state["history"] else {}

@@ -23,10 +23,9 @@ from typing import Any
 from monovec.finetune.config import FinetuneConfig
 from monovec.finetune.data import Prepared, prepare
 from monovec.paths import embedding_cache_dir, resolve_data_path, state_dir
-from monovec.raytrain import FaultInjector, checkpoint_state, fail_at_epoch, report_epoch, restore_state
+from monovec.raytrain import FAIL_MARKER, checkpoint_state, report_epoch, restore_state
 
 log = logging.getLogger(__name__)
-FAIL_ENV = "MONOVEC_ENCODER_FAIL_AT"
 
 
 def default_run_dir(cfg: FinetuneConfig) -> Path:
@@ -75,12 +74,14 @@ def train_loop(config: dict[str, Any]) -> None:
             # one step trains one task's head: the other heads get no gradient in that step
             return ray.train.torch.prepare_model(m, parallel_strategy_kwargs={"find_unused_parameters": True})
 
-    loop = FinetuneLoop(cfg, data, rank, world, wrap, progress=(lambda m: print(m, flush=True)) if rank == 0 else None)
+    loop = FinetuneLoop(
+        cfg, data, rank, world, wrap, progress=(lambda m: print(m, flush=True)) if rank == 0 else None
+    )
     state = restore_state(config["run_dir"], config["local_mode"])
     if state is not None:
         loop.load_state_dict(state)
         log.info("resumed after epoch %d of %d", loop.epoch_done, cfg.train.epochs)
-    faults = FaultInjector(config.get("fail_at_epoch"), config["run_dir"], f"{FAIL_ENV} / train.fail_at_epoch")
+    marker = Path(config["run_dir"]) / FAIL_MARKER
     marks: list[float] = []
 
     def before_epoch(epoch: int) -> None:
@@ -88,7 +89,7 @@ def train_loop(config: dict[str, Any]) -> None:
         if marks and loop.history and loop.history[-1]["epoch"] == epoch - 1:
             loop.history[-1]["cycle_seconds"] = now - marks[-1]  # train + eval + checkpoint + report
         marks.append(now)
-        faults.check(epoch)
+        cfg.faults.check_epoch(epoch, marker)
 
     def on_epoch(metrics: dict[str, Any]) -> None:
         report_epoch(metrics, loop.state_dict() if rank == 0 else None, epoch=metrics["epoch"], rank=rank,
@@ -113,13 +114,14 @@ def build_trainer(cfg: FinetuneConfig, run_dir: str | Path, data: Prepared) -> A
         "data": payload,
         "run_dir": str(Path(run_dir)),
         "local_mode": sc.num_workers == 0,
-        "fail_at_epoch": fail_at_epoch(cfg.train.fail_at_epoch, FAIL_ENV),
     }
     return TorchTrainer(
         train_loop,
         train_loop_config=loop_config,
         torch_config=TorchConfig(backend="gloo"),
-        scaling_config=ScalingConfig(num_workers=sc.num_workers, use_gpu=False, resources_per_worker={"CPU": sc.cpus_per_worker}),
+        scaling_config=ScalingConfig(
+            num_workers=sc.num_workers, use_gpu=False, resources_per_worker={"CPU": sc.cpus_per_worker}
+        ),
         run_config=RunConfig(
             name="ray",
             storage_path=str(Path(run_dir)),
@@ -143,7 +145,8 @@ def run_finetune(cfg: FinetuneConfig, progress: Callable[[str], None] = print) -
 
     Returns the run directory, the exported encoder directory (`<run_dir>/model`), the last epoch's
     metrics and the registry entry (None with tracking disabled). Raises ConfigError / ValueError for bad
-    config or data, and Ray Train's TrainingFailedError when a worker fails more than max_failures times."""
+    config or data, RuntimeError when workers are asked for and Ray is not running (only entrypoints start
+    it), and Ray Train's TrainingFailedError when a worker fails more than max_failures times."""
     from monovec.finetune.export import export_encoder
 
     t0 = time.perf_counter()
@@ -151,24 +154,35 @@ def run_finetune(cfg: FinetuneConfig, progress: Callable[[str], None] = print) -
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = portable(cfg).model_copy(update={"out_dir": str(run_dir)})
     if cfg.scaling.num_workers > 0:
-        from monovec.ray_env import init_ray
+        import ray
 
-        init_ray(cfg.ray.address, cfg.ray.num_cpus)
+        if not ray.is_initialized():
+            raise RuntimeError(
+                "scaling.num_workers > 0 needs Ray: the entrypoint starts it (monovec.entry.start_ray)"
+            )
     data = prepare_data(cfg, progress)
-    progress(f"[encoder] training {cfg.train.epochs} epoch(s) with {cfg.scaling.num_workers} worker(s), trainable: {cfg.encoder.trainable}")
+    progress(
+        f"[encoder] training {cfg.train.epochs} epoch(s) with {cfg.scaling.num_workers} worker(s), trainable: {cfg.encoder.trainable}"
+    )
     state = checkpoint_state(build_trainer(cfg, run_dir, data).fit())
     for h in state["history"]:
         progress(f"[encoder] epoch {h['epoch']}: loss {h['train_loss']:.4f}, dev {cfg.objective_task} macro-F1 {h['dev_objective']:.4f}, "
                  f"alignment top-1 {h.get('alignment_top1', float('nan')):.3f}, geometry corr {h['geometry_corr']:.3f} ({h['train_seconds']:.0f}s)")  # fmt: skip
     metrics = dict(state["history"][-1])
     model_dir = export_encoder(cfg, state, run_dir / "model")
-    (run_dir / "metrics.json").write_text(json.dumps({"final": metrics, "history": state["history"]}, indent=2))
+    (run_dir / "metrics.json").write_text(
+        json.dumps({"final": metrics, "history": state["history"]}, indent=2)
+    )
     registered = None
     if cfg.tracking.enabled:
         from monovec.tracking.mlflow_store import log_and_register
 
-        numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        numeric = {
+            k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        }
         registered = log_and_register(model_dir, cfg, numeric, cfg.tracking, description="monovec shared text encoder (fine-tuned USE-m3)",
                                       run_name=f"finetune-{json.loads((model_dir / 'encoder.json').read_text())['version']}")  # fmt: skip
-        progress(f"[encoder] registered {registered['name']} version {registered['version']} (alias {cfg.tracking.alias}) in {registered['tracking_uri']}")
+        progress(
+            f"[encoder] registered {registered['name']} version {registered['version']} (alias {cfg.tracking.alias}) in {registered['tracking_uri']}"
+        )
     return FinetuneResult(run_dir, model_dir, metrics, registered, time.perf_counter() - t0)

@@ -51,5 +51,7 @@ def build_app(args: ClassifierAppArgs) -> Application:
             None,
             spec.faults.model_dump(),
         )
-    router = ExperimentRouter.options(num_replicas=cfg.router_replicas, ray_actor_options={"num_cpus": ROUTER_CPUS})
+    router = ExperimentRouter.options(
+        num_replicas=cfg.router_replicas, ray_actor_options={"num_cpus": ROUTER_CPUS}
+    )
     return router.bind(cfg, arms)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from ray import serve
 from monovec.classify.pipeline import ClassifierPipeline
 from monovec.drift import DriftConfig, DriftMonitor
 from monovec.faults import FaultConfig
+from monovec.ray_env import bind_replica_grpc_to_node_ip
 
 Loader = Callable[[str, int], ClassifierPipeline]
 HEALTH_PROBE = "health check: is the model answering?"
@@ -58,7 +58,7 @@ class ClassifierArm:
         loader: Loader | None = None,
         faults: dict[str, Any] | None = None,
     ) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        bind_replica_grpc_to_node_ip()
         self.arm = arm
         self.model_ref = model_ref
         self.faults = FaultConfig.model_validate(faults or {})
@@ -70,18 +70,27 @@ class ClassifierArm:
         self.pipe.warm_up()  # the first user does not pay the encoder's set-up
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
-    async def classify(self, texts: list[Any], session_ids: list[str | None], request_ids: list[str | None]) -> list[dict[str, Any]]:
+    async def classify(
+        self, texts: list[Any], session_ids: list[str | None], request_ids: list[str | None]
+    ) -> list[dict[str, Any]]:
         """Called as `classify.remote(text, session_id, request_id)`; Serve hands us one list per argument."""
         return self._classify(texts, session_ids, request_ids)
 
-    async def classify_many(self, texts: list[Any], session_ids: str | list[str | None] | None = None, request_ids: list[str | None] | None = None) -> list[dict[str, Any]]:
+    async def classify_many(
+        self,
+        texts: list[Any],
+        session_ids: str | list[str | None] | None = None,
+        request_ids: list[str | None] | None = None,
+    ) -> list[dict[str, Any]]:
         """An already-formed batch in one pass, no queueing: a client's POST /v1/classify/batch (one
         session id for all) or the router's micro-batch of concurrent single requests (one each)."""
         if session_ids is None or isinstance(session_ids, str):
             session_ids = [session_ids] * len(texts)
         return self._classify(texts, session_ids, request_ids)
 
-    def _classify(self, texts: list[Any], session_ids: list[str | None], request_ids: list[str | None] | None) -> list[dict[str, Any]]:
+    def _classify(
+        self, texts: list[Any], session_ids: list[str | None], request_ids: list[str | None] | None
+    ) -> list[dict[str, Any]]:
         self.faults.check_texts(texts)
         results = self.pipe.classify_batch(texts, session_ids, request_ids, with_embeddings=True)
         vectors = [r.pop("embedding") for r in results if "embedding" in r]
@@ -91,7 +100,13 @@ class ClassifierArm:
 
     def info(self) -> dict[str, Any]:
         m = self.pipe.model
-        return {"arm": self.arm, "model": self.model_ref, "model_version": m.version, "name": m.config.name, "manifest_version": m.manifest.get("version")}
+        return {
+            "arm": self.arm,
+            "model": self.model_ref,
+            "model_version": m.version,
+            "name": m.config.name,
+            "manifest_version": m.manifest.get("version"),
+        }
 
     def monitor_report(self) -> dict[str, Any]:
         if self.monitor is None:

@@ -24,7 +24,9 @@ class AdaptiveBatcher:
 
     def __init__(self, send: SendFn, max_batch_size: int = 32, max_in_flight: int = 1) -> None:
         if max_batch_size < 1 or max_in_flight < 1:
-            raise ValueError(f"max_batch_size and max_in_flight must be >= 1, got {max_batch_size}, {max_in_flight}")
+            raise ValueError(
+                f"max_batch_size and max_in_flight must be >= 1, got {max_batch_size}, {max_in_flight}"
+            )
         self.send = send
         self.max_batch_size = max_batch_size
         self.max_in_flight = max_in_flight
@@ -52,13 +54,18 @@ class AdaptiveBatcher:
         """Send batches until nothing is pending; one slot of `max_in_flight` is held meanwhile."""
         try:
             while self._pending:
-                batch, self._pending = self._pending[: self.max_batch_size], self._pending[self.max_batch_size :]
+                batch, self._pending = (
+                    self._pending[: self.max_batch_size],
+                    self._pending[self.max_batch_size :],
+                )
                 self.batches += 1
                 self.items += len(batch)
                 try:
                     results = await self.send([item for item, _ in batch])
                     if len(results) != len(batch):
-                        raise RuntimeError(f"batch of {len(batch)} items came back with {len(results)} results")
+                        raise RuntimeError(
+                            f"batch of {len(batch)} items came back with {len(results)} results"
+                        )
                 except asyncio.CancelledError:
                     for _, fut in batch + self._pending:
                         fut.cancel()

@@ -35,10 +35,18 @@ class ServeClient:
 
     def classify(self, text: str, user_id: str | None = None, arm: str | None = None) -> dict[str, Any]:
         headers = {"X-Monovec-Arm": arm} if arm else {}
-        return self._json(self.http.post("/v1/classify", json={"text": text, "user_id": user_id}, headers=headers))
+        return self._json(
+            self.http.post("/v1/classify", json={"text": text, "user_id": user_id}, headers=headers)
+        )
 
-    def feedback(self, request_id: str, correct: dict[str, str] | None = None, satisfied: bool | None = None) -> dict[str, Any]:
-        return self._json(self.http.post("/v1/feedback", json={"request_id": request_id, "correct": correct, "satisfied": satisfied}))
+    def feedback(
+        self, request_id: str, correct: dict[str, str] | None = None, satisfied: bool | None = None
+    ) -> dict[str, Any]:
+        return self._json(
+            self.http.post(
+                "/v1/feedback", json={"request_id": request_id, "correct": correct, "satisfied": satisfied}
+            )
+        )
 
     def experiment(self) -> dict[str, Any]:
         return self._json(self.http.get("/v1/experiment"))
@@ -46,8 +54,14 @@ class ServeClient:
     def admin(self, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """POST an admin action with the token; `body` may carry expected_treatment_weight, reason, force."""
         if not self.admin_token:
-            raise RuntimeError("no admin token: set MONOVEC_ADMIN_TOKEN (the value the Serve replicas have) or run from the folder where `monovec serve up` wrote .monovec/serve/admin_token")
-        return self._json(self.http.post(f"/v1/experiment/{action}", json=body, headers={"Authorization": f"Bearer {self.admin_token}"}))
+            raise RuntimeError(
+                "no admin token: set MONOVEC_ADMIN_TOKEN (the value the Serve replicas have) or run from the folder where `monovec serve up` wrote .monovec/serve/admin_token"
+            )
+        return self._json(
+            self.http.post(
+                f"/v1/experiment/{action}", json=body, headers={"Authorization": f"Bearer {self.admin_token}"}
+            )
+        )
 
     def step(self, action: str, reason: str | None = None, force: bool = False) -> dict[str, Any]:
         """An admin action against the split this client has just read: a retry or a concurrent
@@ -82,7 +96,9 @@ def format_experiment(exp: dict[str, Any], width: int = 100) -> str:
     """The experiment as a table a person reads at a glance, at most `width` columns wide."""
     split = " / ".join(f"{arm} {w:.0%}" for arm, w in exp["split"].items())
     lines = [f"experiment {exp['experiment']} · split {split}"]
-    lines.append(f"{'arm':<10} {'model':<18} {'requests':>8} {'errors':>6} {'p50/p95 ms':>11} {'escalated':>9}  {'accuracy (95% CI)':<19} guardrails")
+    lines.append(
+        f"{'arm':<10} {'model':<18} {'requests':>8} {'errors':>6} {'p50/p95 ms':>11} {'escalated':>9}  {'accuracy (95% CI)':<19} guardrails"
+    )
     for arm, st in exp["arms"].items():
         acc, ci = st.get("accuracy"), proportion_ci(st.get("accuracy_correct", 0), st.get("accuracy_n", 0))
         acc_txt = "-" if acc is None or ci is None else f"{acc:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
@@ -108,7 +124,13 @@ def format_experiment(exp: dict[str, Any], width: int = 100) -> str:
             f"sequential test ({test.get('metric')}): diff {test['diff']:+.3f}{lift_txt}, z {test['z']:.2f} vs boundary "
             f"{test['boundary']:.2f} at t={test['information_fraction']:.2f}: {verdict}"[:width]
         )
-    lines.append(textwrap.fill(f"recommended: {exp['recommended_action']} ({exp.get('reason', '')})", width, subsequent_indent="  "))
+    lines.append(
+        textwrap.fill(
+            f"recommended: {exp['recommended_action']} ({exp.get('reason', '')})",
+            width,
+            subsequent_indent="  ",
+        )
+    )
     return "\n".join(lines)
 
 
@@ -117,7 +139,9 @@ def format_decision(decision: dict[str, Any], with_reason: bool = True) -> str:
     reason was just printed, e.g. under the experiment table)."""
     split = " / ".join(f"{arm} {w:.0%}" for arm, w in (decision.get("split") or {}).items())
     why = f" - {decision.get('reason', '')}" if with_reason else ""
-    line = textwrap.fill(f"decision: {decision['action']}{why}; split now {split}", 100, subsequent_indent="  ")
+    line = textwrap.fill(
+        f"decision: {decision['action']}{why}; split now {split}", 100, subsequent_indent="  "
+    )
     champion = decision.get("champion")
     if champion:
         line += f"\n  MLflow alias {champion['name']}@{champion['alias']} -> v{champion['version']}"

@@ -128,13 +128,19 @@ def serve_up(
     if head.get("auth", True):
         use_token_auth()
     if any(app.import_path in OUR_BUILDERS for app in schema.applications) and ensure_admin_token():
-        echo(f"admin token: {admin_token_path()} (owner-only; or set MONOVEC_ADMIN_TOKEN before `cluster up`)")
+        echo(
+            f"admin token: {admin_token_path()} (owner-only; or set MONOVEC_ADMIN_TOKEN before `cluster up`)"
+        )
     from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
 
     client = ServeSubmissionClient(address)
     client.deploy_applications(schema.model_dump(exclude_unset=True))
     marker_path().parent.mkdir(parents=True, exist_ok=True)
-    marker_path().write_text(json.dumps({"address": address, "started_ray": started, "apps": [a.name for a in schema.applications]}))
+    marker_path().write_text(
+        json.dumps(
+            {"address": address, "started_ray": started, "apps": [a.name for a in schema.applications]}
+        )
+    )
     names = [a.name for a in schema.applications]
     echo(f"deployed {', '.join(names)} to {address}; waiting for the replicas (timeout {timeout_s:.0f}s)")
     _wait_running(client, names, timeout_s)
@@ -190,7 +196,12 @@ def serve_down(address: str | None = None) -> str:
 
     marker = json.loads(marker_path().read_text()) if marker_path().is_file() else {}
     head = cluster_status()
-    address = address or marker.get("address") or os.environ.get("RAY_DASHBOARD_ADDRESS") or head.get("dashboard_url")
+    address = (
+        address
+        or marker.get("address")
+        or os.environ.get("RAY_DASHBOARD_ADDRESS")
+        or head.get("dashboard_url")
+    )
     msg = []
     if address and (head.get("running") or not marker.get("started_ray")):
         if head.get("auth", True):

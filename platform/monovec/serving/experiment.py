@@ -57,7 +57,9 @@ class Experiment:
         registry: arm -> `{"name", "version"}` in MLflow, filled by the router once it knows.
     """
 
-    def __init__(self, args: ClassifierAppArgs, store: ExperimentStore, registry: dict[str, dict | None] | None = None) -> None:
+    def __init__(
+        self, args: ClassifierAppArgs, store: ExperimentStore, registry: dict[str, dict | None] | None = None
+    ) -> None:
         self.args = args
         self.store = store
         self.salt = args.salt or args.experiment
@@ -83,7 +85,9 @@ class Experiment:
     def assign(self, user_id: str | None, session_id: str | None, forced: str | None = None) -> str:
         if forced:
             if forced not in self.args.arms() or forced == "shadow":
-                raise ValueError(f"X-Monovec-Arm must be one of {[a for a in self.args.arms() if a != 'shadow']}, got {forced!r}")
+                raise ValueError(
+                    f"X-Monovec-Arm must be one of {[a for a in self.args.arms() if a != 'shadow']}, got {forced!r}"
+                )
             return forced
         unit, _kind = choose_unit(user_id, session_id)
         return assign(unit, self.weights, self.salt)
@@ -98,7 +102,9 @@ class Experiment:
         """Wait until every recorded request is in sqlite; False when `timeout_s` passed first."""
         return self.recorder.flush(timeout_s)
 
-    def feedback(self, request_id: str, correct: dict[str, str] | None, satisfied: bool | None) -> dict[str, Any]:
+    def feedback(
+        self, request_id: str, correct: dict[str, str] | None, satisfied: bool | None
+    ) -> dict[str, Any]:
         """Attach feedback to an answered request (see `ExperimentStore.record_feedback`).
 
         Raises KeyError (unknown request), ValueError (bad feedback) or StoreBusy (the request's own
@@ -131,10 +137,15 @@ class Experiment:
             guard = arms["treatment"]["guardrails"]
             names = ", ".join(n for n, s in guard["states"].items() if s["state"] == "breached")
             if guard["breached"] and self.weights.get("treatment", 0) > 0:
-                out["recommended_action"], out["reason"] = "rollback", f"treatment breached a guardrail: {names}"
+                out["recommended_action"], out["reason"] = (
+                    "rollback",
+                    f"treatment breached a guardrail: {names}",
+                )
             else:
                 out["recommended_action"] = decision.action
-                out["reason"] = decision.reason + (f"; the treatment (at 0%) breaches: {names}" if guard["breached"] else "")
+                out["reason"] = decision.reason + (
+                    f"; the treatment (at 0%) breaches: {names}" if guard["breached"] else ""
+                )
             look = sequential_look(control, treatment, self.args.decision)
             if look is not None:  # every look at new data is a point of the test's history
                 self.store.record_look({**look, "action": out["recommended_action"]})
@@ -150,7 +161,11 @@ class Experiment:
     # -- decisions -----------------------------------------------------------------------------
     def guardrail_check_due(self) -> bool:
         """Cheap test for the request path: is a guardrail check (`maybe_auto_rollback`) due?"""
-        return self.args.auto_rollback and self._since_check >= self.args.guardrail_check_every and self.weights.get("treatment", 0.0) > 0
+        return (
+            self.args.auto_rollback
+            and self._since_check >= self.args.guardrail_check_every
+            and self.weights.get("treatment", 0.0) > 0
+        )
 
     def maybe_auto_rollback(self) -> dict[str, Any] | None:
         """Called every `guardrail_check_every` requests: roll back a treatment that breaches a guardrail."""
@@ -164,17 +179,27 @@ class Experiment:
         if not summary["breached"]:
             return None
         names = [n for n, s in summary["states"].items() if s.get("state") == "breached"]
-        return self.rollback(f"automatic: guardrail breached on treatment: {', '.join(names)}", details=summary)
+        return self.rollback(
+            f"automatic: guardrail breached on treatment: {', '.join(names)}", details=summary
+        )
 
     def evaluate(self, expected_treatment_weight: float | None = None) -> dict[str, Any]:
         """Guardrails first (rollback), then the sequential test; promote/ramp when it says so."""
         st = self.status()
         action = st["recommended_action"]
         if action == "rollback":
-            return self.rollback(f"evaluate: {st['reason']}", details=st.get("test"), expected_treatment_weight=expected_treatment_weight)
+            return self.rollback(
+                f"evaluate: {st['reason']}",
+                details=st.get("test"),
+                expected_treatment_weight=expected_treatment_weight,
+            )
         if action == "promote_to_production":
             try:
-                return self.promote(f"evaluate: {st['reason']}", details=st.get("test"), expected_treatment_weight=expected_treatment_weight)
+                return self.promote(
+                    f"evaluate: {st['reason']}",
+                    details=st.get("test"),
+                    expected_treatment_weight=expected_treatment_weight,
+                )
             except PromotionRefused as exc:  # the rule says promote, the ramp's pace says not yet
                 st["reason"] = f"{st['reason']}; {exc}"
         self.store.log_decision("continue_experiment", st["reason"], st.get("test"))
@@ -197,9 +222,12 @@ class Experiment:
         """Write ``target`` as a compare-and-set on ``current``: another router replica that moved the
         split since we read it makes this raise ``SplitConflict`` instead of overwriting its change."""
         weights = self.store.set_split(
-            {"control": 1.0 - target, "treatment": target}, reason=reason, action=action, expected={"treatment": current},
+            {"control": 1.0 - target, "treatment": target},
+            reason=reason,
+            action=action,
+            expected={"treatment": current},
             timeout_s=self.args.store.request_timeout_s,
-        )  # fmt: skip
+        )
         self._weights = weights
         return weights
 
@@ -223,20 +251,35 @@ class Experiment:
         with self._admin_lock:
             current = self._treatment_now(expected_treatment_weight)
             if current >= 1.0 - 1e-9:
-                return {"action": "already_promoted", "reason": "the treatment already serves 100%", "split": self.weights, "champion": None, "details": details}
+                return {
+                    "action": "already_promoted",
+                    "reason": "the treatment already serves 100%",
+                    "split": self.weights,
+                    "champion": None,
+                    "details": details,
+                }
             if not force:
                 self._check_promotion_allowed(expected_treatment_weight)
             target = ramp_position(current, self.args.ramp)["next"] or 1.0
             weights = self._move_treatment(current, target, reason, "promote" if target >= 1.0 else "ramp")
             alias = self._move_champion() if target >= 1.0 else None
-        return {"action": "promote_to_production" if target >= 1.0 else "ramp", "reason": reason, "split": weights, "champion": alias, "details": details}
+        return {
+            "action": "promote_to_production" if target >= 1.0 else "ramp",
+            "reason": reason,
+            "split": weights,
+            "champion": alias,
+            "details": details,
+        }
 
     def _check_promotion_allowed(self, expected: float | None) -> None:
         self.flush(self.args.store.request_timeout_s)
         guard = guardrail_summary(self.store.arm_stats("treatment"), self.args.guardrails)
         if guard["breached"]:
             names = ", ".join(n for n, s in guard["states"].items() if s["state"] == "breached")
-            raise PromotionRefused("guardrail_breached", f"the treatment breaches a guardrail ({names}): not promoted; send force=true to override")
+            raise PromotionRefused(
+                "guardrail_breached",
+                f"the treatment breaches a guardrail ({names}): not promoted; send force=true to override",
+            )
         if expected is None and self.args.min_step_interval_s > 0:
             last = self.store.last_step()
             if last is not None and time.time() - last < self.args.min_step_interval_s:
@@ -247,7 +290,12 @@ class Experiment:
                     "(or name the weight you expect: expected_treatment_weight)",
                 )
 
-    def rollback(self, reason: str = "manual rollback", details: dict | None = None, expected_treatment_weight: float | None = None) -> dict[str, Any]:
+    def rollback(
+        self,
+        reason: str = "manual rollback",
+        details: dict | None = None,
+        expected_treatment_weight: float | None = None,
+    ) -> dict[str, Any]:
         """Treatment to weight 0 (the MLflow alias is left alone)."""
         with self._admin_lock:
             current = self._treatment_now(expected_treatment_weight)
@@ -262,7 +310,9 @@ class Experiment:
         from monovec.tracking.mlflow_store import set_alias
 
         set_alias(entry["name"], self.args.champion_alias, entry["version"])
-        self.store.log_decision("alias_moved", f"{entry['name']}@{self.args.champion_alias} -> v{entry['version']}", entry)
+        self.store.log_decision(
+            "alias_moved", f"{entry['name']}@{self.args.champion_alias} -> v{entry['version']}", entry
+        )
         return {"name": entry["name"], "alias": self.args.champion_alias, "version": entry["version"]}
 
     def reload_split(self) -> None:

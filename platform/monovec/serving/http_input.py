@@ -25,7 +25,9 @@ M = TypeVar("M", bound=BaseModel)
 class ApiError(Exception):
     """An HTTP error in the documented shape: `{"error": {"code", "message"}}` with `status`."""
 
-    def __init__(self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.headers = dict(headers or {})
@@ -38,7 +40,9 @@ def check_headers(raw_headers: list[tuple[bytes, bytes]], max_bytes: int) -> Non
     """431 when the request's headers together exceed `max_bytes` (names + values)."""
     size = sum(len(k) + len(v) for k, v in raw_headers)
     if size > max_bytes:
-        raise ApiError(431, "headers_too_large", f"request headers are {size} bytes; the limit is {max_bytes}")
+        raise ApiError(
+            431, "headers_too_large", f"request headers are {size} bytes; the limit is {max_bytes}"
+        )
 
 
 async def read_body(content_length: str | None, chunks: AsyncIterator[bytes], max_bytes: int) -> bytes:
@@ -48,9 +52,13 @@ async def read_body(content_length: str | None, chunks: AsyncIterator[bytes], ma
         try:
             declared = int(content_length)
         except ValueError:
-            raise ApiError(400, "bad_content_length", f"Content-Length {content_length!r} is not a number") from None
+            raise ApiError(
+                400, "bad_content_length", f"Content-Length {content_length!r} is not a number"
+            ) from None
         if declared > max_bytes:
-            raise ApiError(413, "body_too_large", f"request body is {declared} bytes; the limit is {max_bytes}")
+            raise ApiError(
+                413, "body_too_large", f"request body is {declared} bytes; the limit is {max_bytes}"
+            )
     parts, size = [], 0
     async for chunk in chunks:
         size += len(chunk)
@@ -86,7 +94,11 @@ def parse_json(raw: bytes, max_depth: int = 8) -> Any:
     except RecursionError:
         raise ApiError(400, "too_deep", f"JSON nesting deeper than {max_depth} levels") from None
     except json.JSONDecodeError as exc:
-        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+        raise ApiError(
+            400,
+            "malformed_json",
+            f"request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+        ) from None
     if _depth(value, max_depth) > max_depth:
         raise ApiError(400, "too_deep", f"JSON nesting deeper than {max_depth} levels")
     return value
@@ -95,7 +107,9 @@ def parse_json(raw: bytes, max_depth: int = 8) -> Any:
 def parse_model(value: Any, model: type[M]) -> M:
     """`value` as `model`; 422 naming the first bad field (400 when the body is not an object)."""
     if not isinstance(value, dict):
-        raise ApiError(400, "invalid_request", f"request body must be a JSON object, got {type(value).__name__}")
+        raise ApiError(
+            400, "invalid_request", f"request body must be a JSON object, got {type(value).__name__}"
+        )
     try:
         return model.model_validate(value)
     except ValidationError as exc:
@@ -113,12 +127,16 @@ def unpaired_surrogate(text: str) -> int | None:
         return exc.start
 
 
-def text_problem(text: object, max_chars: int) -> ApiError | None:
-    """Why `text` cannot be classified (400/413/422 ApiError), or None when it can."""
+INPUT_ERROR_STATUS = {"text_too_long": 413, "invalid_type": 422}
+"""HTTP status of a pipeline InputError code (others: 400). The length limit is the model's own
+`classifier.max_text_chars`, checked by the arm's pipeline: one limit for the CLI, jobs and HTTP."""
+
+
+def text_problem(text: object) -> ApiError | None:
+    """Why `text` cannot be sent to an arm (400/422 ApiError), or None when it can. Its length is the
+    model's to judge (`ClassifierPipeline.validate`: 413 text_too_long through INPUT_ERROR_STATUS)."""
     if not isinstance(text, str):
         return ApiError(422, "invalid_type", f"text must be a string, got {type(text).__name__}")
-    if len(text) > max_chars:
-        return ApiError(413, "text_too_long", f"text has {len(text)} characters; the limit is {max_chars}")
     if not text.strip():
         return ApiError(400, "empty_text", "text is empty or only whitespace")
     at = unpaired_surrogate(text)

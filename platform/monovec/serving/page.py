@@ -94,9 +94,18 @@ def drift_flags(report: dict[str, Any], mmd_alpha: float | None = None) -> dict[
         "n_reference": report.get("n_reference"),
         "drift": report.get("drift"),
         "reasons": report.get("reasons", []),
-        "psi": None if psi is None else {"max": psi["max"], "threshold": psi["threshold"], "drift": psi["drift"]},
+        "psi": None
+        if psi is None
+        else {"max": psi["max"], "threshold": psi["threshold"], "drift": psi["drift"]},
         "ks": None
         if ks is None
-        else {"min_p_value": ks["min_p_value"], "threshold": ks["threshold"], "max_statistic": ks["max_statistic"], "drift": ks["drift"]},
-        "mmd": None if mmd is None else {"mmd2": mmd["mmd2"], "p_value": mmd["p_value"], "alpha": mmd_alpha, "drift": mmd["drift"]},
+        else {
+            "min_p_value": ks["min_p_value"],
+            "threshold": ks["threshold"],
+            "max_statistic": ks["max_statistic"],
+            "drift": ks["drift"],
+        },
+        "mmd": None
+        if mmd is None
+        else {"mmd2": mmd["mmd2"], "p_value": mmd["p_value"], "alpha": mmd_alpha, "drift": mmd["drift"]},
     }

@@ -82,7 +82,12 @@ class RequestRecorder:
                 self._pending.popleft()
                 self._dropped += 1
                 if self._dropped == 1 or self._dropped % 1000 == 0:
-                    log.error("request records dropped: %d so far (buffer of %d full; store: %s)", self._dropped, self.max_pending, self._last_error)
+                    log.error(
+                        "request records dropped: %d so far (buffer of %d full; store: %s)",
+                        self._dropped,
+                        self.max_pending,
+                        self._last_error,
+                    )
             self._pending.append(record)
             self._cond.notify()
 
@@ -111,7 +116,12 @@ class RequestRecorder:
                         self._pending.popleft()
                         self._dropped += 1
                     self._cond.notify_all()
-                log.warning("could not write %d request records (%s); retrying in %.1fs", len(batch), self._last_error, delay)
+                log.warning(
+                    "could not write %d request records (%s); retrying in %.1fs",
+                    len(batch),
+                    self._last_error,
+                    delay,
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, self.retry_max_s)
                 continue
@@ -136,7 +146,13 @@ class RequestRecorder:
 
     def stats(self) -> RecorderStats:
         with self._cond:
-            return RecorderStats(len(self._pending) + self._in_flight, self._written, self._dropped, self._failed, self._last_error)
+            return RecorderStats(
+                len(self._pending) + self._in_flight,
+                self._written,
+                self._dropped,
+                self._failed,
+                self._last_error,
+            )
 
     def is_pending(self, request_id: str) -> bool:
         """Whether a record with this `request_id` is still waiting to be written."""

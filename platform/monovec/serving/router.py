@@ -33,11 +33,13 @@ from ray.serve.handle import DeploymentHandle
 from ray.serve.metrics import Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from monovec.ray_env import bind_replica_grpc_to_node_ip
 from monovec.serving.admin import admin_token
 from monovec.serving.batcher import AdaptiveBatcher
 from monovec.serving.config import ClassifierAppArgs
 from monovec.serving.experiment import Experiment, PromotionRefused
 from monovec.serving.http_input import (
+    INPUT_ERROR_STATUS,
     ApiError,
     check_headers,
     item_error,
@@ -56,7 +58,9 @@ ARM_PROBE_TIMEOUT_S = 5.0
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}}, headers=headers)
+    return JSONResponse(
+        status_code=status, content={"error": {"code": code, "message": message}}, headers=headers
+    )
 
 
 @api.exception_handler(ApiError)
@@ -96,7 +100,9 @@ async def call_arm(call: Callable[[], Awaitable[Any]], arm: str) -> Any:
         return await call()
 
 
-def arm_batcher(arm: str, handle: DeploymentHandle, max_batch_size: int, max_in_flight: int) -> AdaptiveBatcher:
+def arm_batcher(
+    arm: str, handle: DeploymentHandle, max_batch_size: int, max_in_flight: int
+) -> AdaptiveBatcher:
     """Concurrent `(text, session_id, request_id)` items for one arm share one `classify_many` call.
 
     If a shared call fails for another reason than a lost replica, each item is retried alone, so an
@@ -134,7 +140,9 @@ class ClassifyBody(Strict):
 
 
 class BatchBody(Strict):
-    texts: list[Any] = Field(min_length=1, description="each item checked on its own: one bad item never loses the others")
+    texts: list[Any] = Field(
+        min_length=1, description="each item checked on its own: one bad item never loses the others"
+    )
     user_id: str | None = None
     session_id: str | None = None
 
@@ -148,7 +156,9 @@ class FeedbackBody(Strict):
 class AdminBody(Strict):
     """Optional body of the admin actions; an empty body keeps the old behaviour (CLI, scripts)."""
 
-    expected_treatment_weight: float | None = Field(None, ge=0.0, le=1.0, description="treatment weight the caller saw; 409 stale_split if it moved since")
+    expected_treatment_weight: float | None = Field(
+        None, ge=0.0, le=1.0, description="treatment weight the caller saw; 409 stale_split if it moved since"
+    )
     reason: str | None = Field(None, min_length=1, max_length=500, description="logged with the decision")
     force: bool = Field(False, description="promote even though the treatment breaches a guardrail (logged)")
 
@@ -164,31 +174,50 @@ class ExperimentRouter:
     """
 
     def __init__(self, args: ClassifierAppArgs, arms: dict[str, DeploymentHandle]) -> None:
+        bind_replica_grpc_to_node_ip()
         self.args = args
         self.arms = arms
         from monovec.paths import state_dir
 
         state = Path(self.args.state_dir) if self.args.state_dir else state_dir()
         self.info: dict[str, dict[str, Any]] = {}
-        self.experiment = Experiment(self.args, ExperimentStore(state / "experiments" / f"{self.args.experiment}.sqlite"))
+        self.experiment = Experiment(
+            self.args, ExperimentStore(state / "experiments" / f"{self.args.experiment}.sqlite")
+        )
         specs, b = self.args.arms(), self.args.batching
-        self.batchers = {arm: arm_batcher(arm, h, b.max_batch_size, b.router_in_flight or specs[arm].max_replicas()) for arm, h in arms.items()}
+        self.batchers = {
+            arm: arm_batcher(arm, h, b.max_batch_size, b.router_in_flight or specs[arm].max_replicas())
+            for arm, h in arms.items()
+        }
         self._guardrail_check: asyncio.Future | None = None
         self.available: dict[str, bool] = dict.fromkeys(arms, True)  # until the first probe says otherwise
         self._arm_watch: asyncio.Task | None = None
         self._drift_cache: tuple[float, dict[str, Any]] | None = None
-        self._requests = Counter("monovec_requests", description="classify requests", tag_keys=("arm", "model_version", "decision"))
-        self._errors = Counter("monovec_errors", description="classify requests an arm failed to answer", tag_keys=("arm",))
-        self._latency = Histogram("monovec_latency_ms", description="router latency", boundaries=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], tag_keys=("arm",))
+        self._requests = Counter(
+            "monovec_requests", description="classify requests", tag_keys=("arm", "model_version", "decision")
+        )
+        self._errors = Counter(
+            "monovec_errors", description="classify requests an arm failed to answer", tag_keys=("arm",)
+        )
+        self._latency = Histogram(
+            "monovec_latency_ms",
+            description="router latency",
+            boundaries=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+            tag_keys=("arm",),
+        )
 
     # -- input ---------------------------------------------------------------------------------
     async def _body(self, request: Request, model: type[BaseModel]) -> Any:
         """The request body as `model`, or an ApiError (431/413/400/422) before any work is done."""
         check_headers(request.headers.raw, self.args.max_header_bytes)
-        raw = await read_body(request.headers.get("content-length"), request.stream(), self.args.max_body_bytes)
+        raw = await read_body(
+            request.headers.get("content-length"), request.stream(), self.args.max_body_bytes
+        )
         return parse_model(parse_json(raw), model)
 
-    def _assign(self, user_id: str | None, session_id: str | None, request: Request) -> tuple[str, str | None]:
+    def _assign(
+        self, user_id: str | None, session_id: str | None, request: Request
+    ) -> tuple[str, str | None]:
         """(arm that serves the request, arm it was assigned to when that one is unavailable, else None).
 
         `X-Monovec-Arm` forces an arm; by default only holders of the admin token may (QA): any client
@@ -198,9 +227,15 @@ class ExperimentRouter:
         forced = request.headers.get("x-monovec-arm")
         if forced:
             if self.args.arm_override == "off":
-                raise ApiError(403, "arm_override_disabled", "X-Monovec-Arm is disabled on this app (arm_override: off)")
+                raise ApiError(
+                    403, "arm_override_disabled", "X-Monovec-Arm is disabled on this app (arm_override: off)"
+                )
             if self.args.arm_override == "admin" and not self._has_admin_token(request):
-                raise ApiError(403, "arm_override_forbidden", "X-Monovec-Arm needs the admin token ('Authorization: Bearer <token>')")
+                raise ApiError(
+                    403,
+                    "arm_override_forbidden",
+                    "X-Monovec-Arm needs the admin token ('Authorization: Bearer <token>')",
+                )
         try:
             arm = self.experiment.assign(user_id, session_id, forced)
         except ValueError as exc:
@@ -208,12 +243,20 @@ class ExperimentRouter:
         self._watch_arms()
         if forced or self.available.get(arm, True):
             return arm, None
-        spare = next((a for a in ("control", "treatment") if a in self.arms and a != arm and self.available.get(a)), None)
+        spare = next(
+            (a for a in ("control", "treatment") if a in self.arms and a != arm and self.available.get(a)),
+            None,
+        )
         return (spare, arm) if spare else (arm, None)
 
     def _set_available(self, arm: str, ok: bool, reason: str = "") -> None:
         if ok != self.available.get(arm):
-            log.warning("arm %s is %s%s", arm, "available again" if ok else "UNAVAILABLE", f": {reason}" if reason else "")
+            log.warning(
+                "arm %s is %s%s",
+                arm,
+                "available again" if ok else "UNAVAILABLE",
+                f": {reason}" if reason else "",
+            )
         self.available[arm] = ok
 
     def _watch_arms(self) -> None:
@@ -240,7 +283,11 @@ class ExperimentRouter:
             info = await asyncio.wait_for(self._await(self.arms[arm].health.remote()), ARM_PROBE_TIMEOUT_S)
         except Exception as exc:
             timed_out = isinstance(exc, TimeoutError)
-            reason = f"no answer within {ARM_PROBE_TIMEOUT_S:.0f}s" if timed_out else f"{type(exc).__name__}: {exc}"[:300]
+            reason = (
+                f"no answer within {ARM_PROBE_TIMEOUT_S:.0f}s"
+                if timed_out
+                else f"{type(exc).__name__}: {exc}"[:300]
+            )
             self._set_available(arm, False, reason)
             return {"status": "unavailable", "reason": reason}
         self._set_available(arm, True)
@@ -250,13 +297,22 @@ class ExperimentRouter:
             spec = self.args.arms()[arm]
             entry = None
             if not spec.overrides:  # MLflow lookup: off the event loop
-                entry = await asyncio.to_thread(registry_entry, spec.model, str(info.get("manifest_version")), info.get("name"))
+                entry = await asyncio.to_thread(
+                    registry_entry, spec.model, str(info.get("manifest_version")), info.get("name")
+                )
             self.experiment.registry[arm] = entry
         self.info[arm] = info
         return {"status": "ok", **info}
 
     # -- recording -----------------------------------------------------------------------------
-    def _record(self, arm: str, result: dict[str, Any], latency_ms: float, error: bool = False, input_error: bool = False) -> None:
+    def _record(
+        self,
+        arm: str,
+        result: dict[str, Any],
+        latency_ms: float,
+        error: bool = False,
+        input_error: bool = False,
+    ) -> None:
         heads = result.get("heads", {})
         statuses = [h.get("status") for h in heads.values()]
         self.experiment.record(
@@ -277,7 +333,13 @@ class ExperimentRouter:
         if error:
             self._errors.inc(tags={"arm": arm})
         elif not input_error:
-            self._requests.inc(tags={"arm": arm, "model_version": str(result.get("model_version")), "decision": str(result.get("decision"))})
+            self._requests.inc(
+                tags={
+                    "arm": arm,
+                    "model_version": str(result.get("model_version")),
+                    "decision": str(result.get("decision")),
+                }
+            )
             self._latency.observe(latency_ms, tags={"arm": arm})
 
     async def _shadow(self, text: str, session_id: str | None) -> None:
@@ -290,7 +352,9 @@ class ExperimentRouter:
 
     def _check_guardrails(self) -> None:
         """Every `guardrail_check_every` requests, off the request path: one check at a time, in a thread."""
-        if not self.experiment.guardrail_check_due() or (self._guardrail_check is not None and not self._guardrail_check.done()):
+        if not self.experiment.guardrail_check_due() or (
+            self._guardrail_check is not None and not self._guardrail_check.done()
+        ):
             return
 
         def check() -> None:
@@ -304,28 +368,44 @@ class ExperimentRouter:
     async def classify(self, request: Request) -> JSONResponse:
         t0 = time.perf_counter()
         body = await self._body(request, ClassifyBody)
-        problem = text_problem(body.text, self.args.max_text_chars)
+        problem = text_problem(body.text)
         if problem is not None:
             raise problem
         arm, replaced = self._assign(body.user_id, body.session_id, request)
         if not self.available.get(arm, True):  # forced, or no arm left: fail fast instead of waiting for it
-            raise ApiError(503, "arm_unavailable", f"arm {arm!r} is not serving (its model failed its health probe)", {"Retry-After": "5"})
+            raise ApiError(
+                503,
+                "arm_unavailable",
+                f"arm {arm!r} is not serving (its model failed its health probe)",
+                {"Retry-After": "5"},
+            )
         request_id = uuid.uuid4().hex
         try:
-            result = await asyncio.wait_for(self.batchers[arm].submit((body.text, body.session_id, request_id)), self.args.arm_timeout_s)
+            result = await asyncio.wait_for(
+                self.batchers[arm].submit((body.text, body.session_id, request_id)), self.args.arm_timeout_s
+            )
         except Exception as exc:
             self._record(arm, {"request_id": request_id}, (time.perf_counter() - t0) * 1000, error=True)
-            why = f"no answer within {self.args.arm_timeout_s:g}s" if isinstance(exc, TimeoutError) else type(exc).__name__
-            raise ApiError(503, "arm_unavailable", f"arm {arm!r} could not answer: {why}", {"Retry-After": "5"}) from exc
+            why = (
+                f"no answer within {self.args.arm_timeout_s:g}s"
+                if isinstance(exc, TimeoutError)
+                else type(exc).__name__
+            )
+            raise ApiError(
+                503, "arm_unavailable", f"arm {arm!r} could not answer: {why}", {"Retry-After": "5"}
+            ) from exc
         latency = (time.perf_counter() - t0) * 1000
         if "error" in result:  # e.g. text that normalises to nothing: the client's input, not the arm
             self._record(arm, {"request_id": request_id}, latency, input_error=True)
-            raise ApiError(400, result["error"]["code"], result["error"]["message"])
+            code = result["error"]["code"]
+            raise ApiError(INPUT_ERROR_STATUS.get(code, 400), code, result["error"]["message"])
         if "shadow" in self.arms:
             asyncio.get_running_loop().create_task(self._shadow(body.text, body.session_id))
         result.update(arm=arm, latency_ms=round(latency, 3))
         if replaced:
-            result["assigned_arm"] = replaced  # the user's arm could not serve: this answer came from the other
+            result["assigned_arm"] = (
+                replaced  # the user's arm could not serve: this answer came from the other
+            )
         self._record(arm, result, latency)
         self._check_guardrails()
         return JSONResponse(result)
@@ -336,14 +416,21 @@ class ExperimentRouter:
         t0 = time.perf_counter()
         body = await self._body(request, BatchBody)
         if len(body.texts) > self.args.max_batch_items:
-            raise ApiError(413, "batch_too_large", f"{len(body.texts)} texts; the limit is {self.args.max_batch_items}")
+            raise ApiError(
+                413, "batch_too_large", f"{len(body.texts)} texts; the limit is {self.args.max_batch_items}"
+            )
         arm, _replaced = self._assign(body.user_id, body.session_id, request)
         if not self.available.get(arm, True):
-            raise ApiError(503, "arm_unavailable", f"arm {arm!r} is not serving (its model failed its health probe)", {"Retry-After": "5"})
+            raise ApiError(
+                503,
+                "arm_unavailable",
+                f"arm {arm!r} is not serving (its model failed its health probe)",
+                {"Retry-After": "5"},
+            )
         results: list[dict[str, Any] | None] = [None] * len(body.texts)
         good: list[int] = []
         for i, text in enumerate(body.texts):
-            problem = text_problem(text, self.args.max_text_chars)
+            problem = text_problem(text)
             if problem is None:
                 good.append(i)
             else:
@@ -352,13 +439,20 @@ class ExperimentRouter:
             texts = [body.texts[i] for i in good]
             request_ids = [uuid.uuid4().hex for _ in good]
             try:
-                call = call_arm(lambda: self.arms[arm].classify_many.remote(texts, [body.session_id] * len(good), request_ids), arm)
+                call = call_arm(
+                    lambda: self.arms[arm].classify_many.remote(
+                        texts, [body.session_id] * len(good), request_ids
+                    ),
+                    arm,
+                )
                 answers = await asyncio.wait_for(call, self.args.arm_timeout_s)
             except Exception as exc:
                 latency = (time.perf_counter() - t0) * 1000
                 for rid in request_ids:
                     self._record(arm, {"request_id": rid}, latency, error=True)
-                raise ApiError(503, "arm_unavailable", f"arm {arm!r} could not answer: {type(exc).__name__}") from exc
+                raise ApiError(
+                    503, "arm_unavailable", f"arm {arm!r} could not answer: {type(exc).__name__}"
+                ) from exc
             latency = (time.perf_counter() - t0) * 1000
             for i, rid, answer in zip(good, request_ids, answers, strict=True):
                 if "error" in answer:
@@ -392,7 +486,13 @@ class ExperimentRouter:
     @api.get("/v1/experiment")
     async def experiment(self) -> JSONResponse:
         self._watch_arms()
-        probes = dict(zip(self.args.arms(), await asyncio.gather(*(self._probe(a) for a in self.args.arms())), strict=True))
+        probes = dict(
+            zip(
+                self.args.arms(),
+                await asyncio.gather(*(self._probe(a) for a in self.args.arms())),
+                strict=True,
+            )
+        )
         status = await asyncio.to_thread(self.experiment.status)
         for arm, probe in probes.items():
             status["arms"][arm]["available"] = probe["status"] == "ok"
@@ -417,14 +517,19 @@ class ExperimentRouter:
         if self._drift_cache is None or now - self._drift_cache[0] >= self.args.drift_refresh_s:
             checked = datetime.now(UTC).isoformat()
             reports = await self._monitor()
-            flags = {arm: {**drift_flags(r, self.args.drift.mmd_alpha), "checked_at": checked} for arm, r in reports.items()}
+            flags = {
+                arm: {**drift_flags(r, self.args.drift.mmd_alpha), "checked_at": checked}
+                for arm, r in reports.items()
+            }
             self._drift_cache = (now, flags)
         return self._drift_cache[1]
 
     async def _monitor(self) -> dict[str, Any]:
         async def one(handle: DeploymentHandle) -> dict[str, Any]:
             try:
-                return await asyncio.wait_for(self._await(handle.monitor_report.remote()), ARM_PROBE_TIMEOUT_S)
+                return await asyncio.wait_for(
+                    self._await(handle.monitor_report.remote()), ARM_PROBE_TIMEOUT_S
+                )
             except Exception as exc:
                 return {"available": False, "reason": f"{type(exc).__name__}"}
 
@@ -438,15 +543,20 @@ class ExperimentRouter:
     def _has_admin_token(self, request: Request) -> bool:
         token = admin_token(self.args.admin_token_env, self.args.state_dir)
         got = request.headers.get("authorization", "")
-        return bool(token) and got.startswith("Bearer ") and hmac.compare_digest(got[7:].encode(), token.encode())
+        return (
+            bool(token)
+            and got.startswith("Bearer ")
+            and hmac.compare_digest(got[7:].encode(), token.encode())
+        )
 
     def _admin(self, request: Request) -> None:
         if not admin_token(self.args.admin_token_env, self.args.state_dir):
             raise ApiError(
-                403, "admin_disabled",
+                403,
+                "admin_disabled",
                 f"admin endpoints are disabled: set {self.args.admin_token_env} on the Serve replicas "
                 "(or run `monovec serve up`, which creates <state dir>/serve/admin_token)",
-            )  # fmt: skip
+            )
         if not self._has_admin_token(request):
             raise ApiError(401, "unauthorized", "admin endpoints need 'Authorization: Bearer <token>'")
 
@@ -454,19 +564,33 @@ class ExperimentRouter:
     async def admin(self, action: str, request: Request) -> JSONResponse:
         self._admin(request)
         if action not in ("evaluate", "promote", "rollback"):
-            raise ApiError(404, "unknown_action", f"unknown action {action!r}: use evaluate, promote or rollback")
+            raise ApiError(
+                404, "unknown_action", f"unknown action {action!r}: use evaluate, promote or rollback"
+            )
         check_headers(request.headers.raw, self.args.max_header_bytes)
-        raw = await read_body(request.headers.get("content-length"), request.stream(), self.args.max_body_bytes)
+        raw = await read_body(
+            request.headers.get("content-length"), request.stream(), self.args.max_body_bytes
+        )
         body = parse_model(parse_json(raw), AdminBody) if raw.strip() else AdminBody()  # no body: as before
-        await asyncio.gather(*(self._probe(arm) for arm in self.args.arms()))  # registry entries for the alias move
+        await asyncio.gather(
+            *(self._probe(arm) for arm in self.args.arms())
+        )  # registry entries for the alias move
         expected = body.expected_treatment_weight
         try:
             if action == "evaluate":
                 out = await asyncio.to_thread(self.experiment.evaluate, expected)
             elif action == "promote":
-                out = await asyncio.to_thread(self.experiment.promote, body.reason or "manual promote via API", None, expected, body.force)
+                out = await asyncio.to_thread(
+                    self.experiment.promote,
+                    body.reason or "manual promote via API",
+                    None,
+                    expected,
+                    body.force,
+                )
             else:
-                out = await asyncio.to_thread(self.experiment.rollback, body.reason or "manual rollback via API", None, expected)
+                out = await asyncio.to_thread(
+                    self.experiment.rollback, body.reason or "manual rollback via API", None, expected
+                )
         except SplitConflict as exc:
             raise ApiError(409, "stale_split", str(exc)) from exc
         except PromotionRefused as exc:

@@ -89,9 +89,19 @@ CREATE TABLE IF NOT EXISTS test_history (
 """
 
 _LOOK_KEYS = (
-    "metric", "n_control", "successes_control", "n_treatment", "successes_treatment", "z", "boundary",
-    "information_fraction", "p_value", "significant", "min_samples_met", "action",
-)  # fmt: skip
+    "metric",
+    "n_control",
+    "successes_control",
+    "n_treatment",
+    "successes_treatment",
+    "z",
+    "boundary",
+    "information_fraction",
+    "p_value",
+    "significant",
+    "min_samples_met",
+    "action",
+)
 
 
 class StoreBusy(RuntimeError):
@@ -112,11 +122,6 @@ class SplitConflict(RuntimeError):
         now = ", ".join(f"{a}={(current or {}).get(a, 0.0):g}" for a in self.expected)
         want = ", ".join(f"{a}={w:g}" for a, w in self.expected.items())
         super().__init__(f"the split changed: it is now {now}, the request expected {want}; nothing was done")
-
-
-def default_store_path() -> Path:
-    """``<state dir>/experiment.sqlite``: shared by the Serve app and the ``monovec experiment`` CLI."""
-    return state_dir() / "experiment.sqlite"
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,7 @@ class ExperimentStore:
     """How long a background writer waits for another writer's lock before its write fails (and is retried)."""
 
     def __init__(self, path: str | Path | None = None, latency_window: int = 10_000) -> None:
-        self._db = SQLiteFile(path if path is not None else default_store_path(), _SCHEMA)
+        self._db = SQLiteFile(path if path is not None else state_dir() / "experiment.sqlite", _SCHEMA)
         self.path = self._db.path
         self._migrate()
         self.latency_window = latency_window
@@ -199,12 +204,16 @@ class ExperimentStore:
         writers, which retry).
         """
         with self._connect() as conn:
-            conn.execute(f"PRAGMA busy_timeout={int(1000 * (timeout_s if timeout_s is not None else self.busy_timeout_s))}")
+            conn.execute(
+                f"PRAGMA busy_timeout={int(1000 * (timeout_s if timeout_s is not None else self.busy_timeout_s))}"
+            )
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             except sqlite3.OperationalError as exc:
                 if timeout_s is not None and "locked" in str(exc):
-                    raise StoreBusy(f"the experiment store is locked by another writer (waited {timeout_s:g}s)") from exc
+                    raise StoreBusy(
+                        f"the experiment store is locked by another writer (waited {timeout_s:g}s)"
+                    ) from exc
                 raise
             try:
                 yield conn
@@ -216,7 +225,9 @@ class ExperimentStore:
             except sqlite3.OperationalError as exc:
                 conn.execute("ROLLBACK")
                 if timeout_s is not None and "locked" in str(exc):
-                    raise StoreBusy(f"the experiment store is locked by another writer (waited {timeout_s:g}s)") from exc
+                    raise StoreBusy(
+                        f"the experiment store is locked by another writer (waited {timeout_s:g}s)"
+                    ) from exc
                 raise
 
     # -- split and decision log -------------------------------------------------------------
@@ -285,15 +296,26 @@ class ExperimentStore:
                 "SELECT weights FROM decision_log WHERE weights IS NOT NULL ORDER BY id DESC LIMIT 1"
             ).fetchone()
             before = conn.execute("SELECT value FROM meta WHERE key = 'config_split'").fetchone()
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('config_split', ?)", (json.dumps(norm, sort_keys=True),))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('config_split', ?)",
+                (json.dumps(norm, sort_keys=True),),
+            )
             if row is None:
                 self._append(conn, "initial_split", reason, norm, None)
                 return norm
             current = json.loads(row[0])
             previous = json.loads(before[0]) if before else None
-            changed = previous is not None and any(abs(previous.get(a, 0.0) - w) > 1e-9 for a, w in norm.items())
+            changed = previous is not None and any(
+                abs(previous.get(a, 0.0) - w) > 1e-9 for a, w in norm.items()
+            )
             if changed:
-                self._append(conn, "config_split", f"the deployed config changed the split from {previous} to {norm}", norm, {"previous_config": previous, "was_in_force": current})
+                self._append(
+                    conn,
+                    "config_split",
+                    f"the deployed config changed the split from {previous} to {norm}",
+                    norm,
+                    {"previous_config": previous, "was_in_force": current},
+                )
                 return norm
             return current
 
@@ -368,7 +390,10 @@ class ExperimentStore:
         out = []
         for r in rows:
             item = dict(zip(("id", "ts", *_LOOK_KEYS), r, strict=True))
-            item["significant"], item["min_samples_met"] = bool(item["significant"]), bool(item["min_samples_met"])
+            item["significant"], item["min_samples_met"] = (
+                bool(item["significant"]),
+                bool(item["min_samples_met"]),
+            )
             item["time"] = datetime.fromtimestamp(item["ts"], tz=UTC).isoformat()
             out.append(item)
         return out
@@ -391,34 +416,6 @@ class ExperimentStore:
                 values,
             )
             return conn.total_changes - before
-
-    def record_request(
-        self,
-        request_id: str,
-        arm: str,
-        model_version: str | None,
-        latency_ms: float,
-        decision: str | None,
-        stage: str | None,
-        unknown: bool = False,
-        low_confidence: bool = False,
-        error: bool = False,
-        labels: Mapping[str, str] | None = None,
-    ) -> bool:
-        """Record one request; True if it was new. See :meth:`record_requests` for batches."""
-        rec = RequestRecord(
-            request_id=request_id,
-            arm=arm,
-            model_version=model_version,
-            latency_ms=latency_ms,
-            decision=decision,
-            stage=stage,
-            unknown=unknown,
-            low_confidence=low_confidence,
-            error=error,
-            labels=dict(labels or {}),
-        )
-        return self.record_requests([rec]) == 1
 
     def record_feedback(
         self,
@@ -479,57 +476,51 @@ class ExperimentStore:
         ``accuracy`` pools every judged head (micro average) and is None with no judged head;
         ``satisfaction`` likewise with no ``satisfied`` answer. ``model_version`` restricts
         the numbers to one version (e.g. after a promotion changed what the arm serves).
+        Latencies are in milliseconds over the newest ``latency_window`` served requests.
         """
         where, args = "r.arm = ?", [arm]
         if model_version is not None:
             where, args = where + " AND r.model_version = ?", [arm, model_version]
         with self._transaction(write=False) as conn:
-            (input_errors,) = conn.execute(f"SELECT COUNT(*) FROM requests r WHERE {where} AND r.input_error = 1", args).fetchone()
+            (input_errors,) = conn.execute(
+                f"SELECT COUNT(*) FROM requests r WHERE {where} AND r.input_error = 1", args
+            ).fetchone()
             where += " AND r.input_error = 0"  # a client's bad input is not a served request
-            n, errors, unknown, low, esc = conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(error), 0), COALESCE(SUM(unknown), 0),"
-                " COALESCE(SUM(low_confidence), 0), COALESCE(SUM(decision = 'escalate'), 0)"
-                f" FROM requests r WHERE {where}",
-                args,
-            ).fetchone()
-            decisions = dict(
-                conn.execute(
-                    f"SELECT COALESCE(decision, 'none'), COUNT(*) FROM requests r WHERE {where} GROUP BY 1",
-                    args,
-                ).fetchall()
-            )
-            versions = dict(
-                conn.execute(
-                    f"SELECT COALESCE(model_version, 'none'), COUNT(*) FROM requests r WHERE {where} GROUP BY 1",
-                    args,
-                ).fetchall()
-            )
-            latencies = [
-                row[0]
-                for row in conn.execute(
-                    f"SELECT latency_ms FROM requests r WHERE {where} ORDER BY r.rowid DESC LIMIT ?",
-                    [*args, self.latency_window],
-                )
-            ]
-            fb_n, sat_n, sat_yes = conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(f.satisfied IS NOT NULL), 0), COALESCE(SUM(f.satisfied = 1), 0)"
-                f" FROM feedback f JOIN requests r USING (request_id) WHERE {where}",
-                args,
-            ).fetchone()
-            heads = conn.execute(
-                "SELECT h.head, COUNT(*), SUM(h.correct) FROM feedback_heads h"
-                f" JOIN requests r USING (request_id) WHERE {where} GROUP BY h.head ORDER BY h.head",
+            traffic = self._traffic(conn, where, args)
+            quality = self._quality(conn, where, args)
+        return {"arm": arm, **traffic, "input_errors": input_errors, **quality}
+
+    def _traffic(self, conn: sqlite3.Connection, where: str, args: list[Any]) -> dict[str, Any]:
+        """Served requests: counts and rates, the decision and model-version mix, latency percentiles."""
+        n, errors, unknown, low, esc = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(error), 0), COALESCE(SUM(unknown), 0),"
+            " COALESCE(SUM(low_confidence), 0), COALESCE(SUM(decision = 'escalate'), 0)"
+            f" FROM requests r WHERE {where}",
+            args,
+        ).fetchone()
+        decisions = dict(
+            conn.execute(
+                f"SELECT COALESCE(decision, 'none'), COUNT(*) FROM requests r WHERE {where} GROUP BY 1", args
+            ).fetchall()
+        )
+        versions = dict(
+            conn.execute(
+                f"SELECT COALESCE(model_version, 'none'), COUNT(*) FROM requests r WHERE {where} GROUP BY 1",
                 args,
             ).fetchall()
+        )
+        latencies = [
+            row[0]
+            for row in conn.execute(
+                f"SELECT latency_ms FROM requests r WHERE {where} ORDER BY r.rowid DESC LIMIT ?",
+                [*args, self.latency_window],
+            )
+        ]
         lat = latency_summary(latencies)
-        acc_n = sum(h[1] for h in heads)
-        acc_ok = sum(h[2] for h in heads)
         return {
-            "arm": arm,
             "n": n,
             "errors": errors,
             "error_rate": _rate(errors, n),
-            "input_errors": input_errors,
             "latency_window": lat["n"],
             "latency_mean_ms": lat["mean"],
             "latency_p50_ms": lat["p50"],
@@ -543,6 +534,24 @@ class ExperimentStore:
             "low_confidence_rate": _rate(low, n),
             "escalations": esc,
             "escalation_rate": _rate(esc, n),
+        }
+
+    @staticmethod
+    def _quality(conn: sqlite3.Connection, where: str, args: list[Any]) -> dict[str, Any]:
+        """Feedback on served requests: pooled and per-head accuracy, satisfaction."""
+        fb_n, sat_n, sat_yes = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(f.satisfied IS NOT NULL), 0), COALESCE(SUM(f.satisfied = 1), 0)"
+            f" FROM feedback f JOIN requests r USING (request_id) WHERE {where}",
+            args,
+        ).fetchone()
+        heads = conn.execute(
+            "SELECT h.head, COUNT(*), SUM(h.correct) FROM feedback_heads h"
+            f" JOIN requests r USING (request_id) WHERE {where} GROUP BY h.head ORDER BY h.head",
+            args,
+        ).fetchall()
+        acc_n = sum(h[1] for h in heads)
+        acc_ok = sum(h[2] for h in heads)
+        return {
             "feedback_n": fb_n,
             "accuracy_n": acc_n,
             "accuracy_correct": acc_ok,

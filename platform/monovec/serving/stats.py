@@ -178,7 +178,9 @@ def rate_intervals(stats: dict[str, Any], confidence: float = 0.95) -> dict[str,
     return out
 
 
-def sequential_look(control: ArmCounts, treatment: ArmCounts, cfg: ExperimentDecisionConfig) -> dict[str, Any] | None:
+def sequential_look(
+    control: ArmCounts, treatment: ArmCounts, cfg: ExperimentDecisionConfig
+) -> dict[str, Any] | None:
     """One look at the sequential test for its history chart, or None while an arm has no trials.
 
     The same ``sequential_test`` the decision uses, computed from the first trial on (not only
@@ -187,7 +189,9 @@ def sequential_look(control: ArmCounts, treatment: ArmCounts, cfg: ExperimentDec
     """
     if control.n <= 0 or treatment.n <= 0:
         return None
-    st = sequential_test(control.successes, control.n, treatment.successes, treatment.n, cfg.max_samples_per_arm, cfg.alpha)
+    st = sequential_test(
+        control.successes, control.n, treatment.successes, treatment.n, cfg.max_samples_per_arm, cfg.alpha
+    )
     return {
         "metric": cfg.primary_metric,
         "n_control": control.n,

@@ -55,7 +55,12 @@ class JobState:
 
 
 def save_checkpoint(
-    root: Path, model: Taste2Vec, learner: OnlineLearner, scaler: NumericScaler, state: JobState, keep: int = 2
+    root: Path,
+    model: Taste2Vec,
+    learner: OnlineLearner,
+    scaler: NumericScaler,
+    state: JobState,
+    keep: int = 2,
 ) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".tmp-{uuid.uuid4().hex[:8]}"

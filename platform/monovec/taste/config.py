@@ -13,10 +13,14 @@ from pydantic import Field, model_validator
 from monovec.config import StrictModel
 from monovec.embed.dynamic import DynamicEmbeddingConfig
 from monovec.embed.text import EncoderConfig
+from monovec.faults import FaultConfig
+from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
 
 
 class CatalogueConfig(StrictModel):
-    coffee_dir: str = Field("data:coffee", description="folder with the CQI csv files (data: = shared data dir)")
+    coffee_dir: str = Field(
+        "data:coffee", description="folder with the CQI csv files (data: = shared data dir)"
+    )
     include_robusta: bool = Field(True, description="add the 28 robusta lots to the 1,311 arabica lots")
     max_items: int | None = Field(None, ge=10, description="seeded random subset of lots (tests); None = all")
     notes_seed: int = Field(0, description="seed of the tasting-notes generator (data.py)")
@@ -31,7 +35,9 @@ class TextConfig(StrictModel):
 
 
 class ContextConfig(StrictModel):
-    kind: Literal["gru", "mlp"] = Field("gru", description="gru: over the user's recent contexts; mlp: current only")
+    kind: Literal["gru", "mlp"] = Field(
+        "gru", description="gru: over the user's recent contexts; mlp: current only"
+    )
     hidden: int = Field(32, ge=4, description="context vector width")
     history: int = Field(4, ge=1, le=64, description="contexts in the GRU sequence, the current one included")
 
@@ -65,8 +71,12 @@ class ModelConfig(StrictModel):
         description="per-lot biases learned from feedback: dim 1 = like bias, 2 = like + pick bias; null = none",
     )
     context: ContextConfig = Field(default_factory=ContextConfig)
-    profile_size: int = Field(30, ge=0, le=1000, description="recent verdicts per user pooled into the query (0 = off)")
-    ridge_lambda: float = Field(1.0, ge=0, description="ridge penalty of the per-user fit on recent verdicts (0 = off)")
+    profile_size: int = Field(
+        30, ge=0, le=1000, description="recent verdicts per user pooled into the query (0 = off)"
+    )
+    ridge_lambda: float = Field(
+        1.0, ge=0, description="ridge penalty of the per-user fit on recent verdicts (0 = off)"
+    )
     init_scale: float = Field(10.0, gt=0, description="initial cosine temperature (learned)")
 
     @model_validator(mode="after")
@@ -87,34 +97,28 @@ class LearnConfig(StrictModel):
     window: int = Field(100, ge=1, description="events per online update (predict the window, then learn it)")
     steps_per_window: int = Field(2, ge=1, description="optimizer steps per window")
     lr: float = Field(3e-3, gt=0, description="Adam learning rate")
-    softmax_weight: float = Field(1.0, ge=0, description="weight of the catalogue-softmax (contrastive) loss on liked events")
+    softmax_weight: float = Field(
+        1.0, ge=0, description="weight of the catalogue-softmax (contrastive) loss on liked events"
+    )
     bce_weight: float = Field(1.0, ge=0, description="weight of the liked/disliked logistic loss")
-    like_threshold: float = Field(4.0, ge=1, le=5, description="rating >= this counts as liked when `liked` is absent")
+    like_threshold: float = Field(
+        4.0, ge=1, le=5, description="rating >= this counts as liked when `liked` is absent"
+    )
     replay: ReplayConfig = Field(default_factory=ReplayConfig)
     seed: int = Field(0, description="seeds the model init, replay sampling and torch")
-    threads: int = Field(1, ge=1, le=64, description="torch threads (1 is fastest for these small matrices on a shared CPU)")
-
-
-class UpdateConfig(StrictModel):
-    checkpoint_every: int = Field(500, ge=1, description="commit model + watermark every this many learned events")
-    register_every: int = Field(5000, ge=1, description="register a model version in MLflow every this many events")
-    dead_letter: str | None = Field(None, description="dead-letter JSONL; None = <out_dir>/dead_letter.jsonl")
-    fail_after_events: int | None = Field(
-        None, ge=1, description="fault injection: raise after learning this many events in one run (tests)"
+    threads: int = Field(
+        1, ge=1, le=64, description="torch threads (1 is fastest for these small matrices on a shared CPU)"
     )
 
 
-class RayConfig(StrictModel):
-    address: str | None = Field(None, description="Ray address; None = $RAY_ADDRESS or a private local Ray")
-    num_cpus: int | None = Field(2, ge=1, description="CPUs of the local Ray this job starts")
-    num_workers: int = Field(0, ge=0, description="Ray Train workers; 0 = run the loop in the driver process")
-
-
-class TrackingConfig(StrictModel):
-    enabled: bool = Field(True, description="register model versions in MLflow")
-    uri: str | None = Field(None, description="None = $MLFLOW_TRACKING_URI or sqlite under the state dir")
-    experiment: str = Field("monovec-taste2vec", description="MLflow experiment")
-    registered_model: str = Field("monovec-taste2vec", description="registry name")
+class UpdateConfig(StrictModel):
+    checkpoint_every: int = Field(
+        500, ge=1, description="commit model + watermark every this many learned events"
+    )
+    register_every: int = Field(
+        5000, ge=1, description="register a model version in MLflow every this many events"
+    )
+    dead_letter: str | None = Field(None, description="dead-letter JSONL; None = <out_dir>/dead_letter.jsonl")
 
 
 class ChromaConfig(StrictModel):
@@ -124,15 +128,31 @@ class ChromaConfig(StrictModel):
 
 
 class Taste2VecJobConfig(StrictModel):
-    run_name: str = Field("taste2vec", pattern=r"^[A-Za-z0-9_.-]+$", description="Ray Train run name; state lives under out_dir/run_name")
+    run_name: str = Field(
+        "taste2vec",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Ray Train run name; state lives under out_dir/run_name",
+    )
     out_dir: str | None = Field(None, description="None = <state dir>/taste2vec")
     catalogue: CatalogueConfig = Field(default_factory=CatalogueConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     learn: LearnConfig = Field(default_factory=LearnConfig)
     update: UpdateConfig = Field(default_factory=UpdateConfig)
-    ray: RayConfig = Field(default_factory=RayConfig)
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    ray: RayConfig = Field(default_factory=lambda: RayConfig(num_cpus=2))
+    scaling: ScalingConfig = Field(
+        default_factory=lambda: ScalingConfig(num_workers=0, max_failures=0),
+        description="Ray Train workers of the update (0 = run the loop in the driver process)",
+    )
+    tracking: TrackingConfig = Field(
+        default_factory=lambda: TrackingConfig(
+            experiment="monovec-taste2vec", registered_model="monovec-taste2vec"
+        )
+    )
     chroma: ChromaConfig = Field(default_factory=ChromaConfig)
+    faults: FaultConfig = Field(
+        default_factory=FaultConfig,
+        description="fault injection for recovery tests (faults.fail_after_events); off",
+    )
 
     @model_validator(mode="after")
     def _commit_on_window_boundaries(self) -> Taste2VecJobConfig:

@@ -27,35 +27,111 @@ import pandas as pd
 from monovec.taste.vocab import FAMILIES, TERMS
 
 SCORE_FIELDS: tuple[str, ...] = (
-    "aroma", "flavor", "aftertaste", "acidity", "body", "balance", "uniformity", "clean_cup",
-    "sweetness", "cupper_points", "total", "moisture", "defects", "altitude_m",
-)  # fmt: skip
+    "aroma",
+    "flavor",
+    "aftertaste",
+    "acidity",
+    "body",
+    "balance",
+    "uniformity",
+    "clean_cup",
+    "sweetness",
+    "cupper_points",
+    "total",
+    "moisture",
+    "defects",
+    "altitude_m",
+)
 
 _ARABICA = {
-    "Aroma": "aroma", "Flavor": "flavor", "Aftertaste": "aftertaste", "Acidity": "acidity", "Body": "body",
-    "Balance": "balance", "Uniformity": "uniformity", "Clean.Cup": "clean_cup", "Sweetness": "sweetness",
-    "Cupper.Points": "cupper_points", "Total.Cup.Points": "total", "Moisture": "moisture",
-}  # fmt: skip
-_ROBUSTA = {
-    "Fragrance...Aroma": "aroma", "Flavor": "flavor", "Aftertaste": "aftertaste", "Salt...Acid": "acidity",
-    "Mouthfeel": "body", "Balance": "balance", "Uniform.Cup": "uniformity", "Clean.Cup": "clean_cup",
-    "Bitter...Sweet": "sweetness", "Cupper.Points": "cupper_points", "Total.Cup.Points": "total",
+    "Aroma": "aroma",
+    "Flavor": "flavor",
+    "Aftertaste": "aftertaste",
+    "Acidity": "acidity",
+    "Body": "body",
+    "Balance": "balance",
+    "Uniformity": "uniformity",
+    "Clean.Cup": "clean_cup",
+    "Sweetness": "sweetness",
+    "Cupper.Points": "cupper_points",
+    "Total.Cup.Points": "total",
     "Moisture": "moisture",
-}  # fmt: skip
+}
+_ROBUSTA = {
+    "Fragrance...Aroma": "aroma",
+    "Flavor": "flavor",
+    "Aftertaste": "aftertaste",
+    "Salt...Acid": "acidity",
+    "Mouthfeel": "body",
+    "Balance": "balance",
+    "Uniform.Cup": "uniformity",
+    "Clean.Cup": "clean_cup",
+    "Bitter...Sweet": "sweetness",
+    "Cupper.Points": "cupper_points",
+    "Total.Cup.Points": "total",
+    "Moisture": "moisture",
+}
 
 CONTINENTS: dict[str, tuple[str, ...]] = {
-    "africa": ("Ethiopia", "Kenya", "Tanzania", "Uganda", "Malawi", "Burundi", "Rwanda", "Zambia", "Mauritius", "Cote"),
-    "central_america": ("Mexico", "Guatemala", "Honduras", "Costa Rica", "Nicaragua", "El Salvador", "Panama", "Haiti", "Puerto Rico"),
+    "africa": (
+        "Ethiopia",
+        "Kenya",
+        "Tanzania",
+        "Uganda",
+        "Malawi",
+        "Burundi",
+        "Rwanda",
+        "Zambia",
+        "Mauritius",
+        "Cote",
+    ),
+    "central_america": (
+        "Mexico",
+        "Guatemala",
+        "Honduras",
+        "Costa Rica",
+        "Nicaragua",
+        "El Salvador",
+        "Panama",
+        "Haiti",
+        "Puerto Rico",
+    ),
     "south_america": ("Colombia", "Brazil", "Peru", "Ecuador"),
-    "asia_pacific": ("Taiwan", "Thailand", "Indonesia", "China", "Myanmar", "Vietnam", "Philippines", "Laos", "Papua", "Japan", "India", "Hawaii"),
-}  # fmt: skip
+    "asia_pacific": (
+        "Taiwan",
+        "Thailand",
+        "Indonesia",
+        "China",
+        "Myanmar",
+        "Vietnam",
+        "Philippines",
+        "Laos",
+        "Papua",
+        "Japan",
+        "India",
+        "Hawaii",
+    ),
+}
 PROCESSES = ("washed", "natural", "honey")  # semi-washed and pulped natural count as "honey"
 
 # feature order of `_profile_features`
 PROFILE = (
-    "acid", "body", "sweet", "aroma", "quality", "defects", "alt",
-    "washed", "natural", "honey", "africa", "central_america", "south_america", "asia_pacific", "robusta",
-)  # fmt: skip
+    "acid",
+    "body",
+    "sweet",
+    "aroma",
+    "quality",
+    "defects",
+    "alt",
+    "washed",
+    "natural",
+    "honey",
+    "africa",
+    "central_america",
+    "south_america",
+    "asia_pacific",
+    "robusta",
+)
 AFFINITY: dict[str, dict[str, float]] = {
     "citrus": {"acid": 0.8, "alt": 0.3, "washed": 0.5, "africa": 0.5, "central_america": 0.3},
     "berry": {"aroma": 0.5, "acid": 0.3, "natural": 0.8, "africa": 0.6},
@@ -192,14 +268,21 @@ def _pick_notes(affinity: np.ndarray, quality: np.ndarray, rng: np.random.Genera
 def _meta_tokens(row: dict) -> list[str]:
     band = "high" if row["altitude_m"] >= 1500 else "mid" if row["altitude_m"] >= 1000 else "low"
     country = row["country"].split("(")[0].strip().lower().replace(" ", "_")
-    return [f"origin:{country}", f"process:{row['process']}", f"variety:{row['variety']}",
-            f"species:{row['species']}", f"altitude:{band}"]  # fmt: skip
+    return [
+        f"origin:{country}",
+        f"process:{row['process']}",
+        f"variety:{row['variety']}",
+        f"species:{row['species']}",
+        f"altitude:{band}",
+    ]
 
 
 def _text(notes: list[str], row: dict) -> str:
     where = ", ".join(p for p in (row["country"], row["region"]) if p)
-    return (f"{', '.join(notes)}. {where}; {row['process']} process; {row['variety']} {row['species']}; "
-            f"{row['altitude_m']:.0f} m.")  # fmt: skip
+    return (
+        f"{', '.join(notes)}. {where}; {row['process']} process; {row['variety']} {row['species']}; "
+        f"{row['altitude_m']:.0f} m."
+    )
 
 
 def load_catalogue(
@@ -224,8 +307,11 @@ def load_catalogue(
     rows = [records[i] for i in keep]
     return Catalogue(
         ids=[r["id"] for r in rows],
-        meta=[{k: r[k] for k in ("species", "country", "region", "variety", "process", "continent")}
-              | {"altitude_m": float(r["altitude_m"]), "total": float(r["total"])} for r in rows],  # fmt: skip
+        meta=[
+            {k: r[k] for k in ("species", "country", "region", "variety", "process", "continent")}
+            | {"altitude_m": float(r["altitude_m"]), "total": float(r["total"])}
+            for r in rows
+        ],
         scores=df.loc[keep, list(SCORE_FIELDS)].to_numpy(np.float32),
         profile=profile[keep],
         affinity=affinity[keep],

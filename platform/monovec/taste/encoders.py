@@ -33,8 +33,11 @@ BREW_FIELDS: tuple[str, ...] = ("temp_c", "ratio", "time_s", "grind_um")
 # Brewing variables have no data to fit on before the stream starts: a documented pour-over reference
 # (SCA-style brew: 92 C, 1:16, 3.5 min, medium grind) with typical spreads.
 BREW_REFERENCE: dict[str, tuple[float, float]] = {
-    "temp_c": (92.0, 3.0), "ratio": (16.0, 2.0), "time_s": (210.0, 60.0), "grind_um": (600.0, 200.0),
-}  # fmt: skip
+    "temp_c": (92.0, 3.0),
+    "ratio": (16.0, 2.0),
+    "time_s": (210.0, 60.0),
+    "grind_um": (600.0, 200.0),
+}
 NUMERIC_DIM = len(SCORE_FIELDS) + len(BREW_FIELDS)
 
 WEATHERS = ("sunny", "cloudy", "rainy", "snowy")
@@ -87,8 +90,14 @@ def context_features(ctx: Mapping[str, Any] | None) -> list[float]:
     ctx = ctx or {}
     out: list[float] = []
     hour, day = ctx.get("hour"), ctx.get("weekday")
-    out += [math.sin(2 * math.pi * hour / 24), math.cos(2 * math.pi * hour / 24)] if hour is not None else [0.0, 0.0]
-    out += [math.sin(2 * math.pi * day / 7), math.cos(2 * math.pi * day / 7)] if day is not None else [0.0, 0.0]
+    out += (
+        [math.sin(2 * math.pi * hour / 24), math.cos(2 * math.pi * hour / 24)]
+        if hour is not None
+        else [0.0, 0.0]
+    )
+    out += (
+        [math.sin(2 * math.pi * day / 7), math.cos(2 * math.pi * day / 7)] if day is not None else [0.0, 0.0]
+    )
     out.append(1.0 if day is not None and day >= 5 else 0.0)
     weather = ctx.get("weather")
     out += [1.0 if weather == w else 0.0 for w in WEATHERS]
@@ -113,7 +122,9 @@ class SensoryEncoder(nn.Module):
 class NumericEncoder(nn.Module):
     def __init__(self, hidden: int, in_dim: int = NUMERIC_DIM) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.LayerNorm(hidden))
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.LayerNorm(hidden)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -128,7 +139,9 @@ class ContextEncoder(nn.Module):
         if kind == "gru":
             self.rnn = nn.GRU(CONTEXT_DIM, hidden, batch_first=True)
         else:
-            self.mlp = nn.Sequential(nn.Linear(CONTEXT_DIM, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh())
+            self.mlp = nn.Sequential(
+                nn.Linear(CONTEXT_DIM, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh()
+            )
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
         if self.kind == "gru":

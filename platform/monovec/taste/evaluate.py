@@ -35,7 +35,9 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
 
 
-def hit_at_k(scores: np.ndarray, pos: np.ndarray, candidates: np.ndarray | None, k: int, rng: np.random.Generator) -> np.ndarray:
+def hit_at_k(
+    scores: np.ndarray, pos: np.ndarray, candidates: np.ndarray | None, k: int, rng: np.random.Generator
+) -> np.ndarray:
     """scores (B, N), pos (B,) item rows, candidates (B, C) negatives or None for the full catalogue ->
     (B,) 1.0 if the positive ranks in the top k (random tie-breaking)."""
     rows = np.arange(len(pos))
@@ -85,9 +87,14 @@ class Curve:
 
 
 def window_metrics(
-    labels: np.ndarray, items: np.ndarray, per_event: np.ndarray, catalogue: np.ndarray, negatives: np.ndarray,
-    rng: np.random.Generator, k: int = 10,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    labels: np.ndarray,
+    items: np.ndarray,
+    per_event: np.ndarray,
+    catalogue: np.ndarray,
+    negatives: np.ndarray,
+    rng: np.random.Generator,
+    k: int = 10,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(labels, scores, sampled hits, full hits) of one window for one scorer; catalogue rows = liked events."""
     liked = labels > 0.5
     pos = items[liked]
@@ -96,11 +103,13 @@ def window_metrics(
     return labels, per_event, hits, full
 
 
-def plot_curves(curves: dict[str, Curve], bounds: list[tuple[int, int, int]], path: str | Path, title: str) -> Path:
+def plot_curves(
+    curves: dict[str, Curve], bounds: list[tuple[int, int, int]], path: str | Path, title: str
+) -> Path:
     """AUC and hit@10 per segment for each scorer: bounds = (first window, end window, events seen at end)."""
-    from monovec.plots import _new_figure, _save
+    from monovec.plots import new_figure, save_figure
 
-    fig = _new_figure(11, 4)
+    fig = new_figure(11, 4)
     ax_auc, ax_hit = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     x = [b[2] for b in bounds]
     for name, curve in curves.items():
@@ -113,4 +122,4 @@ def plot_curves(curves: dict[str, Curve], bounds: list[tuple[int, int, int]], pa
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import torch
 
 from monovec.taste.config import Taste2VecJobConfig
 from monovec.taste.evaluate import Curve, plot_curves, sample_negatives, window_metrics
-from monovec.taste.feedback import DeadLetter, FeedbackEvent, _parse, validate_event
+from monovec.taste.feedback import DeadLetter, FeedbackEvent, feedback_windows, parse_line
 from monovec.taste.learner import OnlineLearner, Scorer
 from monovec.taste.profiles import ProfileStore
 from monovec.taste.runtime import TextFeaturizer, build_runtime, copy_model, new_model
@@ -37,6 +38,79 @@ def simulated_lines(sim: SimConfig, simulator: Simulator) -> tuple[list[str], li
     return lines, truth
 
 
+@dataclass
+class Prequential:
+    """The simulation's scoreboard: each window is scored by every contender before the online model learns it.
+
+    Contenders: the online model, a frozen copy taken after the warm-up, the frozen weights with the live
+    verdict memory, popularity (likes so far) and the oracle (the simulator's true like probabilities)."""
+
+    learner: OnlineLearner
+    features: Any
+    n_items: int
+    index: dict[str, int]
+    warmup: int
+    rng: np.random.Generator
+    curves: dict[str, Curve] = field(
+        default_factory=lambda: {
+            n: Curve() for n in ("online", "frozen", "popularity", "oracle", "frozen_weights_live_profile")
+        }
+    )
+    frozen: Scorer | None = None
+    frozen_profiles: ProfileStore | None = None
+    likes: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.likes = np.zeros(self.n_items)  # likes so far per item: the popularity contender
+
+    def window(self, events: list[FeedbackEvent], p_like: list[float]) -> None:
+        """Score the window with every contender, then learn it; take the frozen copy once warm."""
+        learner, curves, rng, likes = self.learner, self.curves, self.rng, self.likes
+        recs = learner.prepare(events, self.index)
+        liked = np.flatnonzero(recs.label > 0.5)
+        negatives = sample_negatives(recs.items[liked], self.n_items, 99, rng)
+        seen = recs.take(liked)
+        curves["online"].add(
+            *window_metrics(
+                recs.label,
+                recs.items,
+                learner.scorer.predict(recs),
+                learner.scorer.catalogue_scores(seen),
+                negatives,
+                rng,
+            )
+        )
+        # until the copy is taken the frozen model *is* the online one
+        fro, fro_recs = (
+            (self.frozen, self.frozen_profiles.apply(recs))
+            if self.frozen and self.frozen_profiles
+            else (learner.scorer, recs)
+        )
+        fro_seen = fro_recs.take(liked)
+        curves["frozen"].add(
+            *window_metrics(
+                recs.label, recs.items, fro.predict(fro_recs), fro.catalogue_scores(fro_seen), negatives, rng
+            )
+        )
+        # frozen weights, but the verdict memory keeps filling
+        live = Scorer(self.frozen.model, self.features, learner.profiles) if self.frozen else learner.scorer
+        curves["frozen_weights_live_profile"].add(
+            *window_metrics(
+                recs.label, recs.items, live.predict(recs), live.catalogue_scores(seen), negatives, rng
+            )
+        )
+        pop = np.broadcast_to(likes, (len(liked), self.n_items))
+        curves["popularity"].add(
+            *window_metrics(recs.label, recs.items, likes[recs.items], pop, negatives, rng)
+        )
+        curves["oracle"].add(recs.label, np.array(p_like), np.zeros(0), np.zeros(0))
+        learner.learn(recs)
+        np.add.at(likes, recs.items[liked], 1)
+        if self.frozen is None and learner.learned >= self.warmup:
+            self.frozen_profiles = learner.profiles.copy()
+            self.frozen = Scorer(copy_model(learner.model), self.features, self.frozen_profiles)
+
+
 def run_simulation(
     sim: SimConfig,
     job: Taste2VecJobConfig,
@@ -48,6 +122,14 @@ def run_simulation(
     featurizer: TextFeaturizer | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
+    """Simulated users -> event lines (`sim.malformed_rate` of them broken) -> the update job's own
+    read/validate/dead-letter/window loop -> prequential learning against the frozen, popularity and
+    oracle contenders.
+
+    Writes summary.json, curves.json (`segments` spans), prequential.png and dead_letter.jsonl under
+    `out_dir` (and events/events-000.jsonl with `write_events`). Returns the summary: AUCs and hit rates
+    at 10 over the last `final_fraction` of the windows, `after_warmup` spans (the frozen copy is taken
+    after `warmup_fraction` of the events), counts, and seconds / events_per_second."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -62,58 +144,59 @@ def run_simulation(
 
     learner = OnlineLearner(new_model(rt, job.model, job.learn.seed), rt.features, rt.scaler, job.learn)
     dead = DeadLetter(out / "dead_letter.jsonl")
-    index, n_items, window = rt.catalogue.index, len(rt.catalogue), job.learn.window
-    warmup = int(warmup_fraction * sim.events)
-    rng = np.random.default_rng(sim.seed + 99)
-    curves = {name: Curve() for name in ("online", "frozen", "popularity", "oracle", "frozen_weights_live_profile")}
-    frozen: Scorer | None = None
-    frozen_profiles: ProfileStore | None = None
-    likes = np.zeros(n_items)
-    pending: list[tuple[FeedbackEvent, float]] = []
-
-    def process(batch: list[tuple[FeedbackEvent, float]]) -> None:
-        nonlocal frozen, frozen_profiles
-        recs = learner.prepare([e for e, _ in batch], index)
-        liked = np.flatnonzero(recs.label > 0.5)
-        negatives = sample_negatives(recs.items[liked], n_items, 99, rng)
-        seen = recs.take(liked)
-        online = window_metrics(recs.label, recs.items, learner.scorer.predict(recs), learner.scorer.catalogue_scores(seen), negatives, rng)
-        curves["online"].add(*online)
-        # until the copy is taken the frozen model *is* the online one
-        fro, fro_recs = (frozen, frozen_profiles.apply(recs)) if frozen and frozen_profiles else (learner.scorer, recs)
-        fro_seen = fro_recs.take(liked)
-        curves["frozen"].add(*window_metrics(recs.label, recs.items, fro.predict(fro_recs), fro.catalogue_scores(fro_seen), negatives, rng))
-        # frozen weights, but the verdict memory keeps filling
-        live = Scorer(frozen.model, rt.features, learner.profiles) if frozen else learner.scorer
-        curves["frozen_weights_live_profile"].add(*window_metrics(recs.label, recs.items, live.predict(recs), live.catalogue_scores(seen), negatives, rng))
-        pop = np.broadcast_to(likes, (len(liked), n_items))
-        curves["popularity"].add(*window_metrics(recs.label, recs.items, likes[recs.items], pop, negatives, rng))
-        curves["oracle"].add(recs.label, np.array([p for _, p in batch]), np.zeros(0), np.zeros(0))
-        learner.learn(recs)
-        np.add.at(likes, recs.items[liked], 1)
-        if frozen is None and learner.learned >= warmup:
-            frozen_profiles = learner.profiles.copy()
-            frozen = Scorer(copy_model(learner.model), rt.features, frozen_profiles)
-
-    for n, (line, p_like) in enumerate(zip(lines, truth, strict=True), start=1):
-        raw = _parse("simulated", n, (line + "\n").encode())
-        event, reason = (None, raw.error) if raw.record is None else validate_event(raw.record, index)
-        if event is None:
-            dead.write("simulated", n, reason or "blank line", raw.text)
-            continue
-        pending.append((event, p_like))
-        if len(pending) == window:
-            process(pending)
-            pending = []
-            if progress and learner.updates % 20 == 0:
-                progress(f"{n}/{len(lines)} events, {learner.learned} learned")
-    if pending:
-        process(pending)
+    board = Prequential(
+        learner,
+        rt.features,
+        len(rt.catalogue),
+        rt.catalogue.index,
+        int(warmup_fraction * sim.events),
+        np.random.default_rng(sim.seed + 99),
+    )
+    raws = (parse_line("simulated", n, (line + "\n").encode()) for n, line in enumerate(lines, start=1))
+    reject = lambda raw, reason, event_id: dead.write(raw.source, raw.line, reason, raw.text)  # noqa: E731
+    for window in feedback_windows(raws, rt.catalogue.index, job.learn.window, reject):
+        board.window([e for e, _ in window], [truth[raw.line - 1] for _, raw in window])
+        if progress and learner.updates % 20 == 0:
+            progress(f"{window[-1][1].line}/{len(lines)} events, {learner.learned} learned")
     seconds = time.perf_counter() - t0
+    summary, segs, bounds = summarise(board, sim, len(lines), len(dead), final_fraction, segments)
+    summary.update(
+        {
+            "seconds": round(seconds, 1),
+            "setup_seconds": round(t_setup, 1),
+            "events_per_second": round(len(lines) / max(seconds - t_setup, 1e-9), 1),
+            "sim": sim.model_dump(),
+        }
+    )
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    (out / "curves.json").write_text(json.dumps(segs, indent=1))
+    plot_curves(
+        board.curves,
+        bounds,
+        out / "prequential.png",
+        f"Taste2Vec prequential: {sim.users} users, {len(lines)} events",
+    )
+    return summary
 
+
+def summarise(
+    board: Prequential, sim: SimConfig, events: int, dead_letters: int, final_fraction: float, segments: int
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[tuple[int, int, int]]]:
+    """(summary fields, the curves in `segments` spans, the spans' (first window, end window, events seen))."""
+    curves, learner = board.curves, board.learner
     n_windows = len(curves["online"].labels)
     final_start = int(n_windows * (1 - final_fraction))
-    warm_windows = next((i for i in range(n_windows) if sum(len(x) for x in curves["online"].labels[: i + 1]) >= warmup), 0) + 1
+    warm_windows = (
+        next(
+            (
+                i
+                for i in range(n_windows)
+                if sum(len(x) for x in curves["online"].labels[: i + 1]) >= board.warmup
+            ),
+            0,
+        )
+        + 1
+    )
     bounds, per = [], max(1, n_windows // segments)
     seen_events = np.cumsum([len(x) for x in curves["online"].labels])
     for a in range(0, n_windows, per):
@@ -137,21 +220,14 @@ def run_simulation(
         "popularity_hit_rate_at_10_full_catalogue": final["popularity"]["hit_at_10_full"],
         "after_warmup": {k: v for k, v in after.items()},
         "final_fraction": final_fraction,
-        "warmup_events": warmup,
-        "events": len(lines),
+        "warmup_events": board.warmup,
+        "events": events,
         "learned_events": learner.learned,
-        "dead_letters": len(dead),
+        "dead_letters": dead_letters,
         "users": sim.users,
-        "items": n_items,
+        "items": board.n_items,
         "sensory_rows": len(table),
         "trend_terms_with_rows": sorted(t for t in trend if t in table),
-        "seconds": round(seconds, 1),
-        "setup_seconds": round(t_setup, 1),
-        "events_per_second": round(len(lines) / max(seconds - t_setup, 1e-9), 1),
-        "sim": sim.model_dump(),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     segs = [{"events": e, **{k: c.span(a, b) for k, c in curves.items()}} for a, b, e in bounds]
-    (out / "curves.json").write_text(json.dumps(segs, indent=1))
-    plot_curves(curves, bounds, out / "prequential.png", f"Taste2Vec prequential: {sim.users} users, {len(lines)} events")
-    return summary
+    return summary, segs, bounds

@@ -15,7 +15,7 @@ import json
 import math
 import time
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -84,7 +84,9 @@ class FeedbackEvent(_Lenient):
         return 1.0 if self.rating is None else 0.5 + abs(self.rating - 3.0) / 2.0
 
 
-def validate_event(record: Mapping[str, Any], known_items: Mapping[str, int]) -> tuple[FeedbackEvent | None, str | None]:
+def validate_event(
+    record: Mapping[str, Any], known_items: Mapping[str, int]
+) -> tuple[FeedbackEvent | None, str | None]:
     """(event, None) or (None, reason). Reasons name the field, e.g. `rating: Input should be a finite number`."""
     bad = non_finite_path(record)
     if bad is not None:
@@ -92,7 +94,9 @@ def validate_event(record: Mapping[str, Any], known_items: Mapping[str, int]) ->
     try:
         event = FeedbackEvent.model_validate(record)
     except ValidationError as exc:
-        reason = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors())
+        reason = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors()
+        )
         return None, reason
     if event.item_id not in known_items:
         return None, f"item_id: unknown item {event.item_id!r}"
@@ -128,14 +132,17 @@ def read_pending(files: list[Path], watermark: Mapping[str, int]) -> Iterator[Ra
                     break  # partial tail: the writer is still appending
                 if n <= done:
                     continue
-                yield _parse(str(path), n, raw)
+                yield parse_line(str(path), n, raw)
 
 
-def _parse(source: str, n: int, raw: bytes) -> RawLine:
+def parse_line(source: str, n: int, raw: bytes) -> RawLine:
+    """One line (bytes, newline included or not) as a RawLine: a JSON object, or the reason it is none."""
     try:
         text = raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError as exc:
-        return RawLine(source, n, None, f"invalid UTF-8 at byte {exc.start}", raw.decode("utf-8", "replace").rstrip())
+        return RawLine(
+            source, n, None, f"invalid UTF-8 at byte {exc.start}", raw.decode("utf-8", "replace").rstrip()
+        )
     if not text.strip():
         return RawLine(source, n, None, None, text)
     try:
@@ -145,6 +152,42 @@ def _parse(source: str, n: int, raw: bytes) -> RawLine:
     if not isinstance(record, dict):
         return RawLine(source, n, None, f"expected a JSON object, got {type(record).__name__}", text)
     return RawLine(source, n, record, None, text)
+
+
+def feedback_windows(
+    lines: Iterable[RawLine],
+    index: Mapping[str, int],
+    size: int,
+    reject: Callable[[RawLine, str, str | None], None],
+    learned: Container[str] = frozenset(),
+    on_line: Callable[[RawLine], None] | None = None,
+) -> Iterator[list[tuple[FeedbackEvent, RawLine]]]:
+    """The read -> validate -> dead-letter -> window loop the update job and the simulation share.
+
+    Yields windows of `size` valid events (each with its line), and a last shorter one. Blank lines are
+    skipped; a line that is no valid event, or an event_id already in `learned` or in the open window, goes
+    to `reject(line, reason, event_id)`. `on_line` sees every line first (the update job's watermark).
+    `learned` is read as the stream goes, so ids the consumer learns from one window count for the next."""
+    window: list[tuple[FeedbackEvent, RawLine]] = []
+    in_window: set[str] = set()
+    for raw in lines:
+        if on_line is not None:
+            on_line(raw)
+        if raw.record is None and raw.error is None:
+            continue  # a blank line is not an event
+        event, reason = (None, raw.error) if raw.record is None else validate_event(raw.record, index)
+        if event is not None and (event.event_id in learned or event.event_id in in_window):
+            event, reason = None, f"event_id: duplicate {event.event_id!r} (already learned)"
+        if event is None:
+            reject(raw, reason or "invalid", (raw.record or {}).get("event_id"))
+            continue
+        window.append((event, raw))
+        in_window.add(event.event_id)
+        if len(window) == size:
+            yield window
+            window, in_window = [], set()
+    if window:
+        yield window
 
 
 class DeadLetter:
@@ -171,7 +214,14 @@ class DeadLetter:
         key = (source, line)
         if key in self._seen:
             return False
-        entry = {"source": source, "line": line, "event_id": event_id, "reason": reason, "raw": raw[:4000], "at": time.time()}
+        entry = {
+            "source": source,
+            "line": line,
+            "event_id": event_id,
+            "reason": reason,
+            "raw": raw[:4000],
+            "at": time.time(),
+        }
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, ensure_ascii=False, allow_nan=True) + "\n")
         self._seen.add(key)

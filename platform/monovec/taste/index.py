@@ -35,11 +35,15 @@ class TasteTextQuery:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         model = self.model
         vocab = sorted(model.table.vocab(), key=len, reverse=True)
-        rows = [[t for t in vocab if re.search(rf"(?<!\w){re.escape(t)}(?!\w)", text.lower())] for text in texts]
+        rows = [
+            [t for t in vocab if re.search(rf"(?<!\w){re.escape(t)}(?!\w)", text.lower())] for text in texts
+        ]
         ids, mask = lookup_padded(model.table, rows)
         if model.text_dim:
             if self.featurizer is None:
-                raise RuntimeError("this model reads notes text: pass a featurizer (the platform text encoder)")
+                raise RuntimeError(
+                    "this model reads notes text: pass a featurizer (the platform text encoder)"
+                )
             text = torch.from_numpy(np.asarray(self.featurizer(list(texts)), dtype=np.float32))
         else:
             text = torch.zeros((len(texts), 0))
@@ -48,13 +52,20 @@ class TasteTextQuery:
         return model._items(text, ids, mask, numeric, None)[0].numpy()  # content only: no lot identity
 
 
-def item_index(model: Taste2Vec, chroma: ChromaConfig, featurizer: TextFeaturizer | None = None) -> VectorMemory:
+def item_index(
+    model: Taste2Vec, chroma: ChromaConfig, featurizer: TextFeaturizer | None = None
+) -> VectorMemory:
     return VectorMemory(chroma.collection, TasteTextQuery(model, featurizer), chroma.path)
 
 
 @torch.no_grad()
 def upsert_items(
-    memory: VectorMemory, model: Taste2Vec, catalogue: Catalogue, features: ItemFeatures, profiles: ProfileStore, learned: int
+    memory: VectorMemory,
+    model: Taste2Vec,
+    catalogue: Catalogue,
+    features: ItemFeatures,
+    profiles: ProfileStore,
+    learned: int,
 ) -> int:
     """Embed every lot with the current model and upsert it; metadata carries the lot's pick offset
     (pick bias + w * log(1 + likes)) so a cosine neighbour list can be re-ranked by the model's score."""
@@ -63,12 +74,21 @@ def upsert_items(
     likes = profiles.item_view(np.arange(len(catalogue)))[:, 1]
     offset = biases[:, 1] + float(model.item_pop_weight.detach()) * likes
     metadatas = [
-        {"country": str(m["country"]), "process": str(m["process"]), "variety": str(m["variety"]),
-         "species": str(m["species"]), "total": float(m["total"]), "notes": ", ".join(catalogue.notes[i]),
-         "pick_offset": float(offset[i]), "events_learned": learned}  # fmt: skip
+        {
+            "country": str(m["country"]),
+            "process": str(m["process"]),
+            "variety": str(m["variety"]),
+            "species": str(m["species"]),
+            "total": float(m["total"]),
+            "notes": ", ".join(catalogue.notes[i]),
+            "pick_offset": float(offset[i]),
+            "events_learned": learned,
+        }
         for i, m in enumerate(catalogue.meta)
     ]
     for start in range(0, len(vectors), 500):  # Chroma caps one request's batch size
         stop = start + 500
-        memory.add(catalogue.ids[start:stop], vectors[start:stop], catalogue.texts[start:stop], metadatas[start:stop])
+        memory.add(
+            catalogue.ids[start:stop], vectors[start:stop], catalogue.texts[start:stop], metadatas[start:stop]
+        )
     return len(vectors)

@@ -53,7 +53,9 @@ class Scorer:
 
 
 class OnlineLearner:
-    def __init__(self, model: Taste2Vec, features: ItemFeatures, scaler: NumericScaler, config: LearnConfig) -> None:
+    def __init__(
+        self, model: Taste2Vec, features: ItemFeatures, scaler: NumericScaler, config: LearnConfig
+    ) -> None:
         self.model, self.features, self.scaler, self.config = model, features, scaler, config
         self.history_len = model.config.context.history
         self.opt = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -82,7 +84,11 @@ class OnlineLearner:
         item_stats = self.profiles.item_view(items)  # lots' counts move after the window is learned
         for i, ev in enumerate(events):
             past = self.histories.setdefault(ev.user_id, [])
-            seq = [*past[-(L - 1) :], context_features(ev.context.model_dump())] if L > 1 else [context_features(ev.context.model_dump())]
+            seq = (
+                [*past[-(L - 1) :], context_features(ev.context.model_dump())]
+                if L > 1
+                else [context_features(ev.context.model_dump())]
+            )
             ctx[i, L - len(seq) :] = seq
             past.append(seq[-1])
             del past[: max(0, len(past) - (L - 1))]
@@ -93,7 +99,9 @@ class OnlineLearner:
             users=[e.user_id for e in events],
             items=items,
             extra=[list(e.notes) for e in events],
-            brew=np.array([self.scaler.brew(e.brew.model_dump() if e.brew else None) for e in events], dtype=np.float32).reshape(len(events), 4),
+            brew=np.array(
+                [self.scaler.brew(e.brew.model_dump() if e.brew else None) for e in events], dtype=np.float32
+            ).reshape(len(events), 4),
             ctx=ctx,
             label=np.array([e.label(thr) for e in events], dtype=np.float32),
             weight=np.array([e.weight() for e in events], dtype=np.float32),
@@ -142,12 +150,19 @@ class OnlineLearner:
         q, b = model.query(batch, catalogue[0])
         y, w = torch.from_numpy(batch.label), torch.from_numpy(batch.weight)
         logit = model.like_logits(q, b, self.features, batch)
-        loss = cfg.bce_weight * (F.binary_cross_entropy_with_logits(logit, y, reduction="none") * w).sum() / w.sum()
+        loss = (
+            cfg.bce_weight
+            * (F.binary_cross_entropy_with_logits(logit, y, reduction="none") * w).sum()
+            / w.sum()
+        )
         liked = y > 0.5
         if cfg.softmax_weight > 0 and bool(liked.any()):
             pos = torch.from_numpy(batch.items)[liked]
             # lots' like counts now; a replayed positive's own like is taken out again (no self-leak)
-            likes = torch.tensor([self.profiles.item_counts.get(i, (0, 0))[0] for i in range(len(self.features))], dtype=torch.float32)
+            likes = torch.tensor(
+                [self.profiles.item_counts.get(i, (0, 0))[0] for i in range(len(self.features))],
+                dtype=torch.float32,
+            )
             pop = torch.log1p(likes).expand(len(pos), -1).clone()
             own = torch.from_numpy(counted)[liked].float()
             pop[torch.arange(len(pos)), pos] = torch.log1p((likes[pos] - own).clamp(min=0))

@@ -43,7 +43,9 @@ class Taste2Vec(nn.Module):
         self.text_proj = nn.Linear(text_dim, cfg.text.proj_dim) if text_dim else None
         self.numeric = NumericEncoder(cfg.numeric_hidden)
         fused = (cfg.text.proj_dim if text_dim else 0) + sensory_cfg.dim + cfg.numeric_hidden
-        self.fusion = nn.Sequential(nn.Linear(fused, cfg.fusion_hidden), nn.GELU(), nn.Linear(cfg.fusion_hidden, cfg.dim))
+        self.fusion = nn.Sequential(
+            nn.Linear(fused, cfg.fusion_hidden), nn.GELU(), nn.Linear(cfg.fusion_hidden, cfg.dim)
+        )
         self.context = ContextEncoder(cfg.context.hidden, cfg.context.kind)
         self.ctx_proj = nn.Linear(cfg.context.hidden, cfg.dim)
         # the user's recent verdicts (profiles.py): mean vector of liked / of disliked lots, and like-rate log-odds
@@ -82,7 +84,12 @@ class Taste2Vec(nn.Module):
 
     # ---- towers -------------------------------------------------------------------------------------
     def _items(
-        self, text: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, numeric: torch.Tensor, rows: torch.Tensor | None
+        self,
+        text: torch.Tensor,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        numeric: torch.Tensor,
+        rows: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, dim) unit vectors and (B, 2) item biases: [like bias, pick bias] (zeros without an item table)."""
         parts = [self.sensory(ids, mask), self.numeric(numeric)]
@@ -105,7 +112,9 @@ class Taste2Vec(nn.Module):
     def encode_records(self, features: ItemFeatures, records: Records) -> tuple[torch.Tensor, torch.Tensor]:
         """Vectors (B, dim) and biases (B, 2) of tasting records: the lot plus the taster's terms and brew."""
         items = torch.from_numpy(records.items)
-        tokens = [features.tokens[i] + extra for i, extra in zip(records.items.tolist(), records.extra, strict=True)]
+        tokens = [
+            features.tokens[i] + extra for i, extra in zip(records.items.tolist(), records.extra, strict=True)
+        ]
         ids, mask = lookup_padded(self.table, tokens)
         numeric = torch.cat([features.numeric[items], torch.from_numpy(records.brew)], dim=1)
         rows = features.item_rows(self.items)[items] if self.items is not None else None
@@ -125,7 +134,10 @@ class Taste2Vec(nn.Module):
         sign = torch.from_numpy(records.hist_sign)
         if sign.numel() and bool(sign.ne(0).any()):
             hist = catalogue[torch.from_numpy(records.hist)]  # (B, P, dim)
-            for weight, proj in ((sign.gt(0).float(), self.liked_proj), (sign.lt(0).float(), self.disliked_proj)):
+            for weight, proj in (
+                (sign.gt(0).float(), self.liked_proj),
+                (sign.lt(0).float(), self.disliked_proj),
+            ):
                 pooled = (hist * weight.unsqueeze(-1)).sum(1) / weight.sum(1, keepdim=True).clamp(min=1.0)
                 vec = vec + proj(pooled)
             if self.config.ridge_lambda > 0:
@@ -133,15 +145,22 @@ class Taste2Vec(nn.Module):
         bias = rows[:, dim] + self.prior_weight * torch.from_numpy(records.prior)
         return F.normalize(vec, dim=-1), bias
 
-    def logits(self, q: torch.Tensor, user_bias: torch.Tensor, items: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def logits(
+        self, q: torch.Tensor, user_bias: torch.Tensor, items: tuple[torch.Tensor, torch.Tensor]
+    ) -> torch.Tensor:
         """Will the user like this record? Paired (B, dim) x (B,) -> (B,) = s * cos + b_user + b_like(item) + b."""
         vec, item_bias = items
         return self.log_scale.exp() * (q * vec).sum(-1) + user_bias + item_bias[:, 0] + self.bias
 
-    def like_logits(self, q: torch.Tensor, user_bias: torch.Tensor, features: ItemFeatures, records: Records) -> torch.Tensor:
+    def like_logits(
+        self, q: torch.Tensor, user_bias: torch.Tensor, features: ItemFeatures, records: Records
+    ) -> torch.Tensor:
         """`logits` of the records' own lots, plus the lots' like-rate memory."""
         stats = torch.from_numpy(records.item_stats)
-        return self.logits(q, user_bias, self.encode_records(features, records)) + self.item_prior_weight * stats[:, 0]
+        return (
+            self.logits(q, user_bias, self.encode_records(features, records))
+            + self.item_prior_weight * stats[:, 0]
+        )
 
     def catalogue_logits(
         self, q: torch.Tensor, catalogue: tuple[torch.Tensor, torch.Tensor], stats: torch.Tensor | None = None

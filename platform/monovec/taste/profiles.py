@@ -74,8 +74,12 @@ class ProfileStore:
         return copy.deepcopy(self)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "recent": self.recent, "counts": self.counts,
-                "item_counts": {str(k): v for k, v in self.item_counts.items()}}  # fmt: skip
+        return {
+            "size": self.size,
+            "recent": self.recent,
+            "counts": self.counts,
+            "item_counts": {str(k): v for k, v in self.item_counts.items()},
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.size = int(state["size"])

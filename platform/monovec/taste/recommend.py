@@ -23,16 +23,28 @@ from monovec.taste.records import Records
 from monovec.tracking.chroma_store import VectorMemory
 
 
-def query_record(user: str, history: list[list[float]], profiles: ProfileStore, context: dict[str, Any] | None, L: int) -> Records:
+def query_record(
+    user: str, history: list[list[float]], profiles: ProfileStore, context: dict[str, Any] | None, L: int
+) -> Records:
     """A one-row batch describing `user` now: recent contexts + the given one, recent verdicts."""
     seq = [*history[-(L - 1) :], context_features(context)] if L > 1 else [context_features(context)]
     ctx = np.zeros((1, L, CONTEXT_DIM), dtype=np.float32)
     ctx[0, L - len(seq) :] = seq
     hist, sign, prior = profiles.view(user)
     return Records(
-        ["query"], [user], np.zeros(1, np.int64), [[]], np.zeros((1, 4), np.float32), ctx, np.zeros(1, np.float32),
-        np.ones(1, np.float32), hist[None], sign[None], np.array([prior], np.float32), np.zeros((1, 2), np.float32),
-    )  # fmt: skip
+        ["query"],
+        [user],
+        np.zeros(1, np.int64),
+        [[]],
+        np.zeros((1, 4), np.float32),
+        ctx,
+        np.zeros(1, np.float32),
+        np.ones(1, np.float32),
+        hist[None],
+        sign[None],
+        np.array([prior], np.float32),
+        np.zeros((1, 2), np.float32),
+    )
 
 
 @torch.no_grad()
@@ -42,13 +54,17 @@ def query_vector(model: Taste2Vec, record: Records, catalogue: torch.Tensor) -> 
     return q[0].numpy()
 
 
-def nearest(memory: VectorMemory, query: np.ndarray, k: int, scale: float, oversample: int = 5) -> list[dict[str, Any]]:
+def nearest(
+    memory: VectorMemory, query: np.ndarray, k: int, scale: float, oversample: int = 5
+) -> list[dict[str, Any]]:
     """k lots for a query: Chroma's k * oversample nearest by cosine, re-ranked by the model's score
     (s' * cos + the lot's pick offset, as `Taste2Vec.catalogue_logits`)."""
     n = min(memory.collection.count(), k * oversample)
     if n == 0:
         return []
-    res = memory.collection.query(query_embeddings=[query.tolist()], n_results=n, include=["metadatas", "distances"])
+    res = memory.collection.query(
+        query_embeddings=[query.tolist()], n_results=n, include=["metadatas", "distances"]
+    )
     hits = [
         {"item_id": i, "similarity": 1.0 - float(d), **(m or {})}
         for i, d, m in zip(res["ids"][0], res["distances"][0], res["metadatas"][0], strict=True)
@@ -58,22 +74,30 @@ def nearest(memory: VectorMemory, query: np.ndarray, k: int, scale: float, overs
     return sorted(hits, key=lambda h: -h["score"])[:k]
 
 
-def recommend(cfg: Taste2VecJobConfig, user: str, k: int = 10, context: dict[str, Any] | None = None) -> dict[str, Any]:
+def recommend(
+    cfg: Taste2VecJobConfig, user: str, k: int = 10, context: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Top-k lots for `user` now (or in `context`) from the newest checkpoint and the Chroma item index."""
     from monovec.taste.checkpoint import MODEL, JobState, job_root, latest_checkpoint, load_train_state
     from monovec.taste.runtime import build_runtime
 
     ckpt = latest_checkpoint(job_root(cfg))
     if ckpt is None:
-        raise FileNotFoundError(f"no Taste2Vec checkpoint under {job_root(cfg)}: run jobs/update_taste2vec.py first")
+        raise FileNotFoundError(
+            f"no Taste2Vec checkpoint under {job_root(cfg)}: run jobs/update_taste2vec.py first"
+        )
     model = Taste2Vec.load(ckpt / MODEL)
     state = JobState.read(ckpt)
     train = load_train_state(ckpt)
     profiles = ProfileStore(model.config.profile_size)
     profiles.load_state_dict(train["profiles"])
-    record = query_record(user, train["histories"].get(user, []), profiles, context, model.config.context.history)
+    record = query_record(
+        user, train["histories"].get(user, []), profiles, context, model.config.context.history
+    )
     # the query pools the vectors of the user's recent lots: recompute them with this model (cached text)
-    runtime = build_runtime(cfg.catalogue, model.config, scaler=NumericScaler.load(ckpt / MODEL / "scaler.json"))
+    runtime = build_runtime(
+        cfg.catalogue, model.config, scaler=NumericScaler.load(ckpt / MODEL / "scaler.json")
+    )
     with torch.no_grad():
         catalogue = model.encode_catalogue(runtime.features)[0]
     query, known = query_vector(model, record, catalogue), user in model.users

@@ -34,36 +34,56 @@ class Records:
 
     def take(self, idx: Sequence[int] | np.ndarray) -> Records:
         idx = np.asarray(idx, dtype=np.int64)
-        return Records(**{
-            f.name: (getattr(self, f.name)[idx] if f.name in _ARRAYS else [getattr(self, f.name)[i] for i in idx])
-            for f in fields(self)
-        })  # fmt: skip
+        return Records(
+            **{
+                f.name: (
+                    getattr(self, f.name)[idx]
+                    if f.name in _ARRAYS
+                    else [getattr(self, f.name)[i] for i in idx]
+                )
+                for f in fields(self)
+            }
+        )
 
     @staticmethod
     def concat(parts: Sequence[Records]) -> Records:
         parts = [p for p in parts if len(p)]
         if len(parts) == 1:
             return parts[0]
-        return Records(**{
-            f.name: (np.concatenate([getattr(p, f.name) for p in parts]) if f.name in _ARRAYS
-                     else [x for p in parts for x in getattr(p, f.name)])
-            for f in fields(Records)
-        })  # fmt: skip
+        return Records(
+            **{
+                f.name: (
+                    np.concatenate([getattr(p, f.name) for p in parts])
+                    if f.name in _ARRAYS
+                    else [x for p in parts for x in getattr(p, f.name)]
+                )
+                for f in fields(Records)
+            }
+        )
 
     def columns(self) -> dict[str, object]:
         """Plain lists and tensors only: loadable with torch.load(weights_only=True)."""
         return {
-            f.name: (torch.from_numpy(np.ascontiguousarray(getattr(self, f.name))) if f.name in _ARRAYS
-                     else [list(x) if isinstance(x, list) else x for x in getattr(self, f.name)])
+            f.name: (
+                torch.from_numpy(np.ascontiguousarray(getattr(self, f.name)))
+                if f.name in _ARRAYS
+                else [list(x) if isinstance(x, list) else x for x in getattr(self, f.name)]
+            )
             for f in fields(self)
-        }  # fmt: skip
+        }
 
     @staticmethod
     def from_columns(c: dict[str, object]) -> Records:
-        return Records(**{
-            f.name: (c[f.name].numpy() if f.name in _ARRAYS else [list(x) if isinstance(x, list) else x for x in c[f.name]])  # type: ignore[attr-defined, union-attr]
-            for f in fields(Records)
-        })  # fmt: skip
+        return Records(
+            **{
+                f.name: (
+                    c[f.name].numpy()
+                    if f.name in _ARRAYS
+                    else [list(x) if isinstance(x, list) else x for x in c[f.name]]
+                )  # type: ignore[attr-defined, union-attr]
+                for f in fields(Records)
+            }
+        )
 
 
 _ARRAYS = {"items", "brew", "ctx", "label", "weight", "hist", "hist_sign", "prior", "item_stats"}
@@ -72,7 +92,9 @@ _ARRAYS = {"items", "brew", "ctx", "label", "weight", "hist", "hist_sign", "prio
 class ItemFeatures:
     """Per-lot tensors: frozen text vectors, scaled scores and the lot's tokens (ids cached per vocabulary)."""
 
-    def __init__(self, ids: list[str], text: np.ndarray, numeric: np.ndarray, tokens: list[list[str]]) -> None:
+    def __init__(
+        self, ids: list[str], text: np.ndarray, numeric: np.ndarray, tokens: list[list[str]]
+    ) -> None:
         self.ids = ids
         self.text = torch.from_numpy(np.ascontiguousarray(text, dtype=np.float32))
         self.numeric = torch.from_numpy(np.ascontiguousarray(numeric, dtype=np.float32))
@@ -100,7 +122,9 @@ class ItemFeatures:
         return hit[1], hit[2]
 
 
-def lookup_padded(table: DynamicEmbedding, rows: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+def lookup_padded(
+    table: DynamicEmbedding, rows: Sequence[Sequence[str]]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Token rows -> (B, L) ids (no vocabulary change) and mask, with one table lookup for the whole batch."""
     lens = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
     width = max(1, int(lens.max(initial=0)))

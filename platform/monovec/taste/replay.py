@@ -50,7 +50,12 @@ class ReservoirBuffer:
 
     def state_dict(self) -> dict[str, Any]:
         rows = Records.concat(self._rows).columns() if self._rows else None
-        return {"capacity": self.capacity, "seen": self.seen, "rng": self.rng.bit_generator.state, "rows": rows}
+        return {
+            "capacity": self.capacity,
+            "seen": self.seen,
+            "rng": self.rng.bit_generator.state,
+            "rows": rows,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.capacity, self.seen = int(state["capacity"]), int(state["seen"])

@@ -76,9 +76,11 @@ def build_runtime(
 ) -> Runtime:
     """`scaler` comes from a checkpoint when resuming (fitted once, never refitted); None fits it now."""
     catalogue = load_catalogue(
-        resolve_data_path(catalogue_cfg.coffee_dir), catalogue_cfg.include_robusta, catalogue_cfg.max_items,
+        resolve_data_path(catalogue_cfg.coffee_dir),
+        catalogue_cfg.include_robusta,
+        catalogue_cfg.max_items,
         catalogue_cfg.notes_seed,
-    )  # fmt: skip
+    )
     scaler = scaler or NumericScaler.fit(catalogue.scores)
     tokens = [catalogue.tokens(i) for i in range(len(catalogue))]
     text_cfg, token_encoder = model_cfg.text, None

@@ -53,13 +53,53 @@ WEATHER_STATES = ("sunny", "cloudy", "rainy", "snowy")
 # Taste archetypes (consumer segments, loosely after coffee-preference studies): loadings over the same
 # 28 dimensions. A user is a Dirichlet(0.3) mix of them plus individual noise.
 ARCHETYPES: dict[str, dict[int, float]] = {
-    "bright_fruity": {_F["citrus"]: 1.2, _F["berry"]: 0.8, _F["floral"]: 0.6, _P["acid"]: 0.6, _P["africa"]: 0.5, _F["roasted"]: -0.8},
-    "chocolate_nutty": {_F["chocolate"]: 1.2, _F["nutty"]: 1.0, _F["sweet"]: 0.4, _P["body"]: 0.6, _P["acid"]: -0.6, _P["south_america"]: 0.5},
-    "natural_funky": {_F["winey"]: 1.2, _F["berry"]: 0.6, _F["tropical"]: 0.8, _P["natural"]: 0.8, _F["green"]: -0.6},
-    "sweet_balanced": {_F["sweet"]: 1.2, _F["stone_fruit"]: 0.8, _P["sweet"]: 0.6, _P["honey"]: 0.5, _F["spice"]: -0.6},
-    "bold_earthy": {_F["roasted"]: 1.2, _F["spice"]: 0.8, _P["body"]: 0.6, _P["asia_pacific"]: 0.5, _P["robusta"]: 0.8, _F["floral"]: -0.6},
-    "floral_delicate": {_F["floral"]: 1.2, _F["tea"]: 1.0, _P["alt"]: 0.5, _P["washed"]: 0.5, _P["body"]: -0.6, _F["roasted"]: -0.6},
-}  # fmt: skip
+    "bright_fruity": {
+        _F["citrus"]: 1.2,
+        _F["berry"]: 0.8,
+        _F["floral"]: 0.6,
+        _P["acid"]: 0.6,
+        _P["africa"]: 0.5,
+        _F["roasted"]: -0.8,
+    },
+    "chocolate_nutty": {
+        _F["chocolate"]: 1.2,
+        _F["nutty"]: 1.0,
+        _F["sweet"]: 0.4,
+        _P["body"]: 0.6,
+        _P["acid"]: -0.6,
+        _P["south_america"]: 0.5,
+    },
+    "natural_funky": {
+        _F["winey"]: 1.2,
+        _F["berry"]: 0.6,
+        _F["tropical"]: 0.8,
+        _P["natural"]: 0.8,
+        _F["green"]: -0.6,
+    },
+    "sweet_balanced": {
+        _F["sweet"]: 1.2,
+        _F["stone_fruit"]: 0.8,
+        _P["sweet"]: 0.6,
+        _P["honey"]: 0.5,
+        _F["spice"]: -0.6,
+    },
+    "bold_earthy": {
+        _F["roasted"]: 1.2,
+        _F["spice"]: 0.8,
+        _P["body"]: 0.6,
+        _P["asia_pacific"]: 0.5,
+        _P["robusta"]: 0.8,
+        _F["floral"]: -0.6,
+    },
+    "floral_delicate": {
+        _F["floral"]: 1.2,
+        _F["tea"]: 1.0,
+        _P["alt"]: 0.5,
+        _P["washed"]: 0.5,
+        _P["body"]: -0.6,
+        _F["roasted"]: -0.6,
+    },
+}
 
 
 class SimConfig(StrictModel):
@@ -67,17 +107,24 @@ class SimConfig(StrictModel):
     events: int = Field(20000, ge=10, description="feedback events in the stream")
     seed: int = Field(0, description="seeds everything in the simulation")
     days: float = Field(60.0, gt=0, description="time the stream spans")
-    arrival_span: float = Field(0.5, ge=0, le=1, description="users join uniformly over this share of the stream")
+    arrival_span: float = Field(
+        0.5, ge=0, le=1, description="users join uniformly over this share of the stream"
+    )
     drift_half_life_days: float = Field(45.0, gt=0, description="half-life of a user's taste (AR(1) drift)")
     personal_exposure: float = Field(0.3, ge=0, le=1, description="share of lots the user picked by taste")
-    popular_exposure: float = Field(0.3, ge=0, le=1, description="share of lots from the bestseller list (Zipf)")
+    popular_exposure: float = Field(
+        0.3, ge=0, le=1, description="share of lots from the bestseller list (Zipf)"
+    )
     noise: float = Field(0.35, gt=0, description="logistic noise on the utility (in utility std units)")
     taste_model: Literal["archetypes", "independent"] = Field(
-        "archetypes", description="archetypes: a Dirichlet mix of 6 taste segments + individual noise; "
+        "archetypes",
+        description="archetypes: a Dirichlet mix of 6 taste segments + individual noise; "
         "independent: 2 loved + 1 disliked family drawn per user, no shared structure",
     )
     note_rate: float = Field(0.35, ge=0, le=1, description="share of events with the taster's own terms")
-    trend_from: float = Field(0.5, ge=0, le=1, description="share of the stream after which trend words appear")
+    trend_from: float = Field(
+        0.5, ge=0, le=1, description="share of the stream after which trend words appear"
+    )
     brew_rate: float = Field(0.5, ge=0, le=1, description="share of events with brewing variables")
     malformed_rate: float = Field(0.0, ge=0, le=0.5, description="share of events deliberately broken")
 
@@ -108,11 +155,22 @@ class Simulator:
         self.x = np.concatenate([(aff - aff.mean(0)) / aff.std(0).clip(1e-6), catalogue.profile], axis=1)
         self.mu, self.sigma = np.zeros(DIM), np.full(DIM, 0.35)
         for name, (m, s) in {
-            "acid": (0, 0.5), "body": (0, 0.5), "sweet": (0.2, 0.3), "aroma": (0.2, 0.3), "quality": (0.4, 0.3),
-            "defects": (-0.3, 0.2), "alt": (0, 0.2), "washed": (0, 0.4), "natural": (0, 0.4), "honey": (0, 0.4),
-            "africa": (0, 0.4), "central_america": (0, 0.4), "south_america": (0, 0.4), "asia_pacific": (0, 0.4),
+            "acid": (0, 0.5),
+            "body": (0, 0.5),
+            "sweet": (0.2, 0.3),
+            "aroma": (0.2, 0.3),
+            "quality": (0.4, 0.3),
+            "defects": (-0.3, 0.2),
+            "alt": (0, 0.2),
+            "washed": (0, 0.4),
+            "natural": (0, 0.4),
+            "honey": (0, 0.4),
+            "africa": (0, 0.4),
+            "central_america": (0, 0.4),
+            "south_america": (0, 0.4),
+            "asia_pacific": (0, 0.4),
             "robusta": (-0.5, 0.5),
-        }.items():  # fmt: skip
+        }.items():
             self.mu[_P[name]], self.sigma[_P[name]] = m, s
         self.archetypes = np.zeros((len(ARCHETYPES), DIM))
         for k, loadings in enumerate(ARCHETYPES.values()):
@@ -124,7 +182,9 @@ class Simulator:
         self.center = np.mean([self._prior_sample(probe) for _ in range(2000)], axis=0)  # the drift's anchor
         self.users = [self._new_user(j) for j in range(config.users)]
         self.scale = float(np.std(np.stack([self.x @ u.w for u in self.users[:50]])))
-        pop_rank = np.argsort(np.argsort(-(catalogue.profile[:, PROFILE.index("quality")] + rng.normal(0, 1, len(catalogue)))))
+        pop_rank = np.argsort(
+            np.argsort(-(catalogue.profile[:, PROFILE.index("quality")] + rng.normal(0, 1, len(catalogue))))
+        )
         self.pop = 1.0 / (pop_rank + 10.0)
         self.pop /= self.pop.sum()
         n_days = int(math.ceil(config.days)) + 1
@@ -145,10 +205,16 @@ class Simulator:
     def _new_user(self, j: int) -> SimUser:
         rng = self.rng
         return SimUser(
-            w=self._prior_sample(rng), theta=float(rng.normal(0.6, 0.3)), gamma=float(rng.uniform(0.5, 1.5)),
-            routine=rng.dirichlet([1.0, 1.0, 1.0]), mood=float(rng.uniform(3.5, 7.5)),
-            activity=float(rng.lognormal(0, 0.8)), arrival=0.0 if j < max(1, self.cfg.users // 5) else float(rng.uniform(0, self.cfg.arrival_span * self.cfg.days)),
-        )  # fmt: skip
+            w=self._prior_sample(rng),
+            theta=float(rng.normal(0.6, 0.3)),
+            gamma=float(rng.uniform(0.5, 1.5)),
+            routine=rng.dirichlet([1.0, 1.0, 1.0]),
+            mood=float(rng.uniform(3.5, 7.5)),
+            activity=float(rng.lognormal(0, 0.8)),
+            arrival=0.0
+            if j < max(1, self.cfg.users // 5)
+            else float(rng.uniform(0, self.cfg.arrival_span * self.cfg.days)),
+        )
 
     def _weather(self, n: int) -> list[str]:
         state, out = 0, []
@@ -163,19 +229,25 @@ class Simulator:
         centre = (8.0, 14.0, 19.0)[int(rng.choice(3, p=u.routine))]
         hour = int(np.clip(round(rng.normal(centre, 1.5)), 0, 23))
         return {
-            "hour": hour, "weekday": day % 7, "weather": self.weather[day], "temp_c": round(float(self.temp[day]), 1),
+            "hour": hour,
+            "weekday": day % 7,
+            "weather": self.weather[day],
+            "temp_c": round(float(self.temp[day]), 1),
             "mood": round(float(np.clip(rng.normal(u.mood, 1.5), 1, 10)), 1),
             "energy": round(float(np.clip(rng.normal(6, 2), 1, 10)), 1),
-        }  # fmt: skip
+        }
 
     @staticmethod
     def shift(ctx: dict) -> np.ndarray:
         out = np.zeros(DIM)
         on = {
-            "morning": ctx["hour"] < 11, "evening": ctx["hour"] >= 17,
-            "cold": ctx["temp_c"] < 8 or ctx["weather"] in ("rainy", "snowy"), "hot": ctx["temp_c"] > 24,
-            "upbeat": ctx["mood"] >= 7, "low": ctx["mood"] <= 3,
-        }  # fmt: skip
+            "morning": ctx["hour"] < 11,
+            "evening": ctx["hour"] >= 17,
+            "cold": ctx["temp_c"] < 8 or ctx["weather"] in ("rainy", "snowy"),
+            "hot": ctx["temp_c"] > 24,
+            "upbeat": ctx["mood"] >= 7,
+            "low": ctx["mood"] <= 3,
+        }
         for name, active in on.items():
             if active:
                 for k, v in SHIFTS[name].items():
@@ -224,20 +296,29 @@ class Simulator:
                 i = int(rng.choice(len(util), p=self.pop))
             else:
                 i = int(rng.integers(len(util)))
-            ev: dict = {"event_id": f"e{n:07d}", "user_id": f"u{j:04d}", "item_id": self.cat.ids[i],
-                        "ts": round(1.7e9 + t * 86400, 1), "context": ctx}  # fmt: skip
+            ev: dict = {
+                "event_id": f"e{n:07d}",
+                "user_id": f"u{j:04d}",
+                "item_id": self.cat.ids[i],
+                "ts": round(1.7e9 + t * 86400, 1),
+                "context": ctx,
+            }
             u_i = util[i]
             if rng.uniform() < cfg.brew_rate:
-                brew = {"temp_c": round(float(np.clip(rng.normal(92, 2.5), 80, 99)), 1),
-                        "ratio": round(float(np.clip(rng.normal(16, 1.8), 10, 22)), 1),
-                        "time_s": round(float(np.clip(rng.normal(210, 45), 60, 420))),
-                        "grind_um": round(float(np.clip(rng.normal(600, 150), 200, 1200)))}  # fmt: skip
+                brew = {
+                    "temp_c": round(float(np.clip(rng.normal(92, 2.5), 80, 99)), 1),
+                    "ratio": round(float(np.clip(rng.normal(16, 1.8), 10, 22)), 1),
+                    "time_s": round(float(np.clip(rng.normal(210, 45), 60, 420))),
+                    "grind_um": round(float(np.clip(rng.normal(600, 150), 200, 1200))),
+                }
                 ev["brew"] = brew
                 u_i -= 0.3 * abs(brew["ratio"] - 16) / 2
             p_like = 1 / (1 + math.exp(-(u_i - u.theta) / cfg.noise))
             liked = bool(rng.uniform() < p_like)
             if rng.uniform() < 0.6:
-                ev["rating"] = int(rng.choice([4, 5], p=[0.6, 0.4]) if liked else rng.choice([1, 2, 3], p=[0.2, 0.4, 0.4]))
+                ev["rating"] = int(
+                    rng.choice([4, 5], p=[0.6, 0.4]) if liked else rng.choice([1, 2, 3], p=[0.2, 0.4, 0.4])
+                )
             if "rating" not in ev or rng.uniform() >= 0.5:
                 ev["liked"] = liked
             if rng.uniform() < cfg.note_rate:

@@ -28,13 +28,38 @@ FAMILIES: tuple[str, ...] = (
 # family -> (english, korean) term pairs; generated notes pick a language per term.
 TERMS: dict[str, tuple[tuple[str, str], ...]] = {
     "citrus": (("lemon", "레몬"), ("orange", "오렌지"), ("grapefruit", "자몽"), ("lime", "라임")),
-    "berry": (("blueberry", "블루베리"), ("strawberry", "딸기"), ("raspberry", "라즈베리"), ("blackcurrant", "블랙커런트")),
+    "berry": (
+        ("blueberry", "블루베리"),
+        ("strawberry", "딸기"),
+        ("raspberry", "라즈베리"),
+        ("blackcurrant", "블랙커런트"),
+    ),
     "stone_fruit": (("peach", "복숭아"), ("apricot", "살구"), ("cherry", "체리"), ("plum", "자두")),
-    "tropical": (("mango", "망고"), ("pineapple", "파인애플"), ("passion fruit", "패션후르츠"), ("papaya", "파파야")),
-    "floral": (("jasmine", "자스민"), ("rose", "장미"), ("bergamot", "베르가못"), ("orange blossom", "오렌지꽃")),
-    "tea": (("black tea", "홍차"), ("earl grey", "얼그레이"), ("green tea", "녹차"), ("chamomile", "캐모마일")),
+    "tropical": (
+        ("mango", "망고"),
+        ("pineapple", "파인애플"),
+        ("passion fruit", "패션후르츠"),
+        ("papaya", "파파야"),
+    ),
+    "floral": (
+        ("jasmine", "자스민"),
+        ("rose", "장미"),
+        ("bergamot", "베르가못"),
+        ("orange blossom", "오렌지꽃"),
+    ),
+    "tea": (
+        ("black tea", "홍차"),
+        ("earl grey", "얼그레이"),
+        ("green tea", "녹차"),
+        ("chamomile", "캐모마일"),
+    ),
     "sweet": (("caramel", "캐러멜"), ("honey", "꿀"), ("brown sugar", "흑설탕"), ("vanilla", "바닐라")),
-    "chocolate": (("dark chocolate", "다크초콜릿"), ("cocoa", "코코아"), ("milk chocolate", "밀크초콜릿"), ("fudge", "퍼지")),
+    "chocolate": (
+        ("dark chocolate", "다크초콜릿"),
+        ("cocoa", "코코아"),
+        ("milk chocolate", "밀크초콜릿"),
+        ("fudge", "퍼지"),
+    ),
     "nutty": (("almond", "아몬드"), ("hazelnut", "헤이즐넛"), ("peanut", "땅콩"), ("walnut", "호두")),
     "spice": (("cinnamon", "시나몬"), ("clove", "정향"), ("black pepper", "후추"), ("cardamom", "카다멈")),
     "roasted": (("tobacco", "담배"), ("smoky", "스모키"), ("cedar", "삼나무"), ("earthy", "흙내음")),
@@ -66,10 +91,6 @@ TERM_FAMILY: dict[str, str] = {
     for pair in pairs
     for term in pair
 }
-
-
-def family_index(family: str) -> int:
-    return FAMILIES.index(family)
 
 
 def all_terms(include_trend: bool = False) -> list[str]:

@@ -28,15 +28,35 @@ _ALL_OFF = [
     "continual.replay.enabled=true",
 ]
 VARIANTS: dict[str, list[str]] = {
-    "naive": ["continual.replay.enabled=false", "model.regularizers.rkd_enabled=false", "model.regularizers.lwf_enabled=false"],
+    "naive": [
+        "continual.replay.enabled=false",
+        "model.regularizers.rkd_enabled=false",
+        "model.regularizers.lwf_enabled=false",
+    ],
     "clip": _ALL_OFF,
     "proto": [*_ALL_OFF, "model.prototypes.enabled=true"],
     "+multi_positive": [*_ALL_OFF, "model.prototypes.enabled=true", "model.similarity.multi_positive=true"],
-    "+residual": [*_ALL_OFF, "model.prototypes.enabled=true", "model.similarity.multi_positive=true", "model.residual_projection.enabled=true"],
-    "+bilinear": [*_ALL_OFF, "model.prototypes.enabled=true", "model.similarity.multi_positive=true", "model.residual_projection.enabled=true",
-                  "model.similarity.bilinear_enabled=true"],  # fmt: skip
-    "+rkd": [*_ALL_OFF, "model.prototypes.enabled=true", "model.similarity.multi_positive=true", "model.residual_projection.enabled=true",
-             "model.similarity.bilinear_enabled=true", "model.regularizers.rkd_enabled=true"],  # fmt: skip
+    "+residual": [
+        *_ALL_OFF,
+        "model.prototypes.enabled=true",
+        "model.similarity.multi_positive=true",
+        "model.residual_projection.enabled=true",
+    ],
+    "+bilinear": [
+        *_ALL_OFF,
+        "model.prototypes.enabled=true",
+        "model.similarity.multi_positive=true",
+        "model.residual_projection.enabled=true",
+        "model.similarity.bilinear_enabled=true",
+    ],
+    "+rkd": [
+        *_ALL_OFF,
+        "model.prototypes.enabled=true",
+        "model.similarity.multi_positive=true",
+        "model.residual_projection.enabled=true",
+        "model.similarity.bilinear_enabled=true",
+        "model.regularizers.rkd_enabled=true",
+    ],
 }
 COLUMNS = ["variant", "average_accuracy", "forgetting", "bwt", "top5_v2t", "top5_t2v", "top1_v2t", "seconds"]
 
@@ -50,14 +70,24 @@ class AblationTable:
 
 
 def variant_config(base: TextVibConfig, name: str, out_dir: Path) -> TextVibConfig:
-    data = apply_overrides(base.model_dump(mode="json"), [*VARIANTS[name], f"out_dir={out_dir / name.lstrip('+')}", "tracking.enabled=false"])
+    data = apply_overrides(
+        base.model_dump(mode="json"),
+        [*VARIANTS[name], f"out_dir={out_dir / name.lstrip('+')}", "tracking.enabled=false"],
+    )
     return TextVibConfig.model_validate(data)
 
 
 def _row(name: str, m: dict[str, Any]) -> dict[str, Any]:
-    return {"variant": name, "average_accuracy": m["average_accuracy"], "forgetting": m["forgetting"], "bwt": m["bwt"],
-            "top5_v2t": m.get("mean_v2t_top5"), "top5_t2v": m.get("mean_t2v_top5"), "top1_v2t": m.get("mean_v2t_top1"),
-            "seconds": m.get("seconds")}  # fmt: skip
+    return {
+        "variant": name,
+        "average_accuracy": m["average_accuracy"],
+        "forgetting": m["forgetting"],
+        "bwt": m["bwt"],
+        "top5_v2t": m.get("mean_v2t_top5"),
+        "top5_t2v": m.get("mean_t2v_top5"),
+        "top1_v2t": m.get("mean_v2t_top1"),
+        "seconds": m.get("seconds"),
+    }
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
@@ -69,13 +99,21 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run_ablation(base: TextVibConfig, out_dir: str | Path | None = None, variants: list[str] | None = None,
-                 progress: Callable[[str], None] = print,
-                 runner: Callable[[TextVibConfig], dict[str, Any]] | None = None) -> AblationTable:  # fmt: skip
+def run_ablation(
+    base: TextVibConfig,
+    out_dir: str | Path | None = None,
+    variants: list[str] | None = None,
+    progress: Callable[[str], None] = print,
+    runner: Callable[[TextVibConfig], dict[str, Any]] | None = None,
+) -> AblationTable:
     """Run each variant through the training job's own code path and write ablation.csv / ablation.md."""
     import time
 
-    out = Path(out_dir) if out_dir else state_dir() / "textvib" / "ablations" / time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    out = (
+        Path(out_dir)
+        if out_dir
+        else state_dir() / "textvib" / "ablations" / time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    )
     out.mkdir(parents=True, exist_ok=True)
     if runner is None:
         from monovec.textvib.train import run_training

@@ -1,9 +1,9 @@
 """A trained TextVibCLIP model directory: self-contained, loadable by any process without Ray.
 
-    model.json       format, classes, domains trained, window settings, headline metrics
-    config.yaml      the full TextVibConfig of the run (window/split settings are reused by evaluate)
-    weights.pt       model state_dict (prototypes included: they are a buffer)
-    text_table.npz   every description with its frozen text embedding
+model.json       format, classes, domains trained, window settings, headline metrics
+config.yaml      the full TextVibConfig of the run (window/split settings are reused by evaluate)
+weights.pt       model state_dict (prototypes included: they are a buffer)
+text_table.npz   every description with its frozen text embedding
 """
 
 from __future__ import annotations
@@ -32,8 +32,13 @@ class ModelBundle:
     manifest: dict[str, Any]
 
 
-def save_model_dir(path: str | Path, cfg: TextVibConfig, state: dict[str, torch.Tensor], texts: TextTable,
-                   headline: dict[str, Any] | None = None) -> Path:  # fmt: skip
+def save_model_dir(
+    path: str | Path,
+    cfg: TextVibConfig,
+    state: dict[str, torch.Tensor],
+    texts: TextTable,
+    headline: dict[str, Any] | None = None,
+) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     torch.save(state, path / "weights.pt")

@@ -72,7 +72,9 @@ def load_recording(path: Path, domain: str, signal_key: str = "DE") -> Recording
         raw = loadmat(path)
         keys = [k for k in raw if k.endswith(f"_{signal_key}_time")]
         if not keys:
-            raise KeyError(f"{path}: no *_{signal_key}_time key (has {sorted(k for k in raw if not k.startswith('__'))})")
+            raise KeyError(
+                f"{path}: no *_{signal_key}_time key (has {sorted(k for k in raw if not k.startswith('__'))})"
+            )
         signal = np.asarray(raw[keys[0]], dtype=np.float32).ravel()
         rpm_keys = [k for k in raw if k.endswith("RPM")]
         rpm = float(np.asarray(raw[rpm_keys[0]]).ravel()[0]) if rpm_keys else _domain_rpm(domain)
@@ -95,7 +97,9 @@ def load_recording(path: Path, domain: str, signal_key: str = "DE") -> Recording
 def synth_recording(domain: str, label: str, cfg: DataConfig) -> Recording:
     meta = parse_class(label)
     if meta.location not in ("inner", "outer", "ball", "normal"):
-        raise ValueError(f"cannot synthesise class {label!r}: name must look like IR_7, B_14, OR@6_21 or Normal")
+        raise ValueError(
+            f"cannot synthesise class {label!r}: name must look like IR_7, B_14, OR@6_21 or Normal"
+        )
     rpm = _domain_rpm(domain)
     if rpm is None:
         raise ValueError(f"synthetic domain names must be rpm values, got {domain!r}")
@@ -117,7 +121,9 @@ def load_domain_recordings(cfg: DataConfig, domain: str) -> list[Recording]:
             log.warning("domain %s has no %s recording: using the synthetic generator", domain, label)
             out.append(synth_recording(domain, label, cfg))
         else:
-            raise FileNotFoundError(f"no {label}.npz or {label}.mat in {folder} (set data.synthesize_missing to generate it)")
+            raise FileNotFoundError(
+                f"no {label}.npz or {label}.mat in {folder} (set data.synthesize_missing to generate it)"
+            )
     return out
 
 
@@ -183,7 +189,9 @@ def _stack(parts: list[tuple[np.ndarray, int, np.ndarray]], length: int) -> Spli
     )
 
 
-def build_domain(recordings: list[Recording], classes: list[str], cfg: DataConfig, whole: bool = False) -> DomainData:
+def build_domain(
+    recordings: list[Recording], classes: list[str], cfg: DataConfig, whole: bool = False
+) -> DomainData:
     """Window every recording of one domain; `whole=True` puts every window of a recording in `test`."""
     index = {c: i for i, c in enumerate(classes)}
     parts: dict[str, list] = {"train": [], "val": [], "test": []}
@@ -213,5 +221,9 @@ def load_domains(cfg: DataConfig) -> list[DomainData]:
 
 def discover_domains(root: Path) -> list[str]:
     """Sub-folders of `root` that hold .npz/.mat recordings (numeric names sorted by descending rpm)."""
-    found = [p.name for p in sorted(root.iterdir()) if p.is_dir() and (any(p.glob("*.npz")) or any(p.glob("*.mat")))]
+    found = [
+        p.name
+        for p in sorted(root.iterdir())
+        if p.is_dir() and (any(p.glob("*.npz")) or any(p.glob("*.mat")))
+    ]
     return sorted(found, key=lambda d: (-(_domain_rpm(d) or 0.0), d))

@@ -54,9 +54,15 @@ def plan(cfg: TextVibConfig) -> list[Phase]:
 
 
 class ContinualLearner:
-    def __init__(self, cfg: TextVibConfig, domains: list[DomainData], texts: TextTable, rank: int = 0, world_size: int = 1,
-                 wrap: Callable[[nn.Module], nn.Module] | None = None) -> None:  # fmt: skip
-        torch.set_num_threads(cfg.train.threads)
+    def __init__(
+        self,
+        cfg: TextVibConfig,
+        domains: list[DomainData],
+        texts: TextTable,
+        rank: int = 0,
+        world_size: int = 1,
+        wrap: Callable[[nn.Module], nn.Module] | None = None,
+    ) -> None:
         torch.manual_seed(cfg.train.seed)
         self.cfg, self.domains, self.texts = cfg, domains, texts
         self.rank, self.world = rank, world_size
@@ -67,7 +73,9 @@ class ContinualLearner:
         self.net.set_text_center(self.text_emb)
         self.model = wrap(self.net) if wrap else self.net
         rc = cfg.continual.replay
-        self.replay = ReplayBuffer(rc.capacity, rc.strategy, len(self.classes), cfg.train.seed) if rc.enabled else None
+        self.replay = (
+            ReplayBuffer(rc.capacity, rc.strategy, len(self.classes), cfg.train.seed) if rc.enabled else None
+        )
         self.phases = plan(cfg)
         self.total_epochs = sum(p.epochs for p in self.phases)
         self.epoch_done = 0
@@ -128,7 +136,9 @@ class ContinualLearner:
             for p in module.parameters():
                 p.requires_grad_(not frozen)
         params = [p for p in self.net.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=self._lr(phase, 0), weight_decay=self.cfg.train.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            params, lr=self._lr(phase, 0), weight_decay=self.cfg.train.weight_decay
+        )
 
     @torch.no_grad()
     def _initialise_space(self) -> None:
@@ -138,7 +148,12 @@ class ContinualLearner:
         t_means = text_class_means(self.net, self.text_emb, self.text_rows[0])
         if mcfg.procrustes_init:
             self.net.eval()
-            h = torch.cat([self.net.vib_hidden(torch.from_numpy(d0.train.x[i : i + 256])) for i in range(0, len(d0.train), 256)])
+            h = torch.cat(
+                [
+                    self.net.vib_hidden(torch.from_numpy(d0.train.x[i : i + 256]))
+                    for i in range(0, len(d0.train), 256)
+                ]
+            )
             y = torch.from_numpy(d0.train.y)
             sums = torch.zeros(len(self.classes), h.shape[1]).index_add_(0, y, h)
             v_means = sums / torch.bincount(y, minlength=len(self.classes)).clamp(min=1)[:, None].float()
@@ -155,8 +170,11 @@ class ContinualLearner:
         return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * e / max(phase.epochs, 1))))
 
     # ---------------------------------------------------------------- training
-    def run(self, on_epoch: Callable[[dict[str, Any]], None] | None = None,
-            before_epoch: Callable[[int], None] | None = None) -> dict[str, Any]:  # fmt: skip
+    def run(
+        self,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        before_epoch: Callable[[int], None] | None = None,
+    ) -> dict[str, Any]:
         """Train the remaining epochs; `on_epoch(metrics)` runs after each (checkpointing lives there)."""
         for g in range(self.epoch_done + 1, self.total_epochs + 1):
             if before_epoch is not None:
@@ -186,10 +204,19 @@ class ContinualLearner:
             for k, v in parts.items():
                 totals[k] = totals.get(k, 0.0) + v / n_steps
         self.epoch_done = g
-        metrics: dict[str, Any] = {"epoch": g, "domain": dom.name, "domain_index": phase.domain, "stage": phase.stage,
-                                   "restarts": self.restarts, "lr": self.optimizer.param_groups[0]["lr"], **totals}  # fmt: skip
+        metrics: dict[str, Any] = {
+            "epoch": g,
+            "domain": dom.name,
+            "domain_index": phase.domain,
+            "stage": phase.stage,
+            "restarts": self.restarts,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            **totals,
+        }
         self._calibrate(phase.domain)
-        metrics["val_acc"] = evaluate_domain(self.net, dom, "val", self.text_emb, self.text_rows[phase.domain])["accuracy"]
+        metrics["val_acc"] = evaluate_domain(
+            self.net, dom, "val", self.text_emb, self.text_rows[phase.domain]
+        )["accuracy"]
         if g == phase.first_epoch + phase.epochs - 1 and phase.stage == 2:
             metrics.update(self._end_domain(phase.domain))
         self.history.append({k: v for k, v in metrics.items() if k != "acc_row"})
@@ -200,10 +227,19 @@ class ContinualLearner:
         x = self.domains[d].train.x
         x = x[np.linspace(0, len(x) - 1, min(cap, len(x))).round().astype(int)]
         if self.replay is not None and len(self.replay):
-            x = np.concatenate([x, np.stack([self.domains[int(dd)].train.x[ii] for dd, ii, _ in self.replay.items[: cap // 3]])])
+            x = np.concatenate(
+                [
+                    x,
+                    np.stack(
+                        [self.domains[int(dd)].train.x[ii] for dd, ii, _ in self.replay.items[: cap // 3]]
+                    ),
+                ]
+            )
         calibrate_batchnorm(self.net.vib_encoder, x)
 
-    def _batch(self, d: int, idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _batch(
+        self, d: int, idx: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         dom = self.domains[d]
         y = dom.train.y[idx]
         rows = self.text_rows[d]
@@ -228,7 +264,10 @@ class ContinualLearner:
         loss = w_nce * out["loss_infonce"]
         if mc.prototypes.enabled:
             c = self.net.prototypes
-            out["loss_proto"] = 0.5 * (losses.prototype_ce(z_v, c, yt, mc.prototypes.tau) + losses.prototype_ce(z_t, c, yt, mc.prototypes.tau))
+            out["loss_proto"] = 0.5 * (
+                losses.prototype_ce(z_v, c, yt, mc.prototypes.tau)
+                + losses.prototype_ce(z_t, c, yt, mc.prototypes.tau)
+            )
             loss = loss + mc.prototypes.lambda_proto * out["loss_proto"]
         if mc.similarity.bilinear_enabled:
             out["loss_bilinear"] = losses.symmetric_infonce(bilinear, labels, labels)
@@ -239,14 +278,20 @@ class ContinualLearner:
         if mc.regularizers.lwf_enabled and self.teacher is not None:
             tau = mc.prototypes.tau
             with torch.no_grad():
-                t_logits = self.teacher.encode_vib(torch.from_numpy(x[:n_cur])) @ self.teacher.prototypes.T / tau
-            out["loss_lwf"] = losses.lwf_loss(z_v[:n_cur] @ self.net.prototypes.T / tau, t_logits, mc.regularizers.lwf_temperature)
+                t_logits = (
+                    self.teacher.encode_vib(torch.from_numpy(x[:n_cur])) @ self.teacher.prototypes.T / tau
+                )
+            out["loss_lwf"] = losses.lwf_loss(
+                z_v[:n_cur] @ self.net.prototypes.T / tau, t_logits, mc.regularizers.lwf_temperature
+            )
             loss = loss + mc.regularizers.lambda_lwf * out["loss_lwf"]
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         if mc.prototypes.enabled:
-            ema_update(self.net.prototypes, torch.cat([z_v, z_t]), torch.cat([yt, yt]), mc.prototypes.ema_momentum)
+            ema_update(
+                self.net.prototypes, torch.cat([z_v, z_t]), torch.cat([yt, yt]), mc.prototypes.ema_momentum
+            )
         out["loss"] = loss
         out["logit_scale"] = scale
         return {k: float(v.detach()) for k, v in out.items()}
@@ -255,7 +300,10 @@ class ContinualLearner:
     @torch.no_grad()
     def _end_domain(self, d: int) -> dict[str, Any]:
         """Fill R[d][:], then update the replay buffer (and its reference embeddings) and the LwF teacher."""
-        row = [evaluate_domain(self.net, dom, "test", self.text_emb, self.text_rows[j]) for j, dom in enumerate(self.domains)]
+        row = [
+            evaluate_domain(self.net, dom, "test", self.text_emb, self.text_rows[j])
+            for j, dom in enumerate(self.domains)
+        ]
         self.evals.append(row)
         self.acc_matrix.append([r["accuracy"] for r in row])
         if self.replay is not None:
@@ -265,8 +313,11 @@ class ContinualLearner:
         if self.cfg.model.regularizers.lwf_enabled:
             self.teacher = self._frozen_copy()
         seen = self.acc_matrix[-1][: d + 1]
-        return {"acc_row": list(self.acc_matrix[-1]), "avg_acc_seen": float(np.mean(seen)),
-                "test_acc_current": float(self.acc_matrix[-1][d])}  # fmt: skip
+        return {
+            "acc_row": list(self.acc_matrix[-1]),
+            "avg_acc_seen": float(np.mean(seen)),
+            "test_acc_current": float(self.acc_matrix[-1][d]),
+        }
 
 
 @torch.no_grad()

@@ -27,7 +27,12 @@ def embed_windows(net: Any, x: np.ndarray, batch: int = 256) -> torch.Tensor:
     net.eval()
     if len(x) == 0:
         return torch.zeros(0, net.cfg.embed_dim)
-    return torch.cat([net.encode_vib(torch.from_numpy(np.ascontiguousarray(x[i : i + batch]))) for i in range(0, len(x), batch)])
+    return torch.cat(
+        [
+            net.encode_vib(torch.from_numpy(np.ascontiguousarray(x[i : i + batch])))
+            for i in range(0, len(x), batch)
+        ]
+    )
 
 
 @torch.no_grad()
@@ -39,8 +44,14 @@ def text_class_means(net: Any, text_emb: torch.Tensor, rows: list[np.ndarray]) -
 
 
 @torch.no_grad()
-def evaluate_domain(net: Any, dom: DomainData, split: str, text_emb: torch.Tensor, rows: list[np.ndarray],
-                    with_embeddings: bool = False) -> dict[str, Any]:  # fmt: skip
+def evaluate_domain(
+    net: Any,
+    dom: DomainData,
+    split: str,
+    text_emb: torch.Tensor,
+    rows: list[np.ndarray],
+    with_embeddings: bool = False,
+) -> dict[str, Any]:
     """Accuracy (nearest text prototype), prototype accuracy, retrieval top-1/5 both ways, cosines."""
     part = dom.split(split)
     z_v = embed_windows(net, part.x).numpy()
@@ -61,13 +72,17 @@ def evaluate_domain(net: Any, dom: DomainData, split: str, text_emb: torch.Tenso
     out.update({"v2t_top1": v2t[1], "v2t_top5": v2t[5], "t2v_top1": t2v[1], "t2v_top5": t2v[5]})
     out.update(metrics.cosine_stats(z_v, y))
     out["text_alignment_cos"] = float(np.mean(np.sum(z_v * protos[y], axis=1)))
-    out["per_class_accuracy"] = [metrics.accuracy(pred[y == k], y[y == k]) if (y == k).any() else None for k in range(len(rows))]
+    out["per_class_accuracy"] = [
+        metrics.accuracy(pred[y == k], y[y == k]) if (y == k).any() else None for k in range(len(rows))
+    ]
     if with_embeddings:
         out["_z_v"], out["_y"], out["_protos"] = z_v, y, protos
     return out
 
 
-def evaluate_folder(model_dir: str | Path, data_root: str | Path, split: str = "test", domains: list[str] | None = None) -> dict[str, Any]:
+def evaluate_folder(
+    model_dir: str | Path, data_root: str | Path, split: str = "test", domains: list[str] | None = None
+) -> dict[str, Any]:
     """Evaluate a saved model on `<data_root>/<domain>/<class>.npz|.mat`, same window settings as training.
 
     split=test uses the last part of each recording (the training job's held-out part); split=all
@@ -89,7 +104,11 @@ def evaluate_folder(model_dir: str | Path, data_root: str | Path, split: str = "
     for name in names:
         recs = []
         for label in cfg.data.classes:
-            found = [root / name / f"{label}{ext}" for ext in (".npz", ".mat") if (root / name / f"{label}{ext}").is_file()]
+            found = [
+                root / name / f"{label}{ext}"
+                for ext in (".npz", ".mat")
+                if (root / name / f"{label}{ext}").is_file()
+            ]
             if found:
                 recs.append(load_recording(found[0], name, cfg.data.signal_key))
         extra = sorted({p.stem for p in (root / name).glob("*.npz")} - set(cfg.data.classes))
@@ -99,12 +118,19 @@ def evaluate_folder(model_dir: str | Path, data_root: str | Path, split: str = "
             report["domains"][name] = {"skipped": "no recordings of the model's classes"}
             continue
         dom = build_domain(recs, cfg.data.classes, cfg.data, whole=split == "all")
-        key = ("test" if split in ("test", "all") else split)
+        key = "test" if split in ("test", "all") else split
         try:
             rows = texts.class_rows(name, cfg.data.classes)
         except KeyError:  # an operating point the model never saw: describe and embed it now
-            texts = texts.merged(build_text_table([(name, dom.rpm, dom.load_hp)], cfg.data.classes, cfg.model.text.languages,
-                                                  cfg.model.text.encoder, cfg.cache_dir))  # fmt: skip
+            texts = texts.merged(
+                build_text_table(
+                    [(name, dom.rpm, dom.load_hp)],
+                    cfg.data.classes,
+                    cfg.model.text.languages,
+                    cfg.model.text.encoder,
+                    cfg.cache_dir,
+                )
+            )
             rows = texts.class_rows(name, cfg.data.classes)
         res = evaluate_domain(net, dom, key, torch.from_numpy(texts.emb), rows)
         res["classes_present"] = sorted({r.label for r in recs})

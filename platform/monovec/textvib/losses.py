@@ -11,7 +11,15 @@ import torch.nn.functional as F
 
 from monovec.losses import cosine_matrix, multi_positive_infonce, positive_mask, rkd_loss, symmetric_infonce
 
-__all__ = ["cosine_matrix", "lwf_loss", "multi_positive_infonce", "positive_mask", "prototype_ce", "rkd_loss", "symmetric_infonce"]
+__all__ = [
+    "cosine_matrix",
+    "lwf_loss",
+    "multi_positive_infonce",
+    "positive_mask",
+    "prototype_ce",
+    "rkd_loss",
+    "symmetric_infonce",
+]
 
 
 def prototype_ce(z: torch.Tensor, prototypes: torch.Tensor, labels: torch.Tensor, tau: float) -> torch.Tensor:
@@ -22,4 +30,12 @@ def prototype_ce(z: torch.Tensor, prototypes: torch.Tensor, labels: torch.Tensor
 def lwf_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """Learning without Forgetting: KL(teacher || student) on softened class logits, scaled by T^2."""
     t = temperature
-    return F.kl_div(F.log_softmax(student_logits / t, dim=1), F.softmax(teacher_logits.detach() / t, dim=1), reduction="batchmean") * t * t
+    return (
+        F.kl_div(
+            F.log_softmax(student_logits / t, dim=1),
+            F.softmax(teacher_logits.detach() / t, dim=1),
+            reduction="batchmean",
+        )
+        * t
+        * t
+    )

@@ -39,18 +39,22 @@ def continual_summary(r: Sequence[Sequence[float]]) -> dict[str, float | list[fl
     if t > 1:
         forget = np.array([r[j, j] - last[j] for j in range(t - 1)])
         max_forget = np.array([r[: t - 1, j].max() - last[j] for j in range(t - 1)])
-        out.update({
-            "forgetting": float(forget.mean()),
-            "forgetting_per_domain": forget.tolist(),
-            "bwt": float(-forget.mean()),
-            "max_forgetting": float(max_forget.mean()),
-        })  # fmt: skip
+        out.update(
+            {
+                "forgetting": float(forget.mean()),
+                "forgetting_per_domain": forget.tolist(),
+                "bwt": float(-forget.mean()),
+                "max_forgetting": float(max_forget.mean()),
+            }
+        )
     else:
         out.update({"forgetting": 0.0, "forgetting_per_domain": [], "bwt": 0.0, "max_forgetting": 0.0})
     return out
 
 
-def retrieval_topk(q: np.ndarray, q_labels: np.ndarray, keys: np.ndarray, k_labels: np.ndarray, ks: Sequence[int] = (1, 5)) -> dict[int, float]:
+def retrieval_topk(
+    q: np.ndarray, q_labels: np.ndarray, keys: np.ndarray, k_labels: np.ndarray, ks: Sequence[int] = (1, 5)
+) -> dict[int, float]:
     """Class-level retrieval: a query hits at k if any of its k most similar keys has its class."""
     sim = q @ keys.T
     order = np.argsort(-sim, axis=1, kind="stable")

@@ -68,7 +68,12 @@ class VibEncoder(nn.Module):
         c_in = 1
         for i, c in enumerate(cfg.channels):
             k, s = (cfg.first_kernel, cfg.first_stride) if i == 0 else (3, 1)
-            layers += [nn.Conv1d(c_in, c, k, stride=s, padding=k // 2), nn.BatchNorm1d(c), nn.ReLU(), nn.MaxPool1d(2)]
+            layers += [
+                nn.Conv1d(c_in, c, k, stride=s, padding=k // 2),
+                nn.BatchNorm1d(c),
+                nn.ReLU(),
+                nn.MaxPool1d(2),
+            ]
             c_in = c
         self.convs = nn.Sequential(*layers[:-1], nn.AdaptiveAvgPool1d(1), nn.Flatten())
         self.drop = nn.Dropout(cfg.dropout)
@@ -130,7 +135,9 @@ class TextVibModel(nn.Module):
         e = F.normalize(e - self.text_center, dim=-1) * math.sqrt(e.shape[-1])
         return F.normalize(self.text_proj(self.text_adapter(e)), dim=-1)
 
-    def forward(self, x: torch.Tensor, text_emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, x: torch.Tensor, text_emb: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(z_v, z_t, logit scale, scaled bilinear logits or None): every trained parameter is used here,
         because DDP only synchronises gradients of parameters that forward() touched."""
         z_v, z_t = self.encode_vib(x), self.encode_text(text_emb)

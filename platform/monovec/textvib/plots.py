@@ -9,31 +9,41 @@ from pathlib import Path
 
 import numpy as np
 
-from monovec.plots import _new_figure, _save
+from monovec.plots import new_figure, save_figure
 
 
 def plot_accuracy_matrix(r: list[list[float]], domains: list[str], path: str | Path, title: str = "") -> Path:
     """Rows = trained up to domain i, columns = tested on domain j; the diagonal is learning, below it is memory."""
     m = np.asarray(r, dtype=float)
-    fig = _new_figure(1.1 * len(domains) + 2.5, 1.0 * len(domains) + 1.8)
+    fig = new_figure(1.1 * len(domains) + 2.5, 1.0 * len(domains) + 1.8)
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(m, vmin=max(0.0, float(np.nanmin(m)) - 0.05), vmax=1.0, cmap="viridis")
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
-            ax.text(j, i, f"{m[i, j]:.3f}", ha="center", va="center", color="white" if m[i, j] < 0.9 else "black", fontsize=9)
+            ax.text(
+                j,
+                i,
+                f"{m[i, j]:.3f}",
+                ha="center",
+                va="center",
+                color="white" if m[i, j] < 0.9 else "black",
+                fontsize=9,
+            )
     ax.set_xticks(range(len(domains)), [f"test {d}" for d in domains], rotation=30)
     ax.set_yticks(range(m.shape[0]), [f"after {d}" for d in domains[: m.shape[0]]])
     ax.set_title(title or "accuracy matrix R[i][j]")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def plot_pca(per_domain: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], classes: list[str], path: str | Path) -> Path:
+def plot_pca(
+    per_domain: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], classes: list[str], path: str | Path
+) -> Path:
     """One panel per domain: 2-D PCA of the vibration embeddings (dots) and the text prototypes (stars)."""
     n = len(per_domain)
     cols = min(n, 2)
     rows = (n + cols - 1) // cols
-    fig = _new_figure(5.0 * cols + 1.5, 4.2 * rows)
+    fig = new_figure(5.0 * cols + 1.5, 4.2 * rows)
     cmap = __import__("matplotlib").colormaps["tab10"]
     for p, (name, z, y, protos) in enumerate(per_domain):
         ax = fig.add_subplot(rows, cols, p + 1)
@@ -49,4 +59,4 @@ def plot_pca(per_domain: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], c
         ax.set_xticks([])
         ax.set_yticks([])
     fig.axes[0].legend(fontsize=7, markerscale=2, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -15,7 +15,9 @@ from torch import nn
 def orthogonal_procrustes(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Orthogonal R (D x D) minimising ||source @ R - target||_F (rows are paired points)."""
     if source.shape != target.shape:
-        raise ValueError(f"source {tuple(source.shape)} and target {tuple(target.shape)} must have the same shape")
+        raise ValueError(
+            f"source {tuple(source.shape)} and target {tuple(target.shape)} must have the same shape"
+        )
     u, _, vh = torch.linalg.svd(source.double().T @ target.double())
     return (u @ vh).to(source.dtype)
 

@@ -27,7 +27,9 @@ def _all_reduce(*tensors: torch.Tensor) -> None:
 
 
 @torch.no_grad()
-def ema_update(prototypes: torch.Tensor, z: torch.Tensor, labels: torch.Tensor, momentum: float) -> torch.Tensor:
+def ema_update(
+    prototypes: torch.Tensor, z: torch.Tensor, labels: torch.Tensor, momentum: float
+) -> torch.Tensor:
     """In place: c_k <- normalise(m c_k + (1 - m) mean_k(z)) for every class present in the batch."""
     sums, counts = class_sums(F.normalize(z.detach(), dim=-1), labels, prototypes.shape[0])
     _all_reduce(sums, counts)

@@ -41,7 +41,9 @@ class ReplayBuffer:
         self.items = np.array(items, dtype=np.int64).reshape(-1, 3)
         self.embeddings = None
 
-    def _offer(self, items: list, item: tuple, same_pool: Any, cap: int, counter: int, rng: np.random.Generator) -> None:
+    def _offer(
+        self, items: list, item: tuple, same_pool: Any, cap: int, counter: int, rng: np.random.Generator
+    ) -> None:
         self.seen[counter] += 1
         pool = [i for i, it in enumerate(items) if same_pool(it)]
         if len(pool) < cap:
@@ -58,10 +60,15 @@ class ReplayBuffer:
         return rng.choice(len(self), size=min(n, len(self)), replace=False)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"items": self.items.copy(), "embeddings": None if self.embeddings is None else self.embeddings.copy(),
-                "seen": self.seen.copy()}  # fmt: skip
+        return {
+            "items": self.items.copy(),
+            "embeddings": None if self.embeddings is None else self.embeddings.copy(),
+            "seen": self.seen.copy(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.items = np.asarray(state["items"], dtype=np.int64).reshape(-1, 3)
-        self.embeddings = None if state["embeddings"] is None else np.asarray(state["embeddings"], dtype=np.float32)
+        self.embeddings = (
+            None if state["embeddings"] is None else np.asarray(state["embeddings"], dtype=np.float32)
+        )
         self.seen = np.asarray(state["seen"], dtype=np.int64)

@@ -50,7 +50,9 @@ NORMAL_TEMPLATES = {
 }
 
 
-def describe(meta: FaultMeta, rpm: float, load_hp: float | None, languages: Sequence[str] = ("en", "ko")) -> list[tuple[str, str]]:
+def describe(
+    meta: FaultMeta, rpm: float, load_hp: float | None, languages: Sequence[str] = ("en", "ko")
+) -> list[tuple[str, str]]:
     """(language, text) for every template of this class at this operating point."""
     mils = meta.diameter_mils or 0.0
     loc = _LOC_EN.get(meta.location, meta.location)
@@ -59,7 +61,8 @@ def describe(meta: FaultMeta, rpm: float, load_hp: float | None, languages: Sequ
         "hp": "unknown" if load_hp is None else f"{load_hp:g}",
         "loc": loc + (f" (centred at {meta.clock}:00)" if meta.clock else ""),
         "Loc": loc[:1].upper() + loc[1:],
-        "loc_ko": _LOC_KO.get(meta.location, meta.location) + (f"({meta.clock}시 방향)" if meta.clock else ""),
+        "loc_ko": _LOC_KO.get(meta.location, meta.location)
+        + (f"({meta.clock}시 방향)" if meta.clock else ""),
         "size": _SIZE_EN.get(round(mils), f"{mils:g}-mil"),
         "mils": f"{mils:g}",
         "inch": f"{mils / 1000:.3f}",
@@ -80,7 +83,14 @@ class TextTable:
     emb: np.ndarray  # (U, E) float32, L2-normalised
 
     def rows(self, domain: str, label: str) -> np.ndarray:
-        return np.array([i for i, (d, c) in enumerate(zip(self.domains, self.classes, strict=True)) if d == domain and c == label], dtype=np.int64)
+        return np.array(
+            [
+                i
+                for i, (d, c) in enumerate(zip(self.domains, self.classes, strict=True))
+                if d == domain and c == label
+            ],
+            dtype=np.int64,
+        )
 
     def class_rows(self, domain: str, classes: Sequence[str]) -> list[np.ndarray]:
         out = [self.rows(domain, c) for c in classes]
@@ -92,19 +102,35 @@ class TextTable:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, texts=np.array(self.texts), langs=np.array(self.langs), domains=np.array(self.domains),
-                 classes=np.array(self.classes), emb=self.emb)  # fmt: skip
+        np.savez(
+            path,
+            texts=np.array(self.texts),
+            langs=np.array(self.langs),
+            domains=np.array(self.domains),
+            classes=np.array(self.classes),
+            emb=self.emb,
+        )
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> TextTable:
         with np.load(path) as z:
-            return cls([str(t) for t in z["texts"]], [str(t) for t in z["langs"]], [str(t) for t in z["domains"]],
-                       [str(t) for t in z["classes"]], z["emb"].astype(np.float32))  # fmt: skip
+            return cls(
+                [str(t) for t in z["texts"]],
+                [str(t) for t in z["langs"]],
+                [str(t) for t in z["domains"]],
+                [str(t) for t in z["classes"]],
+                z["emb"].astype(np.float32),
+            )
 
     def merged(self, other: TextTable) -> TextTable:
-        return TextTable(self.texts + other.texts, self.langs + other.langs, self.domains + other.domains,
-                         self.classes + other.classes, np.concatenate([self.emb, other.emb]))  # fmt: skip
+        return TextTable(
+            self.texts + other.texts,
+            self.langs + other.langs,
+            self.domains + other.domains,
+            self.classes + other.classes,
+            np.concatenate([self.emb, other.emb]),
+        )
 
 
 def build_text_table(

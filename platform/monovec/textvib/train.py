@@ -17,7 +17,6 @@ same run directory, resumes from the newest of them (`latest_local_checkpoint`).
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -34,12 +33,7 @@ from monovec.textvib.data import DomainData, load_domains
 from monovec.textvib.text import TextTable, build_text_table
 
 log = logging.getLogger(__name__)
-FAIL_ENV = "MONOVEC_TEXTVIB_FAIL_AT"
 STATE_FILE = "state.pt"
-
-
-class InjectedFailure(RuntimeError):
-    """Raised once by the fault-injection switch to exercise worker-failure recovery."""
 
 
 def default_run_dir(cfg: TextVibConfig) -> Path:
@@ -52,7 +46,9 @@ def portable(cfg: TextVibConfig) -> TextVibConfig:
     """The config as workers should see it: `data:` paths resolved on the driver."""
     if cfg.data.source == "synthetic":
         return cfg
-    return cfg.model_copy(update={"data": cfg.data.model_copy(update={"root": str(resolve_data_path(cfg.data.root))})})
+    return cfg.model_copy(
+        update={"data": cfg.data.model_copy(update={"root": str(resolve_data_path(cfg.data.root))})}
+    )
 
 
 def prepare_texts(cfg: TextVibConfig, domains: list[DomainData]) -> TextTable:
@@ -88,6 +84,7 @@ def train_loop(config: dict[str, Any]) -> None:
     from monovec.textvib.engine import ContinualLearner
 
     cfg = TextVibConfig.model_validate(config["config"])
+    torch.set_num_threads(cfg.train.threads)  # this worker process's torch threads (the learner sets none)
     texts = TextTable(**config["texts"])
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -102,14 +99,16 @@ def train_loop(config: dict[str, Any]) -> None:
     learner = ContinualLearner(cfg, load_domains(cfg.data), texts, rank, world, wrap)
     local_ckpts = Path(config["run_dir"]) / "checkpoints"
     checkpoint = ray.train.get_checkpoint()
-    if checkpoint is None and config["local_mode"]:  # a 0-worker rerun: Ray knows no checkpoint, the disk does
+    if (
+        checkpoint is None and config["local_mode"]
+    ):  # a 0-worker rerun: Ray knows no checkpoint, the disk does
         checkpoint = latest_local_checkpoint(local_ckpts)
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             learner.load_state_dict(torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False))
         log.info("resumed after epoch %d of %d", learner.epoch_done, learner.total_epochs)
 
-    fail_at, marker = config.get("fail_at_epoch"), Path(config["run_dir"]) / ".injected_failure"
+    marker = Path(config["run_dir"]) / ".injected_failure"
 
     marks: list[float] = []
 
@@ -119,10 +118,7 @@ def train_loop(config: dict[str, Any]) -> None:
             # train + eval + checkpoint + report of the previous epoch (lands in this epoch's checkpoint)
             learner.history[-1]["cycle_seconds"] = now - marks[-1]
         marks.append(now)
-        if fail_at == g and not marker.exists():
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(str(g))
-            raise InjectedFailure(f"injected failure at the start of epoch {g} ({FAIL_ENV} / train.fail_at_epoch)")
+        cfg.faults.check_epoch(g, marker)
 
     def on_epoch(metrics: dict[str, Any]) -> None:
         metrics = {**metrics, "resumed_from": checkpoint is not None}
@@ -159,19 +155,25 @@ def build_trainer(cfg: TextVibConfig, run_dir: str | Path, texts: TextTable) -> 
     from ray.train.torch import TorchTrainer
 
     run_dir = Path(run_dir)
-    env_fail = os.environ.get(FAIL_ENV)
     loop_config = {
         "config": portable(cfg).model_dump(mode="json"),
-        "texts": {"texts": texts.texts, "langs": texts.langs, "domains": texts.domains, "classes": texts.classes, "emb": texts.emb},
+        "texts": {
+            "texts": texts.texts,
+            "langs": texts.langs,
+            "domains": texts.domains,
+            "classes": texts.classes,
+            "emb": texts.emb,
+        },
         "run_dir": str(run_dir),
         "local_mode": cfg.scaling.num_workers == 0,
-        "fail_at_epoch": cfg.train.fail_at_epoch or (int(env_fail) if env_fail else None),
     }
     sc = cfg.scaling
     return TorchTrainer(
         train_loop,
         train_loop_config=loop_config,
-        scaling_config=ScalingConfig(num_workers=sc.num_workers, use_gpu=False, resources_per_worker={"CPU": sc.cpus_per_worker}),
+        scaling_config=ScalingConfig(
+            num_workers=sc.num_workers, use_gpu=False, resources_per_worker={"CPU": sc.cpus_per_worker}
+        ),
         run_config=RunConfig(
             name="ray",
             storage_path=str(run_dir),
@@ -192,13 +194,21 @@ class TrainResult:
 
 def final_state(result: Any) -> dict[str, Any]:
     if result.checkpoint is None:
-        raise RuntimeError(f"training finished without a checkpoint (error: {getattr(result, 'error', None)})")
+        raise RuntimeError(
+            f"training finished without a checkpoint (error: {getattr(result, 'error', None)})"
+        )
     with result.checkpoint.as_directory() as d:
         return torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False)
 
 
 def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) -> TrainResult:
-    """Data -> texts (embedded once) -> Ray Train fit -> model dir, metrics, plots, MLflow."""
+    """Data -> texts (embedded once) -> Ray Train fit -> model dir, metrics, plots, MLflow.
+
+    With `scaling.num_workers >= 1` it runs on the Ray the entrypoint started (`monovec.entry.start_ray`);
+    0 workers run the loop in this process (Train v2 local mode). An existing `out_dir` is resumed from its
+    latest checkpoint. Returns the run dir, the model dir, the metrics (average_accuracy, forgetting, bwt,
+    per-domain accuracy matrix), the MLflow registration (or None) and the seconds taken. Raises
+    RuntimeError when Ray is needed but not running, or training ends without a checkpoint."""
     from monovec.textvib.report import finalize
 
     t0 = time.perf_counter()
@@ -206,17 +216,33 @@ def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) ->
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = portable(cfg).model_copy(update={"out_dir": str(run_dir)})
     if cfg.scaling.num_workers > 0:
-        from monovec.ray_env import init_ray
+        import ray
 
-        init_ray(cfg.ray.address, cfg.ray.num_cpus)
+        if not ray.is_initialized():
+            raise RuntimeError(
+                "run_training with scaling.num_workers >= 1 needs Ray: the entrypoint starts it (monovec.entry.start_ray)"
+            )
     domains = load_domains(cfg.data)
-    progress(f"[textvib] {len(domains)} domains: " + ", ".join(f"{d.name} ({len(d.train)}/{len(d.val)}/{len(d.test)} train/val/test windows)" for d in domains))
+    progress(
+        f"[textvib] {len(domains)} domains: "
+        + ", ".join(
+            f"{d.name} ({len(d.train)}/{len(d.val)}/{len(d.test)} train/val/test windows)" for d in domains
+        )
+    )
     texts = prepare_texts(cfg, domains)
-    progress(f"[textvib] {len(texts.texts)} descriptions ({'+'.join(cfg.model.text.languages)}) embedded with {cfg.model.text.encoder.name}")
+    progress(
+        f"[textvib] {len(texts.texts)} descriptions ({'+'.join(cfg.model.text.languages)}) embedded with {cfg.model.text.encoder.name}"
+    )
     result = build_trainer(cfg, run_dir, texts).fit()
     state = final_state(result)
     resumed = " (resumed from a checkpoint)" if (result.metrics or {}).get("resumed_from") else ""
-    progress(f"[textvib] trained {state['epoch_done']} epochs with {cfg.scaling.num_workers} worker(s){resumed} in {time.perf_counter() - t0:.0f}s")
-    metrics, model_dir, registered = finalize(cfg, run_dir, state, domains, texts, seconds=time.perf_counter() - t0)
-    progress(f"[textvib] average accuracy {metrics['average_accuracy']:.4f}, forgetting {metrics['forgetting']:.4f}, BWT {metrics['bwt']:.4f} -> {run_dir}")
+    progress(
+        f"[textvib] trained {state['epoch_done']} epochs with {cfg.scaling.num_workers} worker(s){resumed} in {time.perf_counter() - t0:.0f}s"
+    )
+    metrics, model_dir, registered = finalize(
+        cfg, run_dir, state, domains, texts, seconds=time.perf_counter() - t0
+    )
+    progress(
+        f"[textvib] average accuracy {metrics['average_accuracy']:.4f}, forgetting {metrics['forgetting']:.4f}, BWT {metrics['bwt']:.4f} -> {run_dir}"
+    )
     return TrainResult(run_dir, model_dir, metrics, registered, time.perf_counter() - t0)

@@ -65,15 +65,21 @@ def chroma_client(path: str | Path | None = None):
         )
     host = os.environ.get("CHROMA_HOST")
     if host:
-        return chromadb.HttpClient(host=host, port=int(os.environ.get("CHROMA_PORT", "8000")), settings=settings)
-    return chromadb.PersistentClient(path=str(path or state_dir() / "chroma"), settings=settings)
+        return chromadb.HttpClient(
+            host=host, port=int(os.environ.get("CHROMA_PORT", "8000")), settings=settings
+        )
+    local = Path(path) if path else state_dir() / "chroma"
+    local.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(local), settings=settings)
 
 
 class VectorMemory:
     def __init__(self, collection_name: str, encoder: Any, path: str | Path | None = None) -> None:
         self.client = chroma_client(path)
         self.collection = self.client.get_or_create_collection(
-            collection_name, embedding_function=ProjectEmbeddingFunction(encoder), metadata={"hnsw:space": "cosine"}
+            collection_name,
+            embedding_function=ProjectEmbeddingFunction(encoder),
+            metadata={"hnsw:space": "cosine"},
         )
 
     @classmethod
@@ -81,8 +87,12 @@ class VectorMemory:
         name = f"{pipe.model.config.name}-{pipe.model.version}".replace("@", "-")
         return cls(name, pipe.encoder, path)
 
-    def add(self, ids: list[str], embeddings: np.ndarray, documents: list[str], metadatas: list[dict[str, Any]]) -> None:
-        self.collection.upsert(ids=ids, embeddings=[e.tolist() for e in embeddings], documents=documents, metadatas=metadatas)
+    def add(
+        self, ids: list[str], embeddings: np.ndarray, documents: list[str], metadatas: list[dict[str, Any]]
+    ) -> None:
+        self.collection.upsert(
+            ids=ids, embeddings=[e.tolist() for e in embeddings], documents=documents, metadatas=metadatas
+        )
 
     def add_results(self, texts: Sequence[object], results: list[dict[str, Any]]) -> int:
         """Store answers made with `with_embeddings=True`; pops "embedding" so answers stay JSON."""
@@ -93,7 +103,11 @@ class VectorMemory:
             raise ValueError("results carry no embeddings: classify with with_embeddings=True")
         emb = [r.pop("embedding") for _, r in rows]
         meta = [
-            {"decision": r["decision"], "stage": r["stage"], **{f"{h}": v["label"] for h, v in r["heads"].items()}}
+            {
+                "decision": r["decision"],
+                "stage": r["stage"],
+                **{f"{h}": v["label"] for h, v in r["heads"].items()},
+            }
             for _, r in rows
         ]
         self.add([r["request_id"] for _, r in rows], np.asarray(emb), [t for t, _ in rows], meta)
@@ -103,5 +117,7 @@ class VectorMemory:
         res = self.collection.query(query_texts=[text], n_results=k)
         return [
             {"id": i, "document": d, "distance": float(dist), **(m or {})}
-            for i, d, dist, m in zip(res["ids"][0], res["documents"][0], res["distances"][0], res["metadatas"][0], strict=True)
+            for i, d, dist, m in zip(
+                res["ids"][0], res["documents"][0], res["distances"][0], res["metadatas"][0], strict=True
+            )
         ]

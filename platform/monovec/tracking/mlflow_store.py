@@ -14,20 +14,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from monovec.config import StrictModel
+from monovec.infra import TrackingConfig
 from monovec.paths import state_dir
 
 log = logging.getLogger(__name__)
-
-
-class TrackingConfig(StrictModel):
-    enabled: bool = Field(True, description="log the build to MLflow and register a model version")
-    uri: str | None = Field(None, description="tracking URI; None = $MLFLOW_TRACKING_URI or sqlite under the state dir")
-    experiment: str = Field("monovec-classifier", description="MLflow experiment name")
-    registered_model: str | None = Field(None, description="registry name (None = the classifier's name)")
-    alias: str | None = Field(None, description="alias set on the new version (e.g. 'candidate'); None sets none")
 
 
 def tracking_uri(uri: str | None = None) -> str:
@@ -39,10 +31,14 @@ def tracking_uri(uri: str | None = None) -> str:
     return f"sqlite:///{state_dir() / 'mlflow.db'}"
 
 
-def _client(uri: str | None):
+def mlflow_client(uri: str | None):  # noqa: ANN201 - mlflow stays a lazy import
+    """(the mlflow module, an MlflowClient, the resolved URI) with tracking and registry set to `uri`
+    (None = $MLFLOW_TRACKING_URI or sqlite under the state dir, whose folder is created here)."""
     import mlflow
 
     resolved = tracking_uri(uri)
+    if resolved.startswith("sqlite:///"):
+        Path(resolved[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(resolved)
     mlflow.set_registry_uri(resolved)
     return mlflow, mlflow.MlflowClient(tracking_uri=resolved, registry_uri=resolved), resolved
@@ -55,14 +51,19 @@ def _artifact_location(uri: str) -> str | None:
     return (Path(uri[len("sqlite:///") :]).parent / "mlartifacts").as_uri()
 
 
-def _sanitise(key: str) -> str:
+def sanitise(key: str) -> str:
+    """An MLflow metric/param key: characters MLflow refuses become `_`."""
     return "".join(c if c.isalnum() or c in "._-/ " else "_" for c in key)
 
 
 def experiment_id(client: Any, uri: str, name: str) -> str:
     """The id of experiment `name`, created (artefacts beside a sqlite store) when missing."""
     exp = client.get_experiment_by_name(name)
-    return exp.experiment_id if exp else client.create_experiment(name, artifact_location=_artifact_location(uri))
+    return (
+        exp.experiment_id
+        if exp
+        else client.create_experiment(name, artifact_location=_artifact_location(uri))
+    )
 
 
 def ensure_registered_model(client: Any, name: str, description: str) -> None:
@@ -74,21 +75,32 @@ def ensure_registered_model(client: Any, name: str, description: str) -> None:
             raise
 
 
-def log_and_register(model_dir: Path, config: BaseModel, metrics: dict[str, float], tracking: TrackingConfig,
-                     description: str = "monovec unified classifier (one embedding, several heads)",
-                     run_name: str | None = None) -> dict[str, Any]:  # fmt: skip
-    mlflow, client, uri = _client(tracking.uri)
+def log_and_register(
+    model_dir: Path,
+    config: BaseModel,
+    metrics: dict[str, float],
+    tracking: TrackingConfig,
+    description: str = "monovec unified classifier (one embedding, several heads)",
+    run_name: str | None = None,
+) -> dict[str, Any]:
+    mlflow, client, uri = mlflow_client(tracking.uri)
     exp_id = experiment_id(client, uri, tracking.experiment)
-    name = tracking.registered_model or getattr(getattr(config, "classifier", None), "name", None) or "monovec-model"
+    name = (
+        tracking.registered_model
+        or getattr(getattr(config, "classifier", None), "name", None)
+        or "monovec-model"
+    )
     with mlflow.start_run(experiment_id=exp_id, run_name=run_name or f"build-{model_dir.name}") as run:
         flat = _flatten(config.model_dump(mode="json"))
         mlflow.log_params({k[:250]: str(v)[:500] for k, v in list(flat.items())[:400]})
-        mlflow.log_metrics({_sanitise(k): float(v) for k, v in metrics.items()})
+        mlflow.log_metrics({sanitise(k): float(v) for k, v in metrics.items()})
         mlflow.log_artifacts(str(model_dir), artifact_path="model")
         run_id = run.info.run_id
         source = f"{run.info.artifact_uri}/model"
     ensure_registered_model(client, name, description)
-    mv = client.create_model_version(name, source=source, run_id=run_id, tags={"monovec_version": model_dir.name})
+    mv = client.create_model_version(
+        name, source=source, run_id=run_id, tags={"monovec_version": model_dir.name}
+    )
     if tracking.alias:
         client.set_registered_model_alias(name, tracking.alias, mv.version)
     try:  # the first version of a model becomes its champion, so `@champion` always resolves
@@ -109,7 +121,9 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def resolve_model(ref: str, uri: str | None = None, dst: str | Path | None = None, marker: str = "model.json") -> Path:
+def resolve_model(
+    ref: str, uri: str | None = None, dst: str | Path | None = None, marker: str = "model.json"
+) -> Path:
     """A local model directory for `ref`: a folder (see `model_dirs.find_model_dir`), `models:/name/3` or
     `models:/name@alias` (downloaded once into the registry cache).
 
@@ -123,7 +137,7 @@ def resolve_model(ref: str, uri: str | None = None, dst: str | Path | None = Non
         from monovec.model_dirs import find_model_dir
 
         return find_model_dir(ref)[0]
-    mlflow, client, _ = _client(uri)
+    mlflow, client, _ = mlflow_client(uri)
     body = ref[len("models:/") :]
     from mlflow.exceptions import MlflowException
 
@@ -137,7 +151,9 @@ def resolve_model(ref: str, uri: str | None = None, dst: str | Path | None = Non
         else:
             raise ValueError(f"bad model reference {ref!r}: use models:/name/version or models:/name@alias")
     except MlflowException as exc:
-        raise FileNotFoundError(f"{ref}: not in the registry at {tracking_uri(uri)} ({exc.message})") from None
+        raise FileNotFoundError(
+            f"{ref}: not in the registry at {tracking_uri(uri)} ({exc.message})"
+        ) from None
     target = Path(dst) if dst else state_dir() / "registry-cache" / mv.name / str(mv.version)
     if (target / marker).is_file():
         return target
@@ -152,26 +168,28 @@ def resolve_model(ref: str, uri: str | None = None, dst: str | Path | None = Non
 
 
 def set_alias(name: str, alias: str, version: str, uri: str | None = None) -> None:
-    _, client, _ = _client(uri)
+    _, client, _ = mlflow_client(uri)
     client.set_registered_model_alias(name, alias, version)
 
 
 def get_alias(name: str, alias: str, uri: str | None = None) -> str | None:
-    _, client, _ = _client(uri)
+    _, client, _ = mlflow_client(uri)
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
     except Exception:
         return None
 
 
-def registry_entry(ref: str, monovec_version: str, name: str | None = None, uri: str | None = None) -> dict[str, str] | None:
+def registry_entry(
+    ref: str, monovec_version: str, name: str | None = None, uri: str | None = None
+) -> dict[str, str] | None:
     """The registry (name, version) behind a model reference, or None if it was never registered.
 
     `models:/` references say it directly; a plain directory is matched by the `monovec_version`
     tag every build puts on its registry version.
     """
     try:
-        _, client, _ = _client(uri)
+        _, client, _ = mlflow_client(uri)
         if ref.startswith("models:/"):
             body = ref[len("models:/") :]
             if "@" in body:

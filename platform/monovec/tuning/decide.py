@@ -13,7 +13,9 @@ import numpy as np
 
 from monovec.classify.gate import STATUSES, GateConfig
 
-CONFIDENT, AMBIGUOUS, LOW, UNKNOWN = (STATUSES.index(s) for s in ("confident", "ambiguous", "low_confidence", "unknown"))
+CONFIDENT, AMBIGUOUS, LOW, UNKNOWN = (
+    STATUSES.index(s) for s in ("confident", "ambiguous", "low_confidence", "unknown")
+)
 
 
 def gate_arrays(scores: np.ndarray, cfg: GateConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -31,7 +33,11 @@ def gate_arrays(scores: np.ndarray, cfg: GateConfig) -> tuple[np.ndarray, np.nda
         UNKNOWN,
         np.where(s1 - s2 < cfg.margin, AMBIGUOUS, np.where(s1 >= cfg.T_max, CONFIDENT, LOW)),
     )
-    multi = scores >= np.float32(cfg.multi_label_threshold) if scores.dtype == np.float32 else scores >= cfg.multi_label_threshold
+    multi = (
+        scores >= np.float32(cfg.multi_label_threshold)
+        if scores.dtype == np.float32
+        else scores >= cfg.multi_label_threshold
+    )
     return top, status, multi
 
 
@@ -47,11 +53,22 @@ class HeadArrays:
     harm: np.ndarray | None  # P(harmful), the harm head only
 
 
-def head_arrays(proto_scores: np.ndarray, proba: np.ndarray, gate_cfg: GateConfig, linear_threshold: float, harm: np.ndarray | None = None) -> HeadArrays:
+def head_arrays(
+    proto_scores: np.ndarray,
+    proba: np.ndarray,
+    gate_cfg: GateConfig,
+    linear_threshold: float,
+    harm: np.ndarray | None = None,
+    overrides_prototype: bool = False,
+) -> HeadArrays:
+    """`overrides_prototype`: as `LinearHeadConfig.overrides_prototype` (a sure linear head beats a
+    disagreeing confident prototype), so the tuner scores exactly what `Head.predict` answers."""
     top, status, multi = gate_arrays(proto_scores, gate_cfg)
     lin_top = np.argmax(proba, axis=1)
     lin_p = proba[np.arange(len(proba)), lin_top].astype(np.float64)
     confident = status == CONFIDENT
+    if overrides_prototype:
+        confident = confident & ~((lin_top != top) & (lin_p >= linear_threshold))
     label = np.where(confident, top, lin_top)
     resolved = confident | (lin_p >= linear_threshold)
     multi = multi.copy()

@@ -18,24 +18,32 @@ from pydantic import Field, ValidationError
 
 from monovec.config import ConfigError, StrictModel
 from monovec.finetune.config import FinetuneConfig
-from monovec.tuning.targets import Report
+from monovec.tuning.targets import Report, Target
 from monovec.tuning.trainrun import apply_params, run_train_trial
 
 
 class EncoderTuneOptions(StrictModel):
-    trial_cpus: float = Field(0.05, gt=0, description="CPUs the Tune trial reserves for itself (it only drives the Train controller; workers reserve scaling.cpus_per_worker each)")
+    trial_cpus: float = Field(
+        0.05,
+        gt=0,
+        description="CPUs the Tune trial reserves for itself (it only drives the Train controller; workers reserve scaling.cpus_per_worker each)",
+    )
 
 
-class EncoderTarget:
+class EncoderTarget(Target):
     """`monovec.tuning.targets.Target` for the encoder fine-tuning (FinetuneConfig keys)."""
 
     reuse_actors = False
 
-    def prepare(self, base: FinetuneConfig, options: EncoderTuneOptions, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    def prepare(
+        self, base: FinetuneConfig, options: EncoderTuneOptions, progress: Callable[[str], None] = print
+    ) -> dict[str, Any]:
         from monovec.finetune.train import portable, prepare_data
 
         if base.scaling.num_workers < 1:
-            raise ConfigError("encoder trials need scaling.num_workers >= 1: local mode (0) runs no Train controller, so no callback reports to Tune")
+            raise ConfigError(
+                "encoder trials need scaling.num_workers >= 1: local mode (0) runs no Train controller, so no callback reports to Tune"
+            )
         data = prepare_data(portable(base), progress)
         return {"data": data, "options": options}
 
@@ -43,9 +51,15 @@ class EncoderTarget:
         return {"cpu": data["options"].trial_cpus}
 
     def max_iterations(self, base: Mapping[str, Any], params: Mapping[str, Any]) -> int:
-        return int(apply_params(base, {k: v.high for k, v in params.items() if k == "train.epochs"})["train"]["epochs"])
+        return int(
+            apply_params(base, {k: v.high for k, v in params.items() if k == "train.epochs"})["train"][
+                "epochs"
+            ]
+        )
 
-    def summarize(self, rows: Sequence[Mapping[str, Any]], base: Mapping[str, Any], params: Sequence[str], max_t: int) -> dict[str, Any]:
+    def summarize(
+        self, rows: Sequence[Mapping[str, Any]], base: Mapping[str, Any], params: Sequence[str], max_t: int
+    ) -> dict[str, Any]:
         """Epochs trained against every trial running to the end (what ASHA saved)."""
         run, budget = sum(int(r.get("epoch", 0)) for r in rows), len(rows) * max_t
         return {"epochs_run": run, "epochs_budget": budget, "max_epochs": max_t,
@@ -54,7 +68,9 @@ class EncoderTarget:
                 "asha_saved_fraction_vs_planned": 1.0 - run / budget if budget else float("nan"),
                 "trials_stopped_early": sum(int(r.get("epoch", 0)) < max_t for r in rows)}  # fmt: skip
 
-    def run_trial(self, data: dict[str, Any], base: dict[str, Any], params: Mapping[str, Any], report: Report) -> None:
+    def run_trial(
+        self, data: dict[str, Any], base: dict[str, Any], params: Mapping[str, Any], report: Report
+    ) -> None:
         from monovec.finetune.train import build_trainer
         from monovec.raytrain import checkpoint_state
 

@@ -19,12 +19,22 @@ from monovec.config import StrictModel
 
 
 class ObjectiveConfig(StrictModel):
-    metric: str = Field("decided_macro_f1", description="trial metric optimised (see docs/tuning.md for the list)")
+    metric: str = Field(
+        "decided_macro_f1", description="trial metric optimised (see docs/tuning.md for the list)"
+    )
     mode: Literal["max", "min"] = "max"
-    budget_metric: str | None = Field("escalation_rate", description="metric that must stay at or below `budget` (None: no constraint)")
-    budget: float | None = Field(0.15, description="upper limit for budget_metric; trials above it are infeasible")
-    infeasible_penalty: float = Field(1.0, ge=0, description="subtracted (added for mode=min) from infeasible trials, plus the excess")
-    pareto: list[str] | None = Field(None, description="multi-objective: ['metric:max', 'metric:min', ...] for OptunaSearch")
+    budget_metric: str | None = Field(
+        "escalation_rate", description="metric that must stay at or below `budget` (None: no constraint)"
+    )
+    budget: float | None = Field(
+        0.15, description="upper limit for budget_metric; trials above it are infeasible"
+    )
+    infeasible_penalty: float = Field(
+        1.0, ge=0, description="subtracted (added for mode=min) from infeasible trials, plus the excess"
+    )
+    pareto: list[str] | None = Field(
+        None, description="multi-objective: ['metric:max', 'metric:min', ...] for OptunaSearch"
+    )
 
     @field_validator("pareto")
     @classmethod
@@ -65,7 +75,9 @@ def score(metrics: Mapping[str, float], cfg: ObjectiveConfig) -> dict[str, float
     excess = 0.0
     if cfg.budget_metric is not None and cfg.budget is not None:
         if cfg.budget_metric not in metrics:
-            raise KeyError(f"budget metric {cfg.budget_metric!r} is not reported; reported: {sorted(metrics)}")
+            raise KeyError(
+                f"budget metric {cfg.budget_metric!r} is not reported; reported: {sorted(metrics)}"
+            )
         excess = max(0.0, float(metrics[cfg.budget_metric]) - cfg.budget)
     feasible = excess <= 0.0
     objective = value if feasible else value - sign * (cfg.infeasible_penalty + excess)
@@ -87,13 +99,16 @@ def best_index(objectives: Sequence[float], mode: str) -> int:
 
 def pareto_front(rows: Sequence[Mapping[str, float]], pairs: Sequence[tuple[str, str]]) -> list[int]:
     """Indices of the non-dominated rows (no other row at least as good everywhere, better somewhere)."""
+
     def key(row: Mapping[str, float]) -> list[float]:
         return [float(row[m]) if mode == "max" else -float(row[m]) for m, mode in pairs]
 
     pts = [key(r) for r in rows]
     front = []
     for i, p in enumerate(pts):
-        dominated = any(all(q[j] >= p[j] for j in range(len(p))) and any(q[j] > p[j] for j in range(len(p))) for q in pts)
+        dominated = any(
+            all(q[j] >= p[j] for j in range(len(p))) and any(q[j] > p[j] for j in range(len(p))) for q in pts
+        )
         duplicate = any(pts[k] == p for k in front)
         if not dominated and not duplicate:
             front.append(i)

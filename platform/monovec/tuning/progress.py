@@ -39,7 +39,13 @@ def trial_row(trial: Any, number: int, params: list[str]) -> dict[str, Any] | No
         return None
     row: dict[str, Any] = {"trial": number, "trial_id": trial.trial_id}
     row.update({k: trial.config.get(k) for k in params})
-    row.update({k: float(v) for k, v in result.items() if k not in _SKIP and isinstance(v, int | float) and not isinstance(v, bool)})
+    row.update(
+        {
+            k: float(v)
+            for k, v in result.items()
+            if k not in _SKIP and isinstance(v, int | float) and not isinstance(v, bool)
+        }
+    )
     row["trial_seconds"] = float(result.get("time_total_s", 0.0))
     return row
 
@@ -54,8 +60,14 @@ def finished_rows(trials: list, params: list[str]) -> list[dict[str, Any]]:
 class ProgressCallback(Callback):
     """Prints one line per finished trial. `done` counts trials finished before this driver (a resumed sweep)."""
 
-    def __init__(self, params: list[str], objective: ObjectiveConfig, total: int, progress: Callable[[str], None] = print,
-                 done: list[dict[str, Any]] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        params: list[str],
+        objective: ObjectiveConfig,
+        total: int,
+        progress: Callable[[str], None] = print,
+        done: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.params = params
         self.objective = objective
         self.total = total
@@ -72,7 +84,9 @@ class ProgressCallback(Callback):
             self._best = row
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        row = trial_row(trial, trial_numbers(trials).get(trial.trial_id, len(self.done) + len(self.rows)), self.params)
+        row = trial_row(
+            trial, trial_numbers(trials).get(trial.trial_id, len(self.done) + len(self.rows)), self.params
+        )
         if row is None:
             return
         self.rows.append(row)

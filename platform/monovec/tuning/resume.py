@@ -63,7 +63,11 @@ def read_record(out: Path) -> SweepRecord | None:
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
-        return [d for k in sorted(set(old) | set(new)) for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+        return [
+            d
+            for k in sorted(set(old) | set(new))
+            for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")
+        ]
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} when started, {new!r} now"]
 
 
@@ -72,18 +76,24 @@ def check_rerun(out: Path, job: TuneJobConfig, space: SearchSpace) -> SweepRecor
     record = read_record(out)
     if record is None:
         if (out / "summary.json").is_file():
-            raise ConfigError(f"{out} holds a finished sweep (summary.json): nothing to resume. "
-                              f"See it with `monovec tune show {out}`; for a new sweep pass another --out")  # fmt: skip
+            raise ConfigError(
+                f"{out} holds a finished sweep (summary.json): nothing to resume. "
+                f"See it with `monovec tune show {out}`; for a new sweep pass another --out"
+            )
         return None
     if record.finished:
-        raise ConfigError(f"{out} holds a finished sweep (started {record.started}): nothing to resume. "
-                          f"See it with `monovec tune show {out}`; for a new sweep pass another --out")  # fmt: skip
+        raise ConfigError(
+            f"{out} holds a finished sweep (started {record.started}): nothing to resume. "
+            f"See it with `monovec tune show {out}`; for a new sweep pass another --out"
+        )
     job_now, space_now = job_fingerprint(job, space)
     changed = _differences(record.job, job_now) + _differences(record.space, space_now, "space.")
     if changed:
-        raise ConfigError(f"{out} holds an unfinished sweep started with other settings, so it cannot be resumed "
-                          f"({'; '.join(changed[:5])}). Rerun it with the same --space/--config/--num-samples, "
-                          f"or pass another --out for a new sweep")  # fmt: skip
+        raise ConfigError(
+            f"{out} holds an unfinished sweep started with other settings, so it cannot be resumed "
+            f"({'; '.join(changed[:5])}). Rerun it with the same --space/--config/--num-samples, "
+            f"or pass another --out for a new sweep"
+        )
     return record
 
 

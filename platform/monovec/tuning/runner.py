@@ -36,8 +36,6 @@ from monovec.tuning.targets import config_model, runtime, target_spec
 
 log = logging.getLogger(__name__)
 
-_DATA: dict[str, Any] = {}  # per trial process: the prepared data, fetched from the object store once
-
 
 @dataclass
 class TrialReporter:
@@ -59,17 +57,21 @@ class TrialReporter:
             self.sink(self.scored(m))
 
 
-def make_trainable(target: str, data_ref: Any, base: dict[str, Any], objective: ObjectiveConfig) -> Callable[[dict[str, Any]], None]:
-    """A plain function trainable: fetch the shared data (zero-copy, once per process), score, report."""
+def make_trainable(
+    target: str, data_ref: Any, base: dict[str, Any], objective: ObjectiveConfig
+) -> Callable[[dict[str, Any]], None]:
+    """A plain function trainable: fetch the shared data (zero-copy), score, report.
+
+    The fetched data is kept in `fetched`, which the trainable owns: Tune deserialises the trainable once
+    per trial actor, so a reused actor fetches the data once, not once per trial."""
+    fetched: dict[str, Any] = {}
 
     def trial(config: dict[str, Any]) -> None:
         import ray
 
-        key = data_ref.hex()
-        if key not in _DATA:
-            _DATA.clear()
-            _DATA[key] = ray.get(data_ref)
-        runtime(target).run_trial(_DATA[key], base, config, TrialReporter(objective))
+        if "data" not in fetched:
+            fetched["data"] = ray.get(data_ref)
+        runtime(target).run_trial(fetched["data"], base, config, TrialReporter(objective))
 
     trial.__name__ = f"{target}_trial"
     return trial
@@ -90,7 +92,9 @@ def baseline_point(space: SearchSpace, base: dict[str, Any]) -> dict[str, Any]:
     for key, spec in space.params.items():
         value = get_path(base, key)
         if not spec.contains(value):
-            log.warning("baseline %s=%r lies outside the space; the search cannot enqueue it exactly", key, value)
+            log.warning(
+                "baseline %s=%r lies outside the space; the search cannot enqueue it exactly", key, value
+            )
         point[key] = value
     return point
 
@@ -106,7 +110,9 @@ def expected_trials(job: TuneJobConfig, space: SearchSpace) -> int:
     return s.num_samples
 
 
-def search_algorithm(job: TuneJobConfig, space: SearchSpace, baseline: dict[str, Any]) -> tuple[Any, dict[str, Any], int]:
+def search_algorithm(
+    job: TuneJobConfig, space: SearchSpace, baseline: dict[str, Any]
+) -> tuple[Any, dict[str, Any], int]:
     """(search_alg, param_space, num_samples) for the configured algorithm; the baseline is its first point."""
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
@@ -129,10 +135,20 @@ def search_algorithm(job: TuneJobConfig, space: SearchSpace, baseline: dict[str,
     if s.algorithm == "grid":
         size = grid_size(space, s.grid_points)
         if size > s.num_samples:
-            raise ConfigError(f"grid has {size} points (grid_points={s.grid_points}) but num_samples={s.num_samples}; narrow the space or raise --num-samples")
-        gen = BasicVariantGenerator(points_to_evaluate=[baseline], max_concurrent=s.max_concurrent, random_state=s.seed)
-        return gen, to_tune(space, grid_points=s.grid_points), 2  # sample 1 = the baseline point, sample 2 = one pass over the grid
-    gen = BasicVariantGenerator(points_to_evaluate=[baseline], max_concurrent=s.max_concurrent, random_state=s.seed)
+            raise ConfigError(
+                f"grid has {size} points (grid_points={s.grid_points}) but num_samples={s.num_samples}; narrow the space or raise --num-samples"
+            )
+        gen = BasicVariantGenerator(
+            points_to_evaluate=[baseline], max_concurrent=s.max_concurrent, random_state=s.seed
+        )
+        return (
+            gen,
+            to_tune(space, grid_points=s.grid_points),
+            2,
+        )  # sample 1 = the baseline point, sample 2 = one pass over the grid
+    gen = BasicVariantGenerator(
+        points_to_evaluate=[baseline], max_concurrent=s.max_concurrent, random_state=s.seed
+    )
     return gen, to_tune(space), s.num_samples  # the baseline point counts as the first sample
 
 
@@ -145,8 +161,14 @@ def _scheduler(job: TuneJobConfig, max_t: int = 100) -> Any:
     from ray.tune.schedulers import ASHAScheduler
 
     s = job.search
-    return ASHAScheduler(time_attr="training_iteration", metric="objective", mode=job.objective.mode, max_t=max_t,
-                         grace_period=min(s.grace_period, max_t), reduction_factor=s.reduction_factor)
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        metric="objective",
+        mode=job.objective.mode,
+        max_t=max_t,
+        grace_period=min(s.grace_period, max_t),
+        reduction_factor=s.reduction_factor,
+    )
 
 
 def saved_trials(experiment: Path) -> list:
@@ -169,23 +191,49 @@ def _restore(experiment: Path, trainable: Any, param_space: dict[str, Any], call
     errored; the progress callback of this driver replaces the one pickled in tuner.pkl."""
     from ray import tune
 
-    tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=False,
-                               restart_errored=False, param_space=param_space)  # fmt: skip
+    tuner = tune.Tuner.restore(
+        str(experiment),
+        trainable,
+        resume_unfinished=True,
+        resume_errored=False,
+        restart_errored=False,
+        param_space=param_space,
+    )
     # No public accessor for a restored Tuner's RunConfig (ray-project/ray#41364); fit() reads its callbacks.
     tuner._local_tuner.get_run_config().callbacks = [callback]
     return tuner
 
 
-def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = None, progress: Callable[[str], None] = print) -> SweepResult:
-    """Run a sweep into `job.out_dir`, or resume the unfinished one there; raises ConfigError when it finished."""
-    from ray import tune
+@dataclass
+class SweepPlan:
+    """Everything a sweep is decided by, checked before any Ray work (`plan_sweep`)."""
 
-    from monovec.ray_env import init_ray
-    from monovec.tuning.progress import ProgressCallback, finished_rows
-    from monovec.tuning.report import log_to_mlflow, start_parent_run, write_outputs
-    from monovec.tuning.resume import SweepRecord, check_rerun, job_fingerprint, saved_state_problem
+    job: TuneJobConfig
+    space: SearchSpace
+    space_path: str | None
+    base: Any
+    base_dict: dict[str, Any]
+    base_path: str
+    name: str
+    stamp: str
+    out: Path
+    record: Any  # SweepRecord of the unfinished sweep being resumed, None for a fresh one
+    baseline: dict[str, Any]
+    search_alg: Any
+    param_space: dict[str, Any]
+    num_samples: int
+    total: int
+    max_t: int
+    scheduler: Any
 
-    t_start = time.perf_counter()
+
+def plan_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = None) -> SweepPlan:
+    """Validate the sweep and decide its folder, base config, baseline, search algorithm and scheduler.
+
+    Needs no Ray: an entrypoint calls it before starting Ray, so a bad space, config or a finished
+    `--out` costs no cluster. Raises ConfigError naming the problem (a finished sweep in `out_dir` too)."""
+    from monovec.tuning.resume import check_rerun
+
     check_space(space, config_model(space.target))
     base, base_dict, base_path = resolve_base(job, space)
     name = job.name or space.name
@@ -193,55 +241,161 @@ def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = N
     out = Path(job.out_dir) if job.out_dir else state_dir() / "tune" / f"{name}-{stamp}"
     record = check_rerun(out, job, space)  # None: a fresh sweep; raises for a finished or changed one
     baseline = baseline_point(space, base_dict)
-    search_alg, param_space, num_samples = search_algorithm(job, space, baseline)  # config errors before any work
-    total = expected_trials(job, space)
-    target = runtime(space.target)
-    max_t = target.max_iterations(base_dict, space.params) if hasattr(target, "max_iterations") else 100
-    scheduler = _scheduler(job, max_t)
-    out.mkdir(parents=True, exist_ok=True)
+    search_alg, param_space, num_samples = search_algorithm(job, space, baseline)
+    max_t = runtime(space.target).max_iterations(base_dict, space.params)
+    return SweepPlan(
+        job,
+        space,
+        space_path,
+        base,
+        base_dict,
+        base_path,
+        name,
+        stamp,
+        out,
+        record,
+        baseline,
+        search_alg,
+        param_space,
+        num_samples,
+        expected_trials(job, space),
+        max_t,
+        _scheduler(job, max_t),
+    )
 
-    init_ray(job.ray.address, job.ray.num_cpus, dashboard=True)  # State API: see init_ray
+
+def run_sweep(
+    job: TuneJobConfig,
+    space: SearchSpace,
+    space_path: str | None = None,
+    progress: Callable[[str], None] = print,
+    plan: SweepPlan | None = None,
+) -> SweepResult:
+    """Run a sweep into `job.out_dir` (default `<state dir>/tune/<name>-<UTC time>`), or resume the
+    unfinished one there, on the Ray the entrypoint started (`monovec.entry.start_ray`, with the dashboard).
+
+    Args: the job config, the search space (and its file, recorded in the outputs), a progress printer,
+    and the `plan_sweep` result when the caller already planned. Returns the SweepResult (rows sorted
+    best first, files best.yaml / trials.csv / summary.json / plots, summary with seconds and trials per
+    minute). Raises ConfigError for a bad sweep or a finished `out_dir`, RuntimeError when Ray is not
+    running or no trial finished."""
     import ray
 
-    options = getattr(job, target_spec(space.target).options_field)
-    progress(f"[{name}] preparing {space.target} data once (embeddings from the cache, heads fitted once) ...")
-    t_prepare = time.perf_counter()
-    data = target.prepare(base, options, progress)
-    prepare_s = time.perf_counter() - t_prepare
+    from monovec.tuning.progress import finished_rows
 
+    t_start = time.perf_counter()
+    plan = plan or plan_sweep(job, space, space_path)
+    if not ray.is_initialized():
+        raise RuntimeError(
+            "run_sweep needs Ray: the entrypoint starts it (monovec.entry.start_ray(job.ray, dashboard=True))"
+        )
+    plan.out.mkdir(parents=True, exist_ok=True)
+    target = runtime(space.target)
+    data, prepare_s, base_metrics = _prepare(plan, target, progress)
+    data_ref = ray.put(data)
+    tuner, record, experiment, done, callback = _tuner(plan, target, data, data_ref, base_metrics, progress)
+    t_sweep = time.perf_counter()
+    try:
+        grid = tuner.fit()
+    finally:
+        target.close(data)
+    sweep_s = time.perf_counter() - t_sweep
+    rows = finished_rows(saved_trials(experiment), list(space.params))  # every trial, resumed ones too
+    if not rows:
+        raise RuntimeError(f"no trial finished ({len(grid.errors)} errors): {grid.errors[:1]}")
+    meta = _meta(plan, target, rows, grid, record, base_metrics, callback, done, prepare_s, sweep_s, progress)
+    return _finish(plan, record, rows, meta, t_start, progress)
+
+
+def _prepare(
+    plan: SweepPlan, target: Any, progress: Callable[[str], None]
+) -> tuple[Any, float, dict[str, float]]:
+    """(the target's prepared data, seconds it took, the untuned defaults' metrics: measured now or kept)."""
+    job, name, record = plan.job, plan.name, plan.record
+    options = getattr(job, target_spec(plan.space.target).options_field)
+    progress(
+        f"[{name}] preparing {plan.space.target} data once (embeddings from the cache, heads fitted once) ..."
+    )
+    t_prepare = time.perf_counter()
+    data = target.prepare(plan.base, options, progress)
+    prepare_s = time.perf_counter() - t_prepare
     base_metrics: dict[str, float] = dict(record.baseline_metrics) if record else {}
     if not base_metrics:
-        target.run_trial(data, base_dict, baseline, TrialReporter(job.objective, base_metrics.update))
-    progress(f"[{name}] untuned defaults{' (measured when the sweep started)' if record else ''}: objective={base_metrics['objective']:.4f} {job.objective.metric}={base_metrics.get(job.objective.metric, float('nan')):.4f}"
-             + (f" {job.objective.budget_metric}={base_metrics[job.objective.budget_metric]:.4f} (budget {job.objective.budget})" if job.objective.budget_metric else ""))
+        target.run_trial(
+            data, plan.base_dict, plan.baseline, TrialReporter(job.objective, base_metrics.update)
+        )
+    progress(
+        f"[{name}] untuned defaults{' (measured when the sweep started)' if record else ''}: objective={base_metrics['objective']:.4f} {job.objective.metric}={base_metrics.get(job.objective.metric, float('nan')):.4f}"
+        + (
+            f" {job.objective.budget_metric}={base_metrics[job.objective.budget_metric]:.4f} (budget {job.objective.budget})"
+            if job.objective.budget_metric
+            else ""
+        )
+    )
+    return data, prepare_s, base_metrics
 
-    data_ref = ray.put(data)
+
+def _tuner(
+    plan: SweepPlan,
+    target: Any,
+    data: Any,
+    data_ref: Any,
+    base_metrics: dict[str, float],
+    progress: Callable[[str], None],
+) -> tuple[Any, Any, Path, list, Any]:
+    """A fresh Tuner, or the restored one of a dead driver's sweep; the sweep record written (and the
+    MLflow parent run started) before anything else can die. Returns (tuner, record, experiment dir,
+    rows of trials finished before a resume, progress callback)."""
+    from ray import tune
+
+    from monovec.tuning.progress import ProgressCallback, finished_rows
+    from monovec.tuning.report import start_parent_run
+    from monovec.tuning.resume import SweepRecord, job_fingerprint, saved_state_problem
+
+    job, space, name, out, record = plan.job, plan.space, plan.name, plan.out, plan.record
     params = list(space.params)
-    experiment = (out / (record.experiment if record else f"ray/{name}-{stamp}")).resolve()
+    experiment = (out / (record.experiment if record else f"ray/{name}-{plan.stamp}")).resolve()
     problem = saved_state_problem(experiment) if record else None
     resumed = record is not None and problem is None
-    if record is not None and problem is not None:  # e.g. killed before Tune saved, or while it copied its state
-        progress(f"[{name}] cannot restore {experiment} ({problem}): running the sweep's trials again "
-                 "(the defaults' metrics and the MLflow parent run are kept)")  # fmt: skip
+    if (
+        record is not None and problem is not None
+    ):  # e.g. killed before Tune saved, or while it copied its state
+        progress(
+            f"[{name}] cannot restore {experiment} ({problem}): running the sweep's trials again "
+            "(the defaults' metrics and the MLflow parent run are kept)"
+        )
     done = finished_rows(saved_trials(experiment), params) if resumed else []
-    callback = ProgressCallback(params, job.objective, total=total, progress=progress, done=done)
-    resources = target.trial_resources(data) if hasattr(target, "trial_resources") else {"cpu": job.search.cpus_per_trial}
-    trainable = tune.with_resources(make_trainable(space.target, data_ref, base_dict, job.objective), resources)
+    callback = ProgressCallback(params, job.objective, total=plan.total, progress=progress, done=done)
+    resources = target.trial_resources(data) or {"cpu": job.search.cpus_per_trial}
+    trainable = tune.with_resources(
+        make_trainable(space.target, data_ref, plan.base_dict, job.objective), resources
+    )
     if resumed:
-        tuner = _restore(experiment, trainable, param_space, callback)
+        tuner = _restore(experiment, trainable, plan.param_space, callback)
     else:  # fresh (or killed before Tune saved any state: start that experiment over)
         shutil.rmtree(experiment, ignore_errors=True)
         tuner = tune.Tuner(
             trainable,
-            param_space=param_space,
-            tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=num_samples,
-                                        reuse_actors=getattr(target, "reuse_actors", True),
-                                        trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
-            run_config=tune.RunConfig(name=experiment.name, storage_path=str(experiment.parent), verbose=0, callbacks=[callback]),
+            param_space=plan.param_space,
+            tune_config=tune.TuneConfig(
+                search_alg=plan.search_alg,
+                scheduler=plan.scheduler,
+                num_samples=plan.num_samples,
+                reuse_actors=target.reuse_actors,
+                trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
+            ),
+            run_config=tune.RunConfig(
+                name=experiment.name, storage_path=str(experiment.parent), verbose=0, callbacks=[callback]
+            ),
         )
     job_now, space_now = job_fingerprint(job, space)
     if record is None:
-        record = SweepRecord(experiment=str(experiment.relative_to(out.resolve())), job=job_now, space=space_now, baseline_metrics=base_metrics)
+        record = SweepRecord(
+            experiment=str(experiment.relative_to(out.resolve())),
+            job=job_now,
+            space=space_now,
+            baseline_metrics=base_metrics,
+        )
     else:
         record.resumes += 1
     record.write(out)  # before anything else can die: a rerun now resumes this experiment
@@ -249,23 +403,33 @@ def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = N
         record.mlflow_run_id = start_parent_run(out, space, job, record.mlflow_run_id)
         record.write(out)
     if resumed:
-        progress(f"[{name}] resumed {len(done)} finished trials of {total} from {experiment}")
-    progress(f"[{name}] sweeping: {job.search.algorithm}, {total} trials, {job.search.max_concurrent} concurrent")
-    t_sweep = time.perf_counter()
-    try:
-        grid = tuner.fit()
-    finally:
-        if hasattr(target, "close"):
-            target.close(data)
-    sweep_s = time.perf_counter() - t_sweep
-    rows = finished_rows(saved_trials(experiment), params)  # every trial, resumed ones too
-    if not rows:
-        raise RuntimeError(f"no trial finished ({len(grid.errors)} errors): {grid.errors[:1]}")
+        progress(f"[{name}] resumed {len(done)} finished trials of {plan.total} from {experiment}")
+    progress(
+        f"[{name}] sweeping: {job.search.algorithm}, {plan.total} trials, {job.search.max_concurrent} concurrent"
+    )
+    return tuner, record, experiment, done, callback
+
+
+def _meta(
+    plan: SweepPlan,
+    target: Any,
+    rows: list[dict[str, Any]],
+    grid: Any,
+    record: Any,
+    base_metrics: dict[str, float],
+    callback: Any,
+    done: list,
+    prepare_s: float,
+    sweep_s: float,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """The sweep's summary fields (summary.json) besides the rows' own: timings, resumes, the defaults."""
+    job, name = plan.job, plan.name
     meta = {
         "name": name,
-        "target": space.target,
-        "space": space_path,
-        "base_config": base_path,
+        "target": plan.space.target,
+        "space": plan.space_path,
+        "base_config": plan.base_path,
         "base_overrides": job.base_overrides,
         "algorithm": job.search.algorithm,
         "seed": job.search.seed,
@@ -276,19 +440,41 @@ def run_sweep(job: TuneJobConfig, space: SearchSpace, space_path: str | None = N
         "resumed_trials": len(done),
         "resumes": record.resumes,
         "baseline_objective": base_metrics["objective"],
-        "baseline_metrics": {k: v for k, v in base_metrics.items() if not k.startswith("eval_") and isinstance(v, int | float)},
+        "baseline_metrics": {
+            k: v for k, v in base_metrics.items() if not k.startswith("eval_") and isinstance(v, int | float)
+        },
     }
-    if hasattr(target, "summarize"):  # e.g. the epochs ASHA saved
-        meta.update(target.summarize(rows, base_dict, list(space.params), max_t))
-        if "epoch_fraction" in meta:
-            progress(f"[{name}] {job.search.scheduler}: {meta['epochs_run']} epochs trained of {meta['epochs_budget']} "
-                     f"({len(rows)} trials x {max_t}): fraction {meta['epoch_fraction']:.3f}, saved {meta['asha_saved_fraction']:.1%} "
-                     f"({meta['trials_stopped_early']} trials stopped early; {meta['asha_saved_fraction_vs_planned']:.1%} vs each trial's own plan)")
-    result = write_outputs(out, space, job, rows, baseline, meta, progress)
+    meta.update(
+        target.summarize(rows, plan.base_dict, list(plan.space.params), plan.max_t)
+    )  # e.g. the epochs ASHA saved
+    if "epoch_fraction" in meta:
+        progress(
+            f"[{name}] {job.search.scheduler}: {meta['epochs_run']} epochs trained of {meta['epochs_budget']} "
+            f"({len(rows)} trials x {plan.max_t}): fraction {meta['epoch_fraction']:.3f}, saved {meta['asha_saved_fraction']:.1%} "
+            f"({meta['trials_stopped_early']} trials stopped early; {meta['asha_saved_fraction_vs_planned']:.1%} vs each trial's own plan)"
+        )
+    return meta
+
+
+def _finish(
+    plan: SweepPlan,
+    record: Any,
+    rows: list[dict[str, Any]],
+    meta: dict[str, Any],
+    t_start: float,
+    progress: Callable[[str], None],
+) -> SweepResult:
+    """Write the outputs, log them to MLflow, mark the sweep finished."""
+    from monovec.tuning.report import log_to_mlflow, write_outputs
+
+    job, out = plan.job, plan.out
+    result = write_outputs(out, plan.space, job, rows, plan.baseline, meta, progress)
     if job.tracking.enabled:
-        run_id = log_to_mlflow(result, space, job, space_path, record.mlflow_run_id)
+        run_id = log_to_mlflow(result, plan.space, job, plan.space_path, record.mlflow_run_id)
         result.summary["mlflow_run_id"] = run_id
-        progress(f"[{name}] MLflow parent run {run_id} with {len(rows)} child runs (experiment {job.tracking.experiment})")
+        progress(
+            f"[{plan.name}] MLflow parent run {run_id} with {len(rows)} child runs (experiment {job.tracking.experiment})"
+        )
     result.summary["total_seconds"] = round(time.perf_counter() - t_start, 1)
     (out / "summary.json").write_text(json.dumps(result.summary, indent=2))
     record.finished = True

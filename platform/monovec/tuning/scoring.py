@@ -28,8 +28,12 @@ from monovec.tuning.decide import CONFIDENT, UNKNOWN, HeadArrays, head_arrays, p
 class ClassifierTuneOptions(StrictModel):
     """How classifier trials are scored (the `classifier:` block of a tune job config)."""
 
-    session_size: int = Field(4, ge=0, description="simulated session length for context alpha (0 = no context)")
-    head_weights: dict[str, float] = Field(default_factory=dict, description="weight of each head in pooled metrics (missing = 1)")
+    session_size: int = Field(
+        4, ge=0, description="simulated session length for context alpha (0 = no context)"
+    )
+    head_weights: dict[str, float] = Field(
+        default_factory=dict, description="weight of each head in pooled metrics (missing = 1)"
+    )
     prototype_cache: int = Field(32, ge=1, description="fitted prototype sets kept per trial process (LRU)")
 
 
@@ -48,6 +52,32 @@ class HeadData:
 
 
 @dataclass
+class PrototypeCache:
+    """Fitted prototype sets by (data id, head, prototype config), least recently used dropped first.
+
+    Owned by the trial data (`ClassifierTrialData.cache`): every trial process that fetched the data
+    from the object store has its own, so a combination is fitted at most once per process; `fits` and
+    `hits` count what happened in this process."""
+
+    capacity: int = 64
+    entries: OrderedDict[tuple[str, str, str], PrototypeSet] = field(default_factory=OrderedDict)
+    fits: int = 0
+    hits: int = 0
+
+    def get(self, key: tuple[str, str, str]) -> PrototypeSet | None:
+        found = self.entries.get(key)
+        if found is not None:
+            self.hits += 1
+            self.entries.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[str, str, str], protos: PrototypeSet) -> None:
+        self.entries[key] = protos
+        while len(self.entries) > self.capacity:
+            self.entries.popitem(last=False)
+
+
+@dataclass
 class ClassifierTrialData:
     data_id: str
     x: np.ndarray  # every head's dev items, stacked (the pool each trial scores)
@@ -60,6 +90,7 @@ class ClassifierTrialData:
     options: ClassifierTuneOptions
     counts: dict[str, Any] = field(default_factory=dict)
     store: Any = None  # PrototypeStore actor handle when Ray is up
+    cache: PrototypeCache = field(default_factory=PrototypeCache)  # this process's fitted prototypes
 
 
 def session_context(x: np.ndarray, sessions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,10 +110,6 @@ def session_context(x: np.ndarray, sessions: np.ndarray, k: int) -> tuple[np.nda
             has[i] = True
         hist.append(i)
     return mean, has
-
-
-_PROTOTYPES: OrderedDict[tuple[str, str, str], PrototypeSet] = OrderedDict()
-_STATS = {"fits": 0, "hits": 0}
 
 
 class PrototypeStore:
@@ -108,7 +135,9 @@ class PrototypeStore:
             self.states[key] = state
 
 
-def _shared_state(store: Any, key: str, fit: Callable[[], PrototypeSet]) -> PrototypeSet | dict[str, np.ndarray]:
+def _shared_state(
+    store: Any, key: str, fit: Callable[[], PrototypeSet]
+) -> PrototypeSet | dict[str, np.ndarray]:
     import ray
 
     deadline = time.monotonic() + 300.0
@@ -132,13 +161,12 @@ def prototypes_for(data: ClassifierTrialData, name: str, cfg: PrototypeConfig) -
     shared store, then a fit from the train embeddings."""
     h = data.heads[name]
     key = (data.data_id, name, cfg.model_dump_json())
-    if key in _PROTOTYPES:
-        _STATS["hits"] += 1
-        _PROTOTYPES.move_to_end(key)
-        return _PROTOTYPES[key]
+    cached = data.cache.get(key)
+    if cached is not None:
+        return cached
 
     def fit() -> PrototypeSet:
-        _STATS["fits"] += 1
+        data.cache.fits += 1
         return PrototypeSet.fit(h.train_x, h.train_y, h.labels, cfg)
 
     if key[2] == h.base_prototypes[0]:
@@ -148,9 +176,8 @@ def prototypes_for(data: ClassifierTrialData, name: str, cfg: PrototypeConfig) -
         protos = got if isinstance(got, PrototypeSet) else PrototypeSet.from_state(h.labels, got)
     else:
         protos = fit()
-    _PROTOTYPES[key] = protos
-    while len(_PROTOTYPES) > data.options.prototype_cache:
-        _PROTOTYPES.popitem(last=False)
+    data.cache.capacity = data.options.prototype_cache
+    data.cache.put(key, protos)
     return protos
 
 
@@ -158,13 +185,19 @@ def mixed_embeddings(data: ClassifierTrialData, ctx: ContextConfig) -> np.ndarra
     """The pool's vectors after session context, as `ClassifierPipeline._with_context` mixes them."""
     if ctx.k == 0 or data.options.session_size == 0:
         return data.x
-    mean, has = (data.ctx_mean, data.ctx_has) if ctx.k == data.ctx_k else session_context(data.x, data.sessions, ctx.k)
+    mean, has = (
+        (data.ctx_mean, data.ctx_has)
+        if ctx.k == data.ctx_k
+        else session_context(data.x, data.sessions, ctx.k)
+    )
     x = data.x.copy()
     x[has] = l2_normalise(ctx.alpha * data.x[has] + (1.0 - ctx.alpha) * mean[has])
     return x
 
 
-def decide_pool(data: ClassifierTrialData, cfg: ClassifierConfig) -> tuple[dict[str, HeadArrays], np.ndarray, np.ndarray]:
+def decide_pool(
+    data: ClassifierTrialData, cfg: ClassifierConfig
+) -> tuple[dict[str, HeadArrays], np.ndarray, np.ndarray]:
     """(every head's answers, escalated, blocked) for every pool item under `cfg`."""
     x = mixed_embeddings(data, cfg.context)
     arrays: dict[str, HeadArrays] = {}
@@ -177,8 +210,17 @@ def decide_pool(data: ClassifierTrialData, cfg: ClassifierConfig) -> tuple[dict[
             harm = (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
             harm_t = (hcfg.harm.block_threshold, hcfg.harm.escalate_threshold)
         protos = prototypes_for(data, name, hcfg.prototypes)
-        arrays[name] = head_arrays(protos.scores(x), h.linear.proba(x), hcfg.gate, hcfg.linear.threshold, harm)
-    escalated, blocked = pipeline_decisions(arrays, {n: cfg.heads[n].escalate_uncertain for n in arrays}, harm_t, data.rule_action)
+        arrays[name] = head_arrays(
+            protos.scores(x),
+            h.linear.proba(x),
+            hcfg.gate,
+            hcfg.linear.threshold,
+            harm,
+            hcfg.linear.overrides_prototype,
+        )
+    escalated, blocked = pipeline_decisions(
+        arrays, {n: cfg.heads[n].escalate_uncertain for n in arrays}, harm_t, data.rule_action
+    )
     return arrays, escalated, blocked
 
 
@@ -189,9 +231,13 @@ def evaluate(data: ClassifierTrialData, cfg: ClassifierConfig) -> dict[str, floa
     and escalation_rate per head are defined as in the build's evaluation report.
     """
     t0 = time.perf_counter()
-    fits = _STATS["fits"]
+    fits = data.cache.fits
     arrays, escalated, blocked = decide_pool(data, cfg)
-    out: dict[str, float] = {"valid": 1.0, "escalation_rate": float(escalated.mean()), "block_rate": float(blocked.mean())}
+    out: dict[str, float] = {
+        "valid": 1.0,
+        "escalation_rate": float(escalated.mean()),
+        "block_rate": float(blocked.mean()),
+    }
     weights = {n: float(data.options.head_weights.get(n, 1.0)) for n in data.heads}
     pooled: dict[str, float] = {}
     for name, h in data.heads.items():
@@ -223,6 +269,6 @@ def evaluate(data: ClassifierTrialData, cfg: ClassifierConfig) -> dict[str, floa
     total = sum(weights.values()) or 1.0
     out.update({k: v / total for k, v in pooled.items()})
     out["decided_rate"] = 1.0 - out["escalation_rate"]
-    out["prototype_fits"] = float(_STATS["fits"] - fits)
+    out["prototype_fits"] = float(data.cache.fits - fits)
     out["eval_seconds"] = time.perf_counter() - t0
     return out

@@ -124,7 +124,9 @@ def to_optuna(space: SearchSpace) -> dict[str, Any]:
         elif p.type == "int":
             out[key] = optuna.distributions.IntDistribution(int(p.low), int(p.high), step=int(p.step or 1))
         else:
-            out[key] = optuna.distributions.FloatDistribution(p.low, p.high, log=p.type == "loguniform", step=p.step)
+            out[key] = optuna.distributions.FloatDistribution(
+                p.low, p.high, log=p.type == "loguniform", step=p.step
+            )
     return out
 
 
@@ -139,7 +141,11 @@ def to_tune(space: SearchSpace, grid_points: int | None = None) -> dict[str, Any
         elif p.type == "choice":
             out[key] = tune.choice(p.values)
         elif p.type == "int":
-            out[key] = tune.qrandint(int(p.low), int(p.high), int(p.step)) if p.step else tune.randint(int(p.low), int(p.high) + 1)
+            out[key] = (
+                tune.qrandint(int(p.low), int(p.high), int(p.step))
+                if p.step
+                else tune.randint(int(p.low), int(p.high) + 1)
+            )
         elif p.type == "loguniform":
             out[key] = tune.loguniform(p.low, p.high)
         else:
@@ -184,7 +190,9 @@ def resolve_field(model: type[BaseModel], path: str) -> tuple[Any, Any]:
             if step is not None:
                 break
         if step is None:
-            raise ConfigError(f"{path}: {where!r} is not a field of {getattr(annotation, '__name__', annotation)}")
+            raise ConfigError(
+                f"{path}: {where!r} is not a field of {getattr(annotation, '__name__', annotation)}"
+            )
         annotation = step
     if info is None or any(isinstance(a, type) and issubclass(a, BaseModel) for a in _unwrap(annotation)):
         raise ConfigError(f"{path}: does not name a value field")
@@ -236,7 +244,9 @@ def check_param(model: type[BaseModel], key: str, spec: ParamSpec) -> None:
                 raise ConfigError(f"{key}: value {v!r} is not allowed for {annotation}")
             continue
         if isinstance(v, int | float):
-            if not kinds & {"int", "float"} or (isinstance(v, float) and not float(v).is_integer() and "float" not in kinds):
+            if not kinds & {"int", "float"} or (
+                isinstance(v, float) and not float(v).is_integer() and "float" not in kinds
+            ):
                 raise ConfigError(f"{key}: value {v!r} is not allowed for {annotation}")
             if v < low or v > high or (v == low and not lo_inc) or (v == high and not hi_inc):
                 raise ConfigError(f"{key}: value {v} is outside the field's limits [{low}, {high}]")

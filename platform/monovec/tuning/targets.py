@@ -10,9 +10,10 @@ Ray Train run per trial and report every epoch.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -21,28 +22,47 @@ from monovec.config import ConfigError
 Report = Callable[[dict[str, float]], None]
 
 
-class Target(Protocol):
-    """Runtime of a tunable model family (stateless; data travels through the object store)."""
+class Target(ABC):
+    """Runtime of a tunable model family: subclass it, implement `prepare` and `run_trial`, register it in
+    TARGETS. Stateless (data travels through the object store); every other method has a default that a
+    target overrides when it needs to."""
 
+    reuse_actors: bool = True
+    """Tune may reuse a trial's actor for the next trial; False when a stopped trial must die (e.g. so
+    its nested Ray Train controller and workers do)."""
+
+    @abstractmethod
     def prepare(self, base: BaseModel, options: BaseModel, progress: Callable[[str], None]) -> Any:
-        """Everything trials share, computed once (it is `ray.put` by the runner)."""
-        ...
+        """Everything trials share, computed once on the driver (it is `ray.put` by the runner)."""
 
+    @abstractmethod
     def run_trial(self, data: Any, base: dict[str, Any], params: Mapping[str, Any], report: Report) -> None:
         """Apply `params` (config path -> value) to the base config dict, evaluate, `report` metrics
         (once, or once per epoch for schedulers). Must not re-embed or refit what `prepare` made."""
-        ...
 
-    # Optional: `close(data)` is called on the driver after the sweep (e.g. to kill helper actors);
-    # `trial_resources(data)`, `max_iterations(base, params)` (ASHA's max_t), `reuse_actors`, and
-    # `summarize(rows, base, params, max_t)` (extra summary.json fields) are read with getattr.
+    def close(self, data: Any) -> None:  # noqa: B027 - an optional hook, empty by default
+        """Called on the driver after the sweep (e.g. to kill helper actors); default: nothing."""
+
+    def trial_resources(self, data: Any) -> dict[str, float] | None:
+        """Ray resources of one trial; None = `search.cpus_per_trial` CPUs."""
+        return None
+
+    def max_iterations(self, base: Mapping[str, Any], params: Mapping[str, Any]) -> int:
+        """The most reports (iterations) a trial makes: ASHA's `max_t`; default 100."""
+        return 100
+
+    def summarize(
+        self, rows: Sequence[Mapping[str, Any]], base: Mapping[str, Any], params: Sequence[str], max_t: int
+    ) -> dict[str, Any]:
+        """Extra summary.json fields from the finished rows (e.g. the epochs ASHA saved); default none."""
+        return {}
 
 
 @dataclass(frozen=True)
 class TargetSpec:
     name: str
     config_model: str  # "module:Class" the keys address
-    runtime: str  # "module:object" implementing Target
+    runtime: str  # "module:object", an instance of a Target subclass
     options_field: str  # the TuneJobConfig block with this target's trial options
     default_base_config: str  # job config the overrides apply to, relative to the repo root
 
@@ -88,4 +108,10 @@ def config_model(name: str) -> type[BaseModel]:
 
 
 def runtime(name: str) -> Target:
-    return _load(target_spec(name).runtime)
+    """The registered runtime of target `name`; ConfigError when it is no Target."""
+    obj = _load(target_spec(name).runtime)
+    if not isinstance(obj, Target):
+        raise ConfigError(
+            f"tune target {name!r}: {target_spec(name).runtime} is a {type(obj).__name__}, not a monovec.tuning.targets.Target"
+        )
+    return obj

@@ -29,19 +29,25 @@ from pydantic import Field, ValidationError
 
 from monovec.config import ConfigError, StrictModel, set_path
 from monovec.textvib.config import TextVibConfig
-from monovec.tuning.targets import Report
+from monovec.tuning.targets import Report, Target
 from monovec.tuning.trainrun import scored_report_callback
 
 STAGE1_KEY = "train.first_domain_stage1_epochs"
 
 
 class TextVibTuneOptions(StrictModel):
-    trial_cpus: float = Field(0.05, gt=0, description="CPUs the Tune trial reserves for itself (Ray needs > 0; it only drives the Train controller, workers reserve scaling.cpus_per_worker each)")
+    trial_cpus: float = Field(
+        0.05,
+        gt=0,
+        description="CPUs the Tune trial reserves for itself (Ray needs > 0; it only drives the Train controller, workers reserve scaling.cpus_per_worker each)",
+    )
 
 
 def planned_epochs(cfg: Mapping[str, Any]) -> int:
     """Epochs of a full continual run (= `engine.plan`'s total), from a TextVibConfig dict."""
-    return len(cfg["data"]["domains"]) * int(cfg["train"]["epochs_per_domain"]) + int(cfg["train"]["first_domain_stage1_epochs"])
+    return len(cfg["data"]["domains"]) * int(cfg["train"]["epochs_per_domain"]) + int(
+        cfg["train"]["first_domain_stage1_epochs"]
+    )
 
 
 def max_epochs(base: Mapping[str, Any], params: Mapping[str, Any]) -> int:
@@ -61,7 +67,9 @@ def apply(base: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-def asha_savings(rows: Sequence[Mapping[str, Any]], base: Mapping[str, Any], params: Sequence[str], max_t: int) -> dict[str, Any]:
+def asha_savings(
+    rows: Sequence[Mapping[str, Any]], base: Mapping[str, Any], params: Sequence[str], max_t: int
+) -> dict[str, Any]:
     """Epochs actually trained vs running every trial to the end.
 
     `epochs_budget` = trials x max_t (the longest run the space allows, ASHA's max_t);
@@ -86,22 +94,31 @@ def _scored_callback(scored: Callable[[dict[str, Any]], dict[str, Any]]) -> Any:
     return scored_report_callback(scored, drop=("acc_row",))
 
 
-class TextVibTarget:
+class TextVibTarget(Target):
     """`monovec.tuning.targets.Target` for TextVibCLIP (TextVibConfig keys)."""
 
     reuse_actors = False  # a stopped trial's actor must die so its Train controller and workers do
 
-    def prepare(self, base: TextVibConfig, options: TextVibTuneOptions, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    def prepare(
+        self, base: TextVibConfig, options: TextVibTuneOptions, progress: Callable[[str], None] = print
+    ) -> dict[str, Any]:
         from monovec.textvib.data import load_domains
         from monovec.textvib.train import portable, prepare_texts
 
         if base.scaling.num_workers < 1:
-            raise ConfigError("textvib trials need scaling.num_workers >= 1: local mode (0) runs no Train controller, so no callback reports to Tune")
+            raise ConfigError(
+                "textvib trials need scaling.num_workers >= 1: local mode (0) runs no Train controller, so no callback reports to Tune"
+            )
         cfg = portable(base)
         domains = load_domains(cfg.data)
-        progress("[textvib] " + ", ".join(f"{d.name}: {len(d.train)}/{len(d.val)} train/val windows" for d in domains))
+        progress(
+            "[textvib] "
+            + ", ".join(f"{d.name}: {len(d.train)}/{len(d.val)} train/val windows" for d in domains)
+        )
         texts = prepare_texts(cfg, domains)
-        progress(f"[textvib] {len(texts.texts)} descriptions embedded once with {cfg.model.text.encoder.name}")
+        progress(
+            f"[textvib] {len(texts.texts)} descriptions embedded once with {cfg.model.text.encoder.name}"
+        )
         return {"texts": texts, "options": options}
 
     def trial_resources(self, data: dict[str, Any]) -> dict[str, float]:
@@ -110,10 +127,14 @@ class TextVibTarget:
     def max_iterations(self, base: Mapping[str, Any], params: Mapping[str, Any]) -> int:
         return max_epochs(base, params)
 
-    def summarize(self, rows: Sequence[Mapping[str, Any]], base: Mapping[str, Any], params: Sequence[str], max_t: int) -> dict[str, Any]:
+    def summarize(
+        self, rows: Sequence[Mapping[str, Any]], base: Mapping[str, Any], params: Sequence[str], max_t: int
+    ) -> dict[str, Any]:
         return asha_savings(rows, base, params, max_t)
 
-    def run_trial(self, data: dict[str, Any], base: dict[str, Any], params: Mapping[str, Any], report: Report) -> None:
+    def run_trial(
+        self, data: dict[str, Any], base: dict[str, Any], params: Mapping[str, Any], report: Report
+    ) -> None:
         from ray.tune import get_context
         from ray.tune.trainable.trainable_fn_utils import _in_tune_session
 
@@ -124,14 +145,22 @@ class TextVibTarget:
         except ValidationError:
             report({"valid": 0.0})
             return
-        cfg = cfg.model_copy(update={"plots": False, "tracking": cfg.tracking.model_copy(update={"enabled": False})})
+        cfg = cfg.model_copy(
+            update={"plots": False, "tracking": cfg.tracking.model_copy(update={"enabled": False})}
+        )
         in_tune = _in_tune_session()
-        run_dir = Path(get_context().get_trial_dir()) / "train" if in_tune else Path(tempfile.mkdtemp(prefix="textvib-baseline-"))
+        run_dir = (
+            Path(get_context().get_trial_dir()) / "train"
+            if in_tune
+            else Path(tempfile.mkdtemp(prefix="textvib-baseline-"))
+        )
         trainer = build_trainer(cfg, run_dir, data["texts"])  # the job's own factory
         if in_tune:
             scored = getattr(report, "scored", None)
             if scored is None:
-                raise TypeError("the textvib target needs the runner's TrialReporter (with .scored) to score inside Train")
+                raise TypeError(
+                    "the textvib target needs the runner's TrialReporter (with .scored) to score inside Train"
+                )
             trainer.run_config.callbacks = [*(trainer.run_config.callbacks or []), _scored_callback(scored)]
             trainer.fit()
             return

@@ -26,7 +26,9 @@ def apply_params(base: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str
     return cfg
 
 
-def scored_report_callback(scored: Callable[[dict[str, Any]], dict[str, Any]], drop: Iterable[str] = ()) -> Any:
+def scored_report_callback(
+    scored: Callable[[dict[str, Any]], dict[str, Any]], drop: Iterable[str] = ()
+) -> Any:
     """A `TuneReportCallback` that forwards each Train report through `scored` (minus the keys `drop`)."""
     from ray.tune.integration.ray_train import TuneReportCallback
 
@@ -51,13 +53,20 @@ def run_train_trial(build: Callable[[Path], Any], history: Callable[[Any], list[
     from ray.tune.trainable.trainable_fn_utils import _in_tune_session
 
     in_tune = _in_tune_session()
-    run_dir = Path(get_context().get_trial_dir()) / "train" if in_tune else Path(tempfile.mkdtemp(prefix=prefix))
+    run_dir = (
+        Path(get_context().get_trial_dir()) / "train" if in_tune else Path(tempfile.mkdtemp(prefix=prefix))
+    )
     trainer = build(run_dir)
     if in_tune:
         scored = getattr(report, "scored", None)
         if scored is None:
-            raise TypeError("a Train-based target needs the runner's TrialReporter (with .scored) to score inside Train")
-        trainer.run_config.callbacks = [*(trainer.run_config.callbacks or []), scored_report_callback(scored, drop)]
+            raise TypeError(
+                "a Train-based target needs the runner's TrialReporter (with .scored) to score inside Train"
+            )
+        trainer.run_config.callbacks = [
+            *(trainer.run_config.callbacks or []),
+            scored_report_callback(scored, drop),
+        ]
         trainer.fit()
         return
     try:
