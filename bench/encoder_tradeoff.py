@@ -83,10 +83,13 @@ def train_arms(rows: int, epochs: int, work: Path) -> tuple[str, dict[str, str]]
     common = [f"train.epochs={epochs}", "train.warmup_steps=20", "encoder.max_tokens=64", "train.geometry_sample=300", "scaling.num_workers=0",
               "tracking.enabled=false", *[f"tasks.{h}.max_rows={rows}" for h in HEADS],
               *[f"tasks.{h}.max_dev_rows=300" for h in HEADS]]  # fmt: skip
+    # a separate arm trains its own head's task only (every other enabled task of the shipped config is off,
+    # e.g. the safety example-set task, which the unified encoder also learns)
+    tasks = list(load_config(FinetuneConfig, REPO / "jobs/configs/encoder_finetune.yaml").active_tasks())
     runs = {
         "unified": common,
         **{
-            h: [*common, f"objective_task={h}", *[f"tasks.{o}.enabled=false" for o in HEADS if o != h]]
+            h: [*common, f"objective_task={h}", *[f"tasks.{o}.enabled=false" for o in tasks if o != h]]
             for h in HEADS
         },
     }

@@ -159,7 +159,7 @@ FT_NAME = "e2e-ab-encoder-classifier"
 # head is where a two-minute fine-tune already moves accuracy by ~0.13 (measured 0.47 -> 0.61 on K-MHaS dev
 # with the tiny builds); on GoEmotions the same budget moves accuracy by ~0.02, which no sequential test
 # could separate in a few hundred requests (the full run moves it by ~0.11: docs/encoder.md)
-FT_OVERRIDES = ["tasks.emotion.enabled=false", "tasks.davidson.enabled=false", "objective_task=kmhas",
+FT_OVERRIDES = ["tasks.emotion.enabled=false", "tasks.davidson.enabled=false", "tasks.safety.enabled=false", "objective_task=kmhas",
                 "tasks.kmhas.train.0.max_rows=1500", "tasks.kmhas.max_dev_rows=64", "train.epochs=2", "train.lr=0.002",
                 "train.warmup_steps=10", "train.geometry_sample=64", "encoder.max_tokens=64", "scaling.num_workers=0"]  # fmt: skip
 

@@ -26,7 +26,8 @@ def test_shipped_finetune_config_validates_and_names_its_command() -> None:
     )
     cfg = load_config(FinetuneConfig, CONFIG)
     assert "token_table" not in cfg.encoder.trainable  # frozen by default
-    assert set(cfg.active_tasks()) == {"emotion", "kmhas", "davidson"} and not cfg.tasks["beep"].enabled
+    assert set(cfg.active_tasks()) == {"emotion", "kmhas", "davidson", "safety"}
+    assert not cfg.tasks["beep"].enabled
     assert cfg.tasks["emotion"].pair_fields == ["text_en", "text_ko"]
     assert cfg.tracking.registered_model == "monovec-encoder" and cfg.tracking.alias == "newest"
 
@@ -118,3 +119,37 @@ def test_pair_fields_must_line_up(tmp_path: Path) -> None:
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
     y, texts, langs = load_units(task, task.train, KoreanNormalizer())
     assert y.tolist() == [0, 1] and texts[1][1] == "오늘 너무 슬퍼" and langs == [["en", "en"], ["ko", "ko"]]
+
+
+def test_the_safety_example_set_is_a_task_source() -> None:
+    """resources/safety/examples.yaml (groups of en/ko sentences) read as task rows: one row per sentence
+    in its own language, the group's first category as the label, a hard negative (labels []) as `none`."""
+    from monovec.classify.data import DataSource
+    from monovec.classify.safety_data import load_example_file
+    from monovec.finetune.config import TaskConfig
+
+    groups = load_example_file().groups
+    task = TaskConfig(
+        labels=["none", "hate", "profanity", "violence", "self_harm", "crime"],
+        safe_labels=["none"],
+        train=[
+            DataSource(
+                path="resource:safety/examples.yaml",
+                text_fields={"en": "en", "ko": "ko"},
+                label_field="category",
+                repeat=2,
+            )
+        ],
+    )
+    y, texts, langs = load_units(task, task.train, lambda t: t)
+    expected = [
+        ((g.labels or ["none"])[0], lang, t)
+        for g in groups
+        for lang in ("en", "ko")
+        for t in getattr(g, lang)
+    ]
+    assert len(y) == 2 * len(expected) and len(texts) == 1  # one view, every sentence twice (repeat)
+    got = sorted((task.labels[int(c)], lang, t) for c, lang, t in zip(y, langs[0], texts[0], strict=True))
+    assert got == sorted(expected * 2)
+    assert {lang for _, lang, _ in expected} == {"en", "ko"}
+    assert any(g.labels == [] for g in groups) and any(len(g.labels) > 1 for g in groups)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monovec.classify.data import DataSource
 from monovec.finetune.config import FinetuneConfig
 from monovec.finetune.data import Prepared, prepare
 from monovec.paths import embedding_cache_dir, resolve_data_path, state_dir
@@ -35,12 +36,19 @@ def default_run_dir(cfg: FinetuneConfig) -> Path:
 
 
 def portable(cfg: FinetuneConfig) -> FinetuneConfig:
-    """The config as workers see it: `data:` paths resolved on the driver."""
+    """The config as workers see it: `data:` and relative paths resolved on the driver (`resource:` paths
+    name files inside the installed package and stay as they are)."""
+
+    def fixed(src: DataSource) -> DataSource:
+        if src.path.startswith("resource:"):
+            return src
+        return src.model_copy(update={"path": str(resolve_data_path(src.path))})
+
     tasks = {}
     for name, task in cfg.tasks.items():
-        fix = [s.model_copy(update={"path": str(resolve_data_path(s.path))}) for s in task.train]
-        dev = [s.model_copy(update={"path": str(resolve_data_path(s.path))}) for s in task.dev]
-        tasks[name] = task.model_copy(update={"train": fix, "dev": dev})
+        tasks[name] = task.model_copy(
+            update={"train": [fixed(s) for s in task.train], "dev": [fixed(s) for s in task.dev]}
+        )
     return cfg.model_copy(update={"tasks": tasks})
 
 
@@ -89,7 +97,11 @@ def train_loop(config: dict[str, Any]) -> None:
         if marks and loop.history and loop.history[-1]["epoch"] == epoch - 1:
             loop.history[-1]["cycle_seconds"] = now - marks[-1]  # train + eval + checkpoint + report
         marks.append(now)
-        cfg.faults.check_epoch(epoch, marker)
+        if rank == 0:
+            # rank 0 only: it returns from the previous epoch's `report` once its checkpoint is queued for the
+            # controller; a rank without a checkpoint returns earlier, and failing then can beat rank 0's report
+            # (the controller restarts the group before it ever sees that epoch's checkpoint)
+            cfg.faults.check_epoch(epoch, marker)
 
     def on_epoch(metrics: dict[str, Any]) -> None:
         report_epoch(metrics, loop.state_dict() if rank == 0 else None, epoch=metrics["epoch"], rank=rank,
