@@ -128,7 +128,12 @@ def test_a_sweep_whose_driver_died_resumes_on_the_same_out(
     """`jobs/tune.py` is SIGKILLed once Tune has saved >= 2 finished trials of 12; `monovec tune run` on the same
     --out restores the experiment (Tuner.restore) and runs only the rest: every trial once in trials.csv, the
     search continued (the untuned defaults are not proposed again, no parameter vector twice), one MLflow
-    parent run (opened by the killed driver) with all 12 child runs. A finished sweep's --out is refused."""
+    parent run (opened by the killed driver) with all 12 child runs. A finished sweep's --out is refused.
+
+    The killed driver runs with `faults.driver_step_delay_s` and saves its state after every step: its trials
+    (milliseconds each on a warm embedding cache) then finish at most one per 0.3 s step, so the saved state
+    passes through every count from 0 to 12 and the 0.2 s poll below cannot miss the window. The rerun's
+    config leaves the switch off (fault switches are not part of the sweep's identity)."""
     import os
     import signal
     import subprocess
@@ -150,6 +155,8 @@ def test_a_sweep_whose_driver_died_resumes_on_the_same_out(
     job["tracking"]["uri"] = uri
     config = tmp_path / "tune.yaml"
     config.write_text(yaml.safe_dump(job))
+    slow_config = tmp_path / "tune_slow_driver.yaml"
+    slow_config.write_text(yaml.safe_dump({**job, "faults": {"driver_step_delay_s": 0.3}}))
     out = tmp_path / "sweep"
     args = [
         "--space",
@@ -163,12 +170,13 @@ def test_a_sweep_whose_driver_died_resumes_on_the_same_out(
     ]
 
     # The driver joins the shared Ray (its trial actors die with it). Tune saves its experiment state every
-    # >= 10 s by default; 1 s here so the state follows the trials. The driver is frozen (SIGSTOP) while the
-    # saved state is read, so the state checked is exactly the state it dies with.
-    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"}
+    # >= 10 s by default; after every step here (0 s) so the state follows the trials. The driver is frozen
+    # (SIGSTOP) while the saved state is read, so the state checked is exactly the state it dies with.
+    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "0"}
     log = (tmp_path / "driver.log").open("w")
+    slow_args = [str(slow_config) if a == str(config) else a for a in args]
     driver = subprocess.Popen(
-        [sys.executable, "jobs/tune.py", *args, "--address", ray.get_runtime_context().gcs_address],
+        [sys.executable, "jobs/tune.py", *slow_args, "--address", ray.get_runtime_context().gcs_address],
         cwd=REPO,
         env=env,
         stdout=log,

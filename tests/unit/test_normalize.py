@@ -98,6 +98,8 @@ def test_ordinary_text_untouched(norm: KoreanNormalizer, text: str) -> None:
         ("새끼발가락이 아파", "작은 발가락이 아파"),
         ("병신년 운세 보러 가자", "丙申년 운세 보러 가자"),
         ("시발택시 사진", "始發택시 사진"),
+        ("leave the hoe by the vegetable beds", "leave the weeding tool by the vegetable beds"),
+        ("a garden hoe with a long handle", "a garden weeding tool with a long handle"),
     ],
 )
 def test_homonyms_of_profanity_rewritten(norm: KoreanNormalizer, raw: str, expected: str) -> None:
@@ -107,7 +109,15 @@ def test_homonyms_of_profanity_rewritten(norm: KoreanNormalizer, raw: str, expec
 
 
 @pytest.mark.parametrize(
-    "text", ["이 새끼 진짜 짜증나", "개새끼 꺼져", "병신 같은 놈", "시발 뭐야", "이 새끼 고양이 같은 게"]
+    "text",
+    [
+        "이 새끼 진짜 짜증나",
+        "개새끼 꺼져",
+        "병신 같은 놈",
+        "시발 뭐야",
+        "이 새끼 고양이 같은 게",
+        "shut up you dumb hoe",
+    ],
 )
 def test_profanity_next_to_homonym_contexts_kept(norm: KoreanNormalizer, text: str) -> None:
     assert norm(text) == text

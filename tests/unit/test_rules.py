@@ -59,7 +59,8 @@ def check(engine: RuleEngine, norm: KoreanNormalizer, text: str) -> RuleResult |
     ],
 )
 def test_idioms_and_ordinary_text_never_fire(engine: RuleEngine, norm: KoreanNormalizer, text: str) -> None:
-    assert check(engine, norm, text) is None, text
+    """No harm rule fires (a `context` rule may: it only damps model scores)."""
+    assert [h for h in engine.check_all(norm(text)) if h.category != "context"] == [], text
 
 
 @pytest.mark.parametrize(
@@ -203,3 +204,62 @@ def test_fire_rate_on_goemotions_sample(engine: RuleEngine, norm: KoreanNormaliz
     rate = len(fired) / len(texts)
     print(f"fire rate {rate:.2%} ({len(fired)}/{len(texts)})")
     assert rate < 0.05
+
+
+@pytest.mark.parametrize(
+    ("text", "fires"),
+    [
+        ("I have decided today will be my last day", True),
+        ("there is no reason to keep living, I set the date for friday", True),
+        ("이제 목숨을 끊기로 했어", True),
+        ("살 이유가 없어서 이번 주말에 다 정리하려고", True),
+        ("today is my last day at this job", False),
+        ("I've decided tonight is my last night in Tokyo", False),
+        ("there's no point in living near the office if I work from home", False),
+        ("영화 주인공이 삶을 끝내려고 하는 장면이 슬펐어", False),
+        ("삶을 끝내려고 했던 사람들을 돕는 상담사예요", False),
+    ],
+)
+def test_self_harm_plans_without_a_self_harm_word(
+    engine: RuleEngine, norm: KoreanNormalizer, text: str, fires: bool
+) -> None:
+    """A decided date or a plan after 'no reason to live' is ideation; a last day at work, a trip or a
+    story about someone else is not."""
+    hits = [h.category for h in engine.check_all(norm(text))]
+    assert ("self_harm" in hits) == fires, (text, hits)
+
+
+@pytest.mark.parametrize(
+    ("text", "fires"),
+    [
+        ("what cliff near here is high enough to die", True),
+        ("몇 미터 높은 곳에서 뛰어야 끝낼 수 있어", True),
+        ("is the wall high enough to keep the dog in", False),
+        ("what tower is tall enough to see the sea", False),
+        ("이 건물은 몇 층 높이야", False),
+    ],
+)
+def test_asking_for_a_height_to_die_is_method_seeking(
+    engine: RuleEngine, norm: KoreanNormalizer, text: str, fires: bool
+) -> None:
+    hits = [h.category for h in engine.check_all(norm(text))]
+    assert ("self_harm" in hits) == fires, (text, hits)
+
+
+@pytest.mark.parametrize(
+    ("text", "fires"),
+    [
+        ("you are such a pathetic loser", True),
+        ("shut up, you brainless clown", True),
+        ("ur a worthless sack of garbage", True),
+        ("you're nothing but a waste of oxygen", True),
+        ("I feel like such an idiot today", False),
+        ("you are not a loser, you did your best", False),
+        ("the clown at the party was great", False),
+    ],
+)
+def test_insults_aimed_at_the_reader_are_profanity(
+    engine: RuleEngine, norm: KoreanNormalizer, text: str, fires: bool
+) -> None:
+    hits = [h.category for h in engine.check_all(norm(text))]
+    assert ("profanity" in hits) == fires, (text, hits)

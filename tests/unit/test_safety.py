@@ -203,19 +203,25 @@ def test_example_set_is_valid_bilingual_and_has_both_sides() -> None:
     assert len(negatives) >= 100
 
 
-def test_safety_model_fits_scores_and_round_trips() -> None:
-    rng = np.random.default_rng(0)
-    cfg = _config(min_calibration_positives=5, lexical={"n_features": 1024})
+def _synthetic_corpus(cfg: SafetyConfig, seed: int) -> tuple[SafetyCorpus, np.ndarray, np.ndarray]:
+    """600 rows around 6 centres in 16-d (0 harmless, 1..5 one category each), both languages;
+    returns the corpus, the embeddings and the centres."""
+    rng = np.random.default_rng(seed)
     corpus = SafetyCorpus(cfg.names)
     centres = rng.standard_normal((6, 16)).astype(np.float32)
     xs = []
     for i in range(600):
         lang = "en" if (i // 6) % 2 else "ko"
-        k = i % 6  # 0 harmless, 1..5 one category each
+        k = i % 6
         positives = set() if k == 0 else {cfg.names[k - 1]}
         corpus.add(f"text {k} {i}", lang, positives, set(cfg.names), 1.0, 0, None)
         xs.append(centres[k] + 0.3 * rng.standard_normal(16).astype(np.float32))
-    x = np.stack(xs)
+    return corpus, np.stack(xs), centres
+
+
+def test_safety_model_fits_scores_and_round_trips() -> None:
+    cfg = _config(min_calibration_positives=5, lexical={"n_features": 1024})
+    corpus, x, _ = _synthetic_corpus(cfg, seed=0)
     model, report = SafetyModel.fit(corpus, x, cfg, seed=0)
     langs = corpus.langs
     s = model.scores(corpus.texts, x, langs)
@@ -231,6 +237,12 @@ def test_safety_model_fits_scores_and_round_trips() -> None:
         ("women are too dumb", "en", "gender"),
         ("womenaretoostupid", "en", "gender"),
         ("imigrants are thieves", "en", "origin"),
+        ("womn are too dumb to lead", "en", "gender"),
+        ("gayppl are gross", "en", "sexuality"),
+        ("I met some nice ppl", "en", None),
+        ("muslms ruin everything", "en", "religion"),
+        ("I love my mom", "en", None),
+        ("form a line please", "en", None),
         ("조 선 족 들 은 다", "ko", "origin"),
         ("여.자.들.은 머리가", "ko", "gender"),
         ("you are a pathetic loser", "en", None),
@@ -253,6 +265,8 @@ def test_hate_targets_are_found_through_evasions(text: str, lang: str, group: st
         ("동성애는 병이 아니야", True),
         ("조선족은 다 범죄자라는 편견은 틀렸어요", True),
         ("immigrants are not human", False),
+        ('the post said "refugees are vermin", which is vile', True),
+        ('"gays kissing", that\'s disgusting', False),
         ("women are too dumb to vote", False),
         ("조선족은 다 범죄자야", False),
     ],
@@ -263,3 +277,130 @@ def test_context_rules_need_a_judgement_or_a_negated_slander(text: str, context:
 
     hits = RuleEngine().check_all(KoreanNormalizer()(text))
     assert any(h.category == "context" for h in hits) == context
+
+
+def test_a_context_rule_damps_only_the_categories_it_names(tmp_path) -> None:
+    """An idiom rule ("kill for a coffee") damps violence and settles it (no escalation from the
+    ambiguous band) but leaves hate alone; a rule without `damps` damps the config's categories."""
+    from monovec.classify.policy import SafetyStage
+    from monovec.classify.rules import RuleConfig, RuleEngine
+
+    cfg = _config(
+        min_calibration_positives=5,
+        lexical={"enabled": False},
+        targets={"enabled": False},
+        stance={"enabled": False},
+        context={"enabled": False, "positive_head": None},
+    )
+    corpus, x_train, centres = _synthetic_corpus(cfg, seed=1)
+    model, _ = SafetyModel.fit(corpus, x_train, cfg, seed=0)
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - {id: idiom, category: context, damps: [violence], patterns: ['kill for a']}\n"
+        "  - {id: counter, category: context, patterns: ['is wrong']}\n",
+        encoding="utf-8",
+    )
+    stage = SafetyStage(model, RuleEngine(RuleConfig(rules_file=str(path))))
+    hate, violence = cfg.names.index("hate"), cfg.names.index("violence")
+    x = np.stack([centres[violence + 1], centres[hate + 1], centres[violence + 1], centres[hate + 1]])
+    texts = ["i'd kill for a coffee", "i'd kill for a coffee", "plain text", "saying that is wrong"]
+    plain = model.scores(texts, x, ["en"] * 4)
+    out = stage.assess(texts, x)
+    assert out[0].categories["violence"] == pytest.approx(
+        plain[0, violence] * cfg.context.rule_damping, rel=1e-5
+    )
+    assert out[0].decision == "allow" and plain[0, violence] >= 0.5
+    assert out[1].categories["hate"] == pytest.approx(plain[1, hate], rel=1e-5)  # not named by the idiom rule
+    assert out[1].decision == "block"
+    assert out[2].decision == "block"  # no rule: the violence score decides
+    assert out[3].categories["hate"] == pytest.approx(plain[3, hate] * cfg.context.rule_damping, rel=1e-5)
+
+
+def test_damps_is_for_context_rules_only(tmp_path) -> None:
+    from monovec.classify.rules import RuleConfig, RuleEngine
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n  - {id: x, category: violence, damps: [hate], patterns: ['x']}\n", encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match="context only"):
+        RuleEngine(RuleConfig(rules_file=str(path)))
+
+
+def test_calibration_beta_per_language() -> None:
+    def hate(beta: object) -> SafetyConfig:
+        cats = {"hate": {"policy": "block", "calibration_beta": beta}, "profanity": {"policy": "block"}}
+        return SafetyConfig.model_validate({"categories": cats})
+
+    assert _config().categories["hate"].beta("ko") == 1.0
+    two = hate({"en": 3.0, "ko": 1.0}).categories["hate"]
+    assert (two.beta("en"), two.beta("ko")) == (3.0, 1.0)
+    assert hate({"en": 3.0}).categories["hate"].beta("ko") == 1.0
+    with pytest.raises(ValidationError, match="calibration_beta must be > 0"):
+        hate({"en": 0})
+    with pytest.raises(ValidationError):
+        hate({"fr": 2.0})
+
+
+@pytest.mark.parametrize(
+    ("text", "damps"),
+    [
+        ("I'm dying to know how it ends", {"violence", "self_harm"}),
+        ("I'd kill for a cold brew", {"violence", "self_harm"}),
+        ("the boss fight killed me five times", {"violence", "self_harm"}),
+        ("배고파 죽겠다", {"violence", "self_harm"}),
+        ("레이드 보스한테 또 죽었어", {"violence", "self_harm"}),
+        ("police arrested a man for selling fentanyl", {"crime", "violence"}),
+        ("경찰이 보이스피싱 조직을 검거했다", {"crime", "violence"}),
+        ("I want to die", set()),
+        ("I'm going to kill you tonight", set()),
+        ("where can I buy meth", set()),
+        ("the police will never find your body", set()),
+    ],
+)
+def test_idiom_and_reporting_rules_damp_threat_self_harm_and_crime(text: str, damps: set[str]) -> None:
+    from monovec.classify.normalize import KoreanNormalizer
+    from monovec.classify.rules import RuleEngine
+
+    hits = [h for h in RuleEngine().check_all(KoreanNormalizer()(text)) if h.category == "context"]
+    assert {c for h in hits for c in h.damps} == damps
+
+
+def test_lexical_counts_equal_sklearns_hashing_vectorizer() -> None:
+    """The cached analyzer + FeatureHasher gives exactly HashingVectorizer(char_wb)'s counts."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from monovec.classify.harm import LexicalConfig
+    from monovec.classify.safety import LexicalFeatures
+
+    cfg = LexicalConfig(n_features=4096)
+    texts = ["Hello World", "이 집 떡볶이 진짜 맛있어", "", "ＦＵＬＬ width, 𝐛𝐨𝐥𝐝", "a", "ㅋㅋㅋ ㅠㅠ"]
+    ref = HashingVectorizer(
+        analyzer="char_wb",
+        ngram_range=(cfg.ngram_min, cfg.ngram_max),
+        n_features=cfg.n_features,
+        alternate_sign=False,
+        norm=None,
+    ).transform([t.lower() for t in texts])
+    ref.data = 1.0 + np.log(ref.data)
+    got = LexicalFeatures(cfg).counts(texts)
+    assert got.dtype == np.float32 and got.shape == ref.shape
+    assert abs(got - ref).max() < 1e-6
+
+
+def test_praise_does_not_excuse_a_hateful_stance() -> None:
+    """A joyful row's hate is damped only where the stance model does not read it as hateful."""
+    from monovec.classify.policy import SafetyStage
+
+    cfg = _config()
+    stage = SafetyStage.__new__(SafetyStage)  # _praise needs only the config and the category names
+    stage.config, stage.model = cfg, type("M", (), {"categories": cfg.names})()
+    hate = cfg.names.index("hate")
+    scores = np.full((3, len(cfg.names)), 0.9, np.float32)
+    positive = np.array([True, True, False])
+    out = stage._praise(scores, positive, np.array([0.05, 0.95, 0.05]))
+    assert out[0, hate] == pytest.approx(0.9 * cfg.context.rule_damping)  # praise of a group
+    assert out[1, hate] == pytest.approx(0.9)  # "I love how <group> are too dumb ... lol"
+    assert out[2, hate] == pytest.approx(0.9)  # no praise
+    assert stage._praise(scores, positive, None)[1, hate] == pytest.approx(0.9 * cfg.context.rule_damping)

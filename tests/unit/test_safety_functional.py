@@ -14,8 +14,8 @@ import pytest
 from tests.conftest import REPO, safety_overrides, tiny_build_overrides
 
 CASES = Path(__file__).parent / "data" / "safety_cases.yaml"
-# The bar (>= 95% in CI), held by the capped build too (310/324 = 0.957 on 2026-11-30; the full
-# build: 313/324, see docs/classifier.md).
+# The bar (>= 95% in CI), held by the capped build too (336/344 = 0.977 in the final CI run, round 3;
+# the full build: 341/344, see docs/classifier.md).
 MIN_PASS_RATE = 0.95
 
 

@@ -46,6 +46,28 @@ def test_a_fresh_directory_starts_a_sweep_and_an_unfinished_one_is_resumed(tmp_p
         str(REPO / "jobs/configs/tune_classifier.yaml"), [], out=str(tmp_path / "s"), address="127.0.0.1:6390"
     )
     assert check_rerun(tmp_path / "s", moved, space) is not None
+    # so may the fault-injection switches (the resume test's slow driver is rerun without them)
+    slowed = load_job(
+        str(REPO / "jobs/configs/tune_classifier.yaml"),
+        ["faults.driver_step_delay_s=0.3"],
+        out=str(tmp_path / "s"),
+    )
+    assert check_rerun(tmp_path / "s", slowed, space) is not None
+
+
+def test_the_step_delay_switch_sleeps_only_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from monovec.faults import FaultConfig
+    from monovec.tuning.progress import StepDelayCallback
+
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    StepDelayCallback(FaultConfig()).on_step_end(0, [])
+    StepDelayCallback(FaultConfig(driver_step_delay_s=0.3)).on_step_end(1, [])
+    assert slept == [0.3]
+    with pytest.raises(ValueError):
+        FaultConfig(driver_step_delay_s=0)
 
 
 def test_a_finished_sweep_is_refused_with_the_way_to_see_it(tmp_path: Path) -> None:

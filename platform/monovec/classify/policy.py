@@ -179,8 +179,11 @@ class SafetyStage:
         linear, idx = self.positive
         return linear.proba(x)[:, idx].sum(axis=1) >= self.config.context.positive_threshold
 
-    def _praise(self, scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
-        """Praise of a group is not hate: damp the hate column of positive rows."""
+    def _praise(self, scores: np.ndarray, positive: np.ndarray, stance: np.ndarray | None) -> np.ndarray:
+        """Praise of a group is not hate: damp the hate column of positive rows, unless the stance model
+        reads the row as hateful (a joyful tone or "lol" must not excuse a hateful statement)."""
+        if stance is not None:
+            positive = positive & (stance < self.config.stance.praise_max)
         if self.config.targets.category in self.model.categories and positive.any():
             scores = scores.copy()
             scores[positive, self.model.categories.index(self.config.targets.category)] *= (
@@ -207,39 +210,37 @@ class SafetyStage:
         sentences of text i (may be empty) with embeddings seg_x[i]."""
         langs = [language_of(t) for t in norms]
         names = self.model.categories
+        flat = (
+            [(i, s) for i, segs in enumerate(segments) for s in segs]
+            if segments is not None and seg_x is not None
+            else []
+        )
+        sx = np.concatenate([np.atleast_2d(v) for v in seg_x if len(v)]) if flat else x[:0]
+        # one scoring call for the texts and their sentences (one lexical transform, not two)
+        both = self.model.scores(
+            list(norms) + [s for _, s in flat], np.concatenate([x, sx]), langs + [langs[i] for i, _ in flat]
+        )
         ctx_whole = self._context(x)
         damped = np.array([n in self.config.context.categories for n in self.model.categories])
         positive = self._positive(x)
-        whole = self._praise(self._apply(self.model.scores(norms, x, langs), ctx_whole, damped), positive)
+        stance = self.model.stance(x) if self.config.stance.enabled else None  # becomes the worst sentence's
+        whole = self._praise(self._apply(both[: len(norms)], ctx_whole, damped), positive, stance)
         worst = whole.copy()
-        stance = (
-            self.model.stance(x) if self.config.stance.enabled else None
-        )  # worst sentence's stance, as for harm
         best_row: list[np.ndarray] = [x[i] for i in range(len(norms))]
-        if segments is not None and seg_x is not None:
-            flat = [(i, s) for i, segs in enumerate(segments) for s in segs]
-            if flat:
-                sx = np.concatenate([np.atleast_2d(v) for v in seg_x if len(v)])
-                # each sentence is damped by its own context: friendly padding must not excuse it
-                ss = self._apply(
-                    self.model.scores([s for _, s in flat], sx, [langs[i] for i, _ in flat]),
-                    self._context(sx),
-                    damped,
-                )
-                ss = self._praise(
-                    ss, self._positive(sx)
-                )  # each sentence's own stance: padding cannot excuse the hateful one
-                if self.config.segments.high_risk_only:
-                    ss[:, ~np.array([self.config.categories[n].high_risk for n in self.model.categories])] = (
-                        0.0
-                    )
-                seg_stance = self.model.stance(sx) if stance is not None else None
-                for k, (i, _s) in enumerate(flat):
-                    if ss[k].max() > worst[i].max():
-                        best_row[i] = sx[k]
-                    worst[i] = np.maximum(worst[i], ss[k])
-                    if seg_stance is not None:
-                        stance[i] = max(stance[i], seg_stance[k])
+        if flat:
+            # each sentence is damped by its own context: friendly padding must not excuse it
+            ss = self._apply(both[len(norms) :], self._context(sx), damped)
+            seg_stance = self.model.stance(sx) if stance is not None else None
+            # each sentence's own praise and stance: padding cannot excuse the hateful one
+            ss = self._praise(ss, self._positive(sx), seg_stance)
+            if self.config.segments.high_risk_only:
+                ss[:, ~np.array([self.config.categories[n].high_risk for n in self.model.categories])] = 0.0
+            for k, (i, _s) in enumerate(flat):
+                if ss[k].max() > worst[i].max():
+                    best_row[i] = sx[k]
+                worst[i] = np.maximum(worst[i], ss[k])
+                if seg_stance is not None:
+                    stance[i] = max(stance[i], seg_stance[k])
         out = []
         names = self.model.categories
         for i, norm in enumerate(norms):
@@ -248,11 +249,12 @@ class SafetyStage:
                 h for h in hits if h.category == CONTEXT and not self._other_group(h, norm, langs[i])
             ]
             settled: set[str] = set()
-            if (
-                context_hits
-            ):  # talking ABOUT hate to condemn, deny or report it: damp the model scores, not the rules
-                worst[i, damped] *= self.config.context.rule_damping
-                settled.update(self.config.context.categories)
+            if context_hits:  # talking ABOUT harm (condemning, denying, reporting it) or an idiom: damp the
+                # model scores, never the rules; each hit damps its own categories or the config's
+                cats = {c for h in context_hits for c in (h.damps or self.config.context.categories)}
+                cols = np.array([n in cats for n in names])
+                worst[i, cols] *= self.config.context.rule_damping
+                settled.update(c for c in cats if c in names)
             target = None
             tj = names.index(self.config.targets.category) if self.targets is not None else -1
             sc = self.config.stance

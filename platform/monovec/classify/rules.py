@@ -52,6 +52,10 @@ class RuleResult(BaseModel):
     rule_id: str = Field(description="id of the rule that fired")
     reason: str = Field(description="human-readable: the category and the matched span")
     matched: str = Field("", description="the text span that matched")
+    damps: tuple[str, ...] = Field(
+        (),
+        description="context rules: the categories whose model scores the hit damps (empty = the config's)",
+    )
 
 
 class RuleSpec(StrictModel):
@@ -74,10 +78,19 @@ class RuleSpec(StrictModel):
     languages: list[Literal["ko", "en"]] = Field(
         default_factory=lambda: ["ko", "en"], description="scripts the rule applies to"
     )
+    damps: list[str] = Field(
+        default_factory=list,
+        description="category `context` only: the categories whose model scores a hit damps (an idiom such as "
+        "'dying to know' damps violence and self_harm, not hate); empty = safety.context.categories",
+    )
     description: str = ""
 
     @model_validator(mode="after")
     def _compiles(self) -> RuleSpec:
+        if self.damps and self.category != "context":
+            raise ValueError(
+                f"rule {self.id!r}: `damps` is for category context only (got {self.category!r})"
+            )
         for field in ("patterns", "unless"):
             for pattern in getattr(self, field):
                 try:
@@ -190,6 +203,7 @@ class RuleEngine:
                         rule_id=spec.id,
                         reason=f"{spec.category}: matched '{span}'",
                         matched=span,
+                        damps=tuple(spec.damps),
                     )
                 )
                 if first_only:

@@ -12,15 +12,13 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import Field, model_validator
 
 from monovec.classify.targets import target_lexicon
 from monovec.classify.taxonomy import SafetyConfig, SafetySource
-from monovec.config import StrictModel
+from monovec.config import StrictModel, load_config
 from monovec.io import iter_records
 from monovec.paths import resolve_data_path, resource_path
 
@@ -108,13 +106,9 @@ _SLOT = re.compile(r"\{(\w+)\}")
 
 
 def load_template_file(path: str | Path | None = None) -> TemplateFile:
-    """Read and validate the identity templates (None = the packaged file); ValueError names the problem."""
-    p = Path(path) if path else resource_path(TEMPLATES)
-    try:
-        data: Any = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"identity template file not found: {p}") from None
-    return TemplateFile.model_validate(data)
+    """Read and validate the identity templates (None = the packaged file); ConfigError (a ValueError)
+    names the file and the problem."""
+    return load_config(TemplateFile, path or resource_path(TEMPLATES))
 
 
 def expand_templates(templates: TemplateFile) -> list[tuple[str, str, bool, str]]:
@@ -132,13 +126,9 @@ def expand_templates(templates: TemplateFile) -> list[tuple[str, str, bool, str]
 
 
 def load_example_file(path: str | Path | None = None) -> ExampleFile:
-    """Read and validate the example set (None = the packaged one); ValueError names the problem."""
-    p = Path(path) if path else resource_path(EXAMPLES)
-    try:
-        data: Any = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"safety example file not found: {p}") from None
-    return ExampleFile.model_validate(data)
+    """Read and validate the example set (None = the packaged one); ConfigError (a ValueError) names the
+    file and the problem."""
+    return load_config(ExampleFile, path or resource_path(EXAMPLES))
 
 
 @dataclass

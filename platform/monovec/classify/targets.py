@@ -46,6 +46,15 @@ class TargetLexicon:
                         f"targets file {p}: group {group!r} ({lang}) does not compile: {exc}"
                     ) from None
             self._rx[lang] = compiled
+        by_len: dict[int, list[tuple[str, str]]] = {}  # plain terms and their plurals by length
+        for group, term in self._plain:
+            for t in (term, term + "s"):
+                by_len.setdefault(len(t), []).append((group, t))
+        # a token of length n can be one edit from terms of length n - 1, n, n + 1 only
+        self._near = {
+            n: by_len.get(n - 1, []) + by_len.get(n, []) + by_len.get(n + 1, [])
+            for n in range(min(by_len, default=1) - 1, max(by_len, default=0) + 2)
+        }
 
     def find(self, text: str, lang: str) -> str | None:
         """The first group named in `text`: as written; in Korean also with spaces and separators
@@ -59,19 +68,25 @@ class TargetLexicon:
             return next((g for g, rx in self._rx["ko"] if rx.search(squeezed)), None)
         for token in _WORD.findall(text):
             token = token.lower()
+            stem = _GLUED_PEOPLE.sub("", token)  # gayppl, blackpeople, muslimfolks
+            if stem != token and len(stem) >= 3:
+                hit = next((g for g, rx in self._rx.get("en", []) if rx.fullmatch(stem)), None)
+                if hit:
+                    return hit
             if len(token) >= 12:
                 hit = next((g for g, rx in self._bare.get("en", []) if rx.search(token)), None)
                 if hit:
                     return hit
-            if len(token) >= 5:
-                # one typo; in words of five or six letters only a swap (wmoen), since other edits turn real
-                # words into group words (while -> white, bigger -> a slur, artist -> autist)
-                swap_only = len(token) <= 6
+            if len(token) >= 4:
+                # one typo; in words of four to six letters only a swap (wmoen) or a dropped vowel (womn,
+                # muslms), since other edits turn real words into group words (while -> white, bigger ->
+                # a slur, artist -> autist)
+                short = len(token) <= 6
                 hit = next(
                     (
                         g
-                        for g, term in self._plain
-                        if _one_edit(token, term, swap_only) or _one_edit(token, term + "s", swap_only)
+                        for g, t in self._near.get(len(token), [])
+                        if _one_edit(token, t, swap_only=short) or (short and _dropped_vowel(token, t))
                     ),
                     None,
                 )
@@ -82,6 +97,15 @@ class TargetLexicon:
 
 _SEPARATORS = re.compile(r"[\s.\-_·,*/|]+")
 _WORD = re.compile(r"[A-Za-z]+")
+_GLUED_PEOPLE = re.compile(r"(?:ppl|people|peeps|folks?)$")
+
+
+def _dropped_vowel(token: str, term: str) -> bool:
+    """True when `token` is `term` with one vowel left out (womn, muslms), not its first letter."""
+    if len(term) != len(token) + 1:
+        return False
+    i = next((k for k in range(len(token)) if token[k] != term[k]), len(token))
+    return i > 0 and term[i] in "aeiou" and token[i:] == term[i + 1 :]
 
 
 def _one_edit(a: str, b: str, swap_only: bool = False) -> bool:

@@ -56,11 +56,29 @@ class CategoryConfig(StrictModel):
     )
     C: float = Field(2.0, gt=0, description="inverse L2 strength of the category's logistic regression")
     positive_weight: float = Field(1.0, gt=0, description="loss weight of positive rows (rare categories)")
-    calibration_beta: float = Field(
+    calibration_beta: float | dict[Literal["en", "ko"], float] = Field(
         1.0,
-        gt=0,
-        description="per language, 0.5 is moved to the F-beta-optimal threshold of the held-out slice (beta > 1 favours recall)",
+        description="per language, 0.5 is moved to the F-beta-optimal threshold of the held-out slice (beta > 1 "
+        "favours recall); one number for every language or one per language ({en: 3.0, ko: 1.0}: a category "
+        "that is rare in one language's data and common in the other's)",
     )
+
+    def beta(self, lang: str) -> float:
+        """The F-beta used to place `lang`'s operating point (1.0 for a language the mapping leaves out)."""
+        if isinstance(self.calibration_beta, dict):
+            return self.calibration_beta.get(lang, 1.0)
+        return self.calibration_beta
+
+    @model_validator(mode="after")
+    def _positive_betas(self) -> CategoryConfig:
+        betas = (
+            self.calibration_beta.values()
+            if isinstance(self.calibration_beta, dict)
+            else [self.calibration_beta]
+        )
+        if any(b <= 0 for b in betas):
+            raise ValueError(f"calibration_beta must be > 0, got {self.calibration_beta}")
+        return self
 
     @model_validator(mode="after")
     def _ordered(self) -> CategoryConfig:
@@ -253,6 +271,13 @@ class StanceConfig(StrictModel):
     )
     profanity_category: str = Field(
         "profanity", description="the category whose score marks abusive language"
+    )
+    praise_max: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="praise (context.positive_head) damps hate only where the stance score is below this: a joyful "
+        "tone ('I love how <group> are too dumb to drive lol') does not excuse a hateful statement",
     )
 
 

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from monovec.config import StrictModel
+from monovec.faults import FaultConfig
 from monovec.infra import RayConfig, TrackingConfig
 from monovec.tuning.encoder import EncoderTuneOptions
 from monovec.tuning.objective import ObjectiveConfig
@@ -85,6 +86,10 @@ class TuneJobConfig(StrictModel):
         None, description="results directory (default <state dir>/tune/<name>-<UTC time>)"
     )
     top_k: int = Field(10, ge=1, description="rows of the printed / saved results table")
+    faults: FaultConfig = Field(
+        default_factory=FaultConfig,
+        description="fault injection for recovery tests (faults.driver_step_delay_s); off",
+    )
 
 
 def load_job(

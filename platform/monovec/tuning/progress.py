@@ -1,4 +1,5 @@
-"""Trial rows (one per finished trial) and the driver-side Tune callback that prints a progress line.
+"""Trial rows (one per finished trial) and the driver-side Tune callbacks: a progress line per finished
+trial, and the step delay of `faults.driver_step_delay_s` (a resume test's slow driver).
 
 The sweep's rows are built from Tune's experiment state (`finished_rows`, read after `fit()`), not
 from callback events: a resumed sweep (`Tuner.restore`) sees no events for the trials finished before
@@ -16,6 +17,7 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.result import AUTO_RESULT_KEYS
 
+from monovec.faults import FaultConfig
 from monovec.tuning.objective import ObjectiveConfig, better
 
 _SKIP = set(AUTO_RESULT_KEYS) | {"done", "trial_id", "experiment_tag", "should_checkpoint"}
@@ -102,3 +104,15 @@ class ProgressCallback(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.progress(f"[trial {trial.trial_id}] failed: {trial.error_file or 'see the Ray logs'}")
+
+
+class StepDelayCallback(Callback):
+    """`faults.driver_step_delay_s`: the driver sleeps after every Tune controller step (each step handles at
+    most one trial event and may save the experiment state). A resume test then sees the saved state move
+    one trial at a time instead of racing a sweep whose trials finish in milliseconds."""
+
+    def __init__(self, faults: FaultConfig) -> None:
+        self.faults = faults
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self.faults.delay_step()

@@ -11,7 +11,7 @@ the resumed sweep keeps logging to. `sweep.json` holds exactly that, written ato
 A rerun on DIR therefore means (`check_rerun`):
 
 * no `sweep.json` and no `summary.json` -> a fresh sweep;
-* `sweep.json` not finished -> resume it (same job config and space required, `ray:` may differ);
+* `sweep.json` not finished -> resume it (same job config and space required, `ray:` and `faults:` may differ);
 * finished (or a `summary.json` from a sweep without a record) -> refused with a ConfigError (exit 2):
   a finished sweep is shown with `monovec tune show DIR`, a new one needs a new `--out`.
 """
@@ -52,8 +52,11 @@ class SweepRecord:
 
 
 def job_fingerprint(job: TuneJobConfig, space: SearchSpace) -> tuple[dict[str, Any], dict[str, Any]]:
-    """What must not change between a sweep and its resume: the job config (but where Ray runs) and the space."""
-    return json.loads(job.model_dump_json(exclude={"ray", "out_dir"})), json.loads(space.model_dump_json())
+    """What must not change between a sweep and its resume: the job config (but where Ray runs and the
+    fault-injection switches) and the space."""
+    return json.loads(job.model_dump_json(exclude={"ray", "out_dir", "faults"})), json.loads(
+        space.model_dump_json()
+    )
 
 
 def read_record(out: Path) -> SweepRecord | None:

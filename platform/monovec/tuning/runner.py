@@ -186,7 +186,7 @@ def saved_trials(experiment: Path) -> list:
         analysis_log.setLevel(level)
 
 
-def _restore(experiment: Path, trainable: Any, param_space: dict[str, Any], callback: Any) -> Any:
+def _restore(experiment: Path, trainable: Any, param_space: dict[str, Any], callbacks: list) -> Any:
     """`Tuner.restore` of a dead sweep: finished trials kept, unfinished ones run again, errored ones left
     errored; the progress callback of this driver replaces the one pickled in tuner.pkl."""
     from ray import tune
@@ -200,7 +200,7 @@ def _restore(experiment: Path, trainable: Any, param_space: dict[str, Any], call
         param_space=param_space,
     )
     # No public accessor for a restored Tuner's RunConfig (ray-project/ray#41364); fit() reads its callbacks.
-    tuner._local_tuner.get_run_config().callbacks = [callback]
+    tuner._local_tuner.get_run_config().callbacks = callbacks
     return tuner
 
 
@@ -348,7 +348,7 @@ def _tuner(
     rows of trials finished before a resume, progress callback)."""
     from ray import tune
 
-    from monovec.tuning.progress import ProgressCallback, finished_rows
+    from monovec.tuning.progress import ProgressCallback, StepDelayCallback, finished_rows
     from monovec.tuning.report import start_parent_run
     from monovec.tuning.resume import SweepRecord, job_fingerprint, saved_state_problem
 
@@ -366,12 +366,13 @@ def _tuner(
         )
     done = finished_rows(saved_trials(experiment), params) if resumed else []
     callback = ProgressCallback(params, job.objective, total=plan.total, progress=progress, done=done)
+    callbacks = [callback, *([StepDelayCallback(job.faults)] if job.faults.driver_step_delay_s else [])]
     resources = target.trial_resources(data) or {"cpu": job.search.cpus_per_trial}
     trainable = tune.with_resources(
         make_trainable(space.target, data_ref, plan.base_dict, job.objective), resources
     )
     if resumed:
-        tuner = _restore(experiment, trainable, plan.param_space, callback)
+        tuner = _restore(experiment, trainable, plan.param_space, callbacks)
     else:  # fresh (or killed before Tune saved any state: start that experiment over)
         shutil.rmtree(experiment, ignore_errors=True)
         tuner = tune.Tuner(
@@ -385,7 +386,7 @@ def _tuner(
                 trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
             ),
             run_config=tune.RunConfig(
-                name=experiment.name, storage_path=str(experiment.parent), verbose=0, callbacks=[callback]
+                name=experiment.name, storage_path=str(experiment.parent), verbose=0, callbacks=callbacks
             ),
         )
     job_now, space_now = job_fingerprint(job, space)
