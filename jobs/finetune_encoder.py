@@ -16,7 +16,9 @@ from monovec.finetune.config import FinetuneConfig
 from monovec.finetune.train import run_finetune
 
 
-@job(FinetuneConfig, ray=lambda cfg: cfg.scaling.num_workers > 0)
+# dashboard: Ray Train's PlacementGroupCleaner asks the State API (served by the dashboard) every few seconds
+# whether the run's controller is alive; without it every ask fails with a warning on the console.
+@job(FinetuneConfig, ray=lambda cfg: cfg.scaling.num_workers > 0, dashboard=True)
 def main(config: FinetuneConfig, args: object) -> int:
     result = run_finetune(config, progress=lambda m: print(m, flush=True))
     print(f"run_dir={result.run_dir}")
