@@ -420,11 +420,24 @@ TASTE = [
     ),
 ]
 
+ENCODER = [
+    Step(
+        ".venv/bin/python jobs/finetune_encoder.py --config jobs/configs/encoder_finetune_smoke.yaml",
+        expect("model_dir=", "encoder=models:/monovec-encoder-smoke/1"),
+        1200,
+    ),
+    Step(
+        ".venv/bin/python jobs/tune.py --space tune_spaces/encoder_finetune.yaml --config jobs/configs/tune_encoder.yaml",
+        expect("best_yaml="),
+        1500,
+    ),
+]
+
 OTHER = [
     Step("make quickstart", _quickstart, 1500),
     Step("python cluster/kuberay/render_rayservice.py --check"),
 ]
-JOURNEY = OTHER + CLASSIFIER + HEAD + TUNING + TEXTVIB + TASTE
+JOURNEY = OTHER + CLASSIFIER + HEAD + TUNING + TEXTVIB + TASTE + ENCODER
 
 
 def _run_steps(project: Project, steps: list[Step]) -> None:
@@ -501,3 +514,7 @@ def test_textvib_commands(project: Project) -> None:
 
 def test_taste_commands(project: Project) -> None:
     _run_steps(project, TASTE)
+
+
+def test_encoder_commands(project: Project) -> None:
+    _run_steps(project, ENCODER)

@@ -160,6 +160,7 @@ def test_one_class_per_infrastructure_block() -> None:
     """`RayConfig`, `ScalingConfig` and `TrackingConfig` are defined once (monovec/infra.py), and every
     job config's `ray`, `scaling` and `tracking` blocks are those classes."""
     from monovec.classify.build import BuildConfig
+    from monovec.finetune.config import FinetuneConfig
     from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
     from monovec.taste.config import Taste2VecJobConfig
     from monovec.textvib.config import TextVibConfig
@@ -176,7 +177,7 @@ def test_one_class_per_infrastructure_block() -> None:
             ):
                 defined.setdefault(node.name, []).append(module_name(path))
     assert defined == {c.__name__: ["monovec.infra"] for c in shared.values()}, defined
-    for job in (BuildConfig, Taste2VecJobConfig, TextVibConfig, TuneJobConfig):
+    for job in (BuildConfig, FinetuneConfig, Taste2VecJobConfig, TextVibConfig, TuneJobConfig):
         for key, cls in shared.items():
             if key in job.model_fields:
                 assert job.model_fields[key].annotation is cls, f"{job.__name__}.{key}"

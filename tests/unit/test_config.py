@@ -12,6 +12,7 @@ import yaml
 from monovec.classify.build import BuildConfig
 from monovec.classify.quickstart import QuickstartConfig
 from monovec.config import ConfigError, apply_overrides, load_config, parse_override
+from monovec.finetune.config import FinetuneConfig
 from monovec.taste.config import Taste2VecJobConfig
 from monovec.textvib.config import TextVibConfig
 from monovec.tuning.config import TuneJobConfig
@@ -50,12 +51,16 @@ def test_unknown_key_and_bad_value_name_the_field(tmp_path: Path) -> None:
 
 JOB_CONFIGS = {
     "classifier.yaml": BuildConfig,
+    "classifier_finetuned.yaml": BuildConfig,
+    "encoder_finetune.yaml": FinetuneConfig,
+    "encoder_finetune_smoke.yaml": FinetuneConfig,
     "quickstart.yaml": QuickstartConfig,
     "taste2vec.yaml": Taste2VecJobConfig,
     "textvib_cwru.yaml": TextVibConfig,
     "textvib_smoke.yaml": TextVibConfig,
     "tune_classifier.yaml": TuneJobConfig,
     "tune_textvib.yaml": TuneJobConfig,
+    "tune_encoder.yaml": TuneJobConfig,
 }
 
 

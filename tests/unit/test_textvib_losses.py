@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from monovec.textvib.losses import lwf_loss, multi_positive_infonce, prototype_ce, rkd_loss, symmetric_infonce
+from monovec.losses import multi_positive_infonce, rkd_loss, symmetric_infonce
+from monovec.textvib.losses import lwf_loss, prototype_ce
 
 
 def test_multi_positive_matches_hand_computation() -> None:

@@ -37,7 +37,7 @@ from monovec.classify.safety import SafetyModel
 from monovec.classify.safety_data import load_corpus
 from monovec.config import StrictModel
 from monovec.embed.cache import embed_texts
-from monovec.embed.text import build_encoder
+from monovec.embed.text import build_encoder, encoder_pin, pin_encoder
 from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
 from monovec.paths import embedding_cache_dir, state_dir
 
@@ -153,7 +153,9 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
     registration (None when tracking is off). Raises FileNotFoundError / ValueError for missing or
     malformed data sources (the message names the file)."""
     t_start = time.perf_counter()
-    cfg = config.classifier
+    # a fine-tuned encoder reference (alias, path) is pinned to its exact version + weights digest: the saved
+    # config and manifest name those, so a moving alias never changes what this build embeds with
+    cfg = config.classifier.model_copy(update={"encoder": pin_encoder(config.classifier.encoder)})
     cache = Path(config.cache_dir) if config.cache_dir else embedding_cache_dir()
     normalizer = KoreanNormalizer(cfg.normalize)
     shards = config.scaling.num_workers
@@ -206,7 +208,8 @@ def build_classifier(config: BuildConfig, progress: Callable[[str], None] = prin
     encoder = build_encoder(cfg.encoder.model_copy(update={"threads": 1}))
     manifest = {
         "version": version,
-        "encoder": {"name": encoder.name, "dim": encoder.dim},
+        "encoder": {"name": encoder.name, "dim": encoder.dim}
+        | encoder_pin(config.classifier.encoder, cfg.encoder),
         "normalizer": KoreanNormalizer.VERSION,
         "rules": RuleEngine(cfg.rules).version,
         "data": counts,

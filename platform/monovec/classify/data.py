@@ -45,9 +45,20 @@ class DataSource(StrictModel):
 
 
 def _resource_records(name: str) -> Iterator[tuple[int, dict[str, Any] | None, LineError | None]]:
-    """Rows of a packaged YAML `label: {lang: [texts]}` (lists of one label aligned by position)."""
+    """Rows of a packaged YAML: `label: {lang: [texts]}` (lists of one label aligned by position), or an
+    example-group file (`groups:` of {kind, labels, en, ko}, e.g. safety/examples.yaml): one row per
+    sentence with only its language's field, `category` = the group's first label ("none" for a hard
+    negative, labels []) and `kind`."""
     data = yaml.safe_load(resource_path(name).read_text(encoding="utf-8")) or {}
     n = 0
+    if isinstance(data.get("groups"), list):
+        for group in data["groups"]:
+            category = (group.get("labels") or ["none"])[0]
+            for lang in ("en", "ko"):
+                for text in group.get(lang) or []:
+                    n += 1
+                    yield n, {"category": category, "kind": group.get("kind"), lang: text}, None
+        return
     for label, langs in data.items():
         if not isinstance(langs, dict):
             continue  # version and other metadata
@@ -128,6 +139,8 @@ def load_examples(
                 continue
             for field, lang in src.text_fields.items():
                 text = rec.get(field)
+                if text is None and src.path.startswith("resource:") and field not in rec:
+                    continue  # an example-group sentence has one language's field only
                 if not isinstance(text, str) or not text.strip():
                     errors.append(LineError(n, f"{path.name} line {n}: field {field!r} missing or empty"))
                     continue

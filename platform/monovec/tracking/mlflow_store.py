@@ -76,7 +76,12 @@ def ensure_registered_model(client: Any, name: str, description: str) -> None:
 
 
 def log_and_register(
-    model_dir: Path, config: BaseModel, metrics: dict[str, float], tracking: TrackingConfig
+    model_dir: Path,
+    config: BaseModel,
+    metrics: dict[str, float],
+    tracking: TrackingConfig,
+    description: str = "monovec unified classifier (one embedding, several heads)",
+    run_name: str | None = None,
 ) -> dict[str, Any]:
     mlflow, client, uri = mlflow_client(tracking.uri)
     exp_id = experiment_id(client, uri, tracking.experiment)
@@ -85,14 +90,14 @@ def log_and_register(
         or getattr(getattr(config, "classifier", None), "name", None)
         or "monovec-model"
     )
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"build-{model_dir.name}") as run:
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name or f"build-{model_dir.name}") as run:
         flat = _flatten(config.model_dump(mode="json"))
         mlflow.log_params({k[:250]: str(v)[:500] for k, v in list(flat.items())[:400]})
         mlflow.log_metrics({sanitise(k): float(v) for k, v in metrics.items()})
         mlflow.log_artifacts(str(model_dir), artifact_path="model")
         run_id = run.info.run_id
         source = f"{run.info.artifact_uri}/model"
-    ensure_registered_model(client, name, "monovec unified classifier (one embedding, several heads)")
+    ensure_registered_model(client, name, description)
     mv = client.create_model_version(
         name, source=source, run_id=run_id, tags={"monovec_version": model_dir.name}
     )
@@ -116,9 +121,13 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def resolve_model(ref: str, uri: str | None = None, dst: str | Path | None = None) -> Path:
+def resolve_model(
+    ref: str, uri: str | None = None, dst: str | Path | None = None, marker: str = "model.json"
+) -> Path:
     """A local model directory for `ref`: a folder (see `model_dirs.find_model_dir`), `models:/name/3` or
     `models:/name@alias` (downloaded once into the registry cache).
+
+    `marker` is the file a complete download holds (a fine-tuned encoder's is encoder.json).
 
     Raises:
         FileNotFoundError: no such folder, or the registry has no such name, version or alias.
@@ -146,7 +155,7 @@ def resolve_model(ref: str, uri: str | None = None, dst: str | Path | None = Non
             f"{ref}: not in the registry at {tracking_uri(uri)} ({exc.message})"
         ) from None
     target = Path(dst) if dst else state_dir() / "registry-cache" / mv.name / str(mv.version)
-    if (target / "model.json").is_file():
+    if (target / marker).is_file():
         return target
     tmp = target.parent / f".{target.name}.download"
     shutil.rmtree(tmp, ignore_errors=True)

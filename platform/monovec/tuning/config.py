@@ -14,6 +14,7 @@ from pydantic import Field
 from monovec.config import StrictModel
 from monovec.faults import FaultConfig
 from monovec.infra import RayConfig, TrackingConfig
+from monovec.tuning.encoder import EncoderTuneOptions
 from monovec.tuning.objective import ObjectiveConfig
 from monovec.tuning.scoring import ClassifierTuneOptions
 from monovec.tuning.textvib import TextVibTuneOptions
@@ -72,6 +73,9 @@ class TuneJobConfig(StrictModel):
     )
     textvib: TextVibTuneOptions = Field(
         default_factory=TextVibTuneOptions, description="options of the textvib target"
+    )
+    encoder: EncoderTuneOptions = Field(
+        default_factory=EncoderTuneOptions, description="options of the encoder fine-tuning target"
     )
     tracking: TrackingConfig = Field(
         default_factory=lambda: TrackingConfig(experiment="monovec-tune"),

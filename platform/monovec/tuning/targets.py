@@ -3,7 +3,8 @@
 A target is two things. Its *config model* is what the space's keys address (the unit test walks it
 without importing Ray or torch). Its *runtime* prepares the expensive, parameter-independent data
 once on the driver (embeddings, fitted heads) and scores one trial from that data. The TextVib
-target (`monovec.tuning.textvib`) trains one Ray Train run per trial and reports every epoch.
+target (`monovec.tuning.textvib`) and the encoder fine-tuning target (`monovec.tuning.encoder`) train one
+Ray Train run per trial and report every epoch.
 """
 
 from __future__ import annotations
@@ -80,6 +81,13 @@ TARGETS: dict[str, TargetSpec] = {
         runtime="monovec.tuning.textvib:TARGET",
         options_field="textvib",
         default_base_config="jobs/configs/textvib_cwru.yaml",
+    ),
+    "encoder": TargetSpec(
+        name="encoder",
+        config_model="monovec.finetune.config:FinetuneConfig",
+        runtime="monovec.tuning.encoder:TARGET",
+        options_field="encoder",
+        default_base_config="jobs/configs/encoder_finetune.yaml",
     ),
 }
 

@@ -30,6 +30,7 @@ from pydantic import Field, ValidationError
 from monovec.config import ConfigError, StrictModel, set_path
 from monovec.textvib.config import TextVibConfig
 from monovec.tuning.targets import Report, Target
+from monovec.tuning.trainrun import scored_report_callback
 
 STAGE1_KEY = "train.first_domain_stage1_epochs"
 
@@ -90,17 +91,7 @@ def asha_savings(
 
 
 def _scored_callback(scored: Callable[[dict[str, Any]], dict[str, Any]]) -> Any:
-    from ray.tune.integration.ray_train import TuneReportCallback
-
-    class ScoredTuneReport(TuneReportCallback):
-        """`TuneReportCallback` that adds `objective` (the runner's scoring) to what it forwards, so
-        ASHA and the search algorithm see the same number as the driver's baseline."""
-
-        def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
-            first = {k: v for k, v in metrics[0].items() if k != "acc_row"}
-            super().after_report(run_context, [scored(first), *metrics[1:]], checkpoint)
-
-    return ScoredTuneReport()
+    return scored_report_callback(scored, drop=("acc_row",))
 
 
 class TextVibTarget(Target):
