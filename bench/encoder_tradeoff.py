@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     tmp = Path(tempfile.mkdtemp(prefix="encoder-tradeoff-"))
     results: dict[str, dict[str, float]] = {}
+    from monovec.embed.finetuned import resolve_encoder
     from monovec.embed.text import EncoderConfig, encoder_identity
 
     for arm, encoders in arms.items():
@@ -258,7 +259,13 @@ def main(argv: list[str] | None = None) -> int:
         results[arm] = quality(
             encoders, tmp / f"{arm}.npz", args.head_rows or (2 * args.train_rows if args.train_rows else None)
         )
-        spec = json.dumps({"encoders": encoders, "heads": str(tmp / f"{arm}.npz")})
+        # the child loads local directories: resolving a models:/ reference imports MLflow (~170 MB resident),
+        # which would be charged to the arm's model memory (once per arm, whatever its number of encoders)
+        local = {
+            h: str(resolve_encoder(ref).path) if ref.startswith("models:/") else ref
+            for h, ref in encoders.items()
+        }
+        spec = json.dumps({"encoders": local, "heads": str(tmp / f"{arm}.npz")})
         proc = subprocess.run(
             [sys.executable, __file__, "--child", spec, "--n", str(args.n)],
             capture_output=True,

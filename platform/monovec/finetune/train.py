@@ -178,8 +178,10 @@ def run_finetune(cfg: FinetuneConfig, progress: Callable[[str], None] = print) -
     )
     state = checkpoint_state(build_trainer(cfg, run_dir, data).fit())
     for h in state["history"]:
+        # alignment top-1 exists only when a task has paired languages (GoEmotions en/ko)
+        aligned = f"alignment top-1 {h['alignment_top1']:.3f}, " if "alignment_top1" in h else ""
         progress(f"[encoder] epoch {h['epoch']}: loss {h['train_loss']:.4f}, dev {cfg.objective_task} macro-F1 {h['dev_objective']:.4f}, "
-                 f"alignment top-1 {h.get('alignment_top1', float('nan')):.3f}, geometry corr {h['geometry_corr']:.3f} ({h['train_seconds']:.0f}s)")  # fmt: skip
+                 f"{aligned}geometry corr {h['geometry_corr']:.3f} ({h['train_seconds']:.0f}s)")  # fmt: skip
     metrics = dict(state["history"][-1])
     model_dir = export_encoder(cfg, state, run_dir / "model")
     (run_dir / "metrics.json").write_text(
