@@ -28,29 +28,10 @@ import subprocess
 import sys
 import time
 
+from benchlib import dev_texts, rss_mb
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def texts_for_bench(n: int) -> list[str]:
-    from monovec.paths import data_dir
-
-    out: list[str] = []
-    with (data_dir() / "goemotions" / "dev.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            rec = json.loads(line)
-            out += [rec["text_en"], rec["text_ko"]]
-            if len(out) >= n:
-                break
-    return out[:n]
 
 
 def child(arm: str, model_ref: str, n: int) -> dict:
@@ -63,7 +44,7 @@ def child(arm: str, model_ref: str, n: int) -> dict:
     from monovec.embed.text import EncoderConfig, build_encoder
 
     torch.set_num_threads(1)
-    texts = texts_for_bench(n)
+    texts = dev_texts(n)
     base = rss_mb()
     model = ClassifierModel.load(model_ref)
     cfg = EncoderConfig(name="use-m3", threads=1)

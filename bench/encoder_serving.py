@@ -24,20 +24,9 @@ import time
 
 import numpy as np
 
+from benchlib import dev_texts
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def bench_texts(n: int) -> list[str]:
-    from monovec.paths import data_dir
-
-    out: list[str] = []
-    with (data_dir() / "goemotions" / "dev.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            rec = json.loads(line)
-            out += [rec["text_en"], rec["text_ko"]]
-            if len(out) >= n:
-                break
-    return out[:n]
 
 
 def timed(encode, texts: list[str]) -> dict[str, float]:  # noqa: ANN001
@@ -72,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from monovec.embed.use_torch import Tokenizer, UseM3Module, load_weights, pad_ids
 
     torch.set_num_threads(args.threads)
-    texts = bench_texts(args.n)
+    texts = dev_texts(args.n)
     package = build_encoder(EncoderConfig(name="use-m3", threads=args.threads))
     served = (
         build_encoder(EncoderConfig(name=args.encoder, threads=args.threads)) if args.encoder else package

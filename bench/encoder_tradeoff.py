@@ -37,18 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchlib import rss_mb
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 HEADS = ("emotion", "kmhas", "davidson")
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def load_task(name: str, split: str) -> tuple[list[str], list[str], list[str], list[str], list[str]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import json
 import os
 import sys
 import time
@@ -26,22 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from benchlib import dev_texts
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MONOVEC_ADMIN_TOKEN", "bench")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def texts_for_bench(n: int) -> list[str]:
-    from monovec.paths import data_dir
-
-    out: list[str] = []
-    with (data_dir() / "goemotions" / "dev.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            rec = json.loads(line)
-            out += [rec["text_en"][:120], rec["text_ko"][:120]]
-            if len(out) >= n:
-                break
-    return out[:n]
 
 
 def load(url: str, path: str, bodies: list[dict], clients: int, headers: dict | None = None) -> dict:
@@ -104,7 +92,7 @@ def main() -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}\n(run `make quickstart` first)", file=sys.stderr)
         return 2
-    texts = texts_for_bench(args.requests)
+    texts = dev_texts(args.requests, max_chars=120)
 
     # in-process baseline (1 thread: a replica gets one core here)
     pipe = ClassifierPipeline(

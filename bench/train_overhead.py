@@ -59,9 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     from monovec.config import load_config
+    from monovec.raytrain import checkpoint_state
     from monovec.textvib.config import TextVibConfig
     from monovec.textvib.data import load_domains
-    from monovec.textvib.train import build_trainer, final_state, portable, prepare_texts
+    from monovec.textvib.train import build_trainer, portable, prepare_texts
 
     run_dir = Path(tempfile.mkdtemp(prefix="textvib-bench-"))
     overrides = [
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     result = build_trainer(cfg, run_dir, texts).fit()
     ray_total = time.perf_counter() - t0
-    ray_cycles = [h["cycle_seconds"] for h in final_state(result)["history"] if "cycle_seconds" in h]
+    ray_cycles = [h["cycle_seconds"] for h in checkpoint_state(result)["history"] if "cycle_seconds" in h]
     ray.shutdown()
     after, _ = plain_cycles(cfg, domains, texts)
 

@@ -1,14 +1,22 @@
-"""What every monovec Ray Train loop shares: fault injection, the per-epoch checkpoint, restore.
+"""What every monovec Ray Train loop shares: fault injection, the per-epoch checkpoint, restore, the run config.
 
-A loop (the encoder fine-tuning; TextVibCLIP's trainer still carries its own copy of the same logic in
-`monovec/textvib/train.py`) keeps its whole state in one dict that `torch.save` can write. After every epoch rank 0 reports metrics *with* that state as a checkpoint; the
-other ranks report metrics only. On (re)start the loop asks `restore_state` for the newest state:
+Both loops (the encoder fine-tuning in `monovec/finetune/train.py`, TextVibCLIP in
+`monovec/textvib/train.py`) keep their whole state in one dict that `torch.save` can write. After every
+epoch rank 0 reports metrics *with* that state as a checkpoint; the other ranks report metrics only. On
+(re)start the loop asks `restore_state` for the newest state:
 
 - with >= 1 worker Ray Train hands it back (`ray.train.get_checkpoint()`), after a worker failure that
   `FailureConfig(max_failures)` recovers, and when a trainer is rebuilt on the same storage path after the
   driver died;
-- with 0 workers (Ray Train's local mode, no controller) the checkpoint directories are written under
-  `<run_dir>/checkpoints/epoch_NNNN` and the newest one is read back, so a killed local run resumes too.
+- with 0 workers (Ray Train v2's local mode: no controller, no checkpoint index under `storage_path`, no
+  `max_failures` retry, and the deprecated `resume_from_checkpoint` raises) the checkpoint directories are
+  written under `<run_dir>/checkpoints/epoch_NNNN` (into a `.tmp` folder, then renamed, so a kill never
+  leaves a half-written newest one) and the newest complete one is read back, so a killed local run
+  resumes too. A local rerun of a run killed after its last checkpoint has no epoch left to report:
+  `report_finished` hands the driver that checkpoint.
+
+`run_config` is the one `RunConfig` both trainers use (storage under the run directory, failure and
+checkpoint policy from the job's `scaling` block), and `checkpoint_state` reads a finished run's state.
 
 Fault injection is the job's `faults` block (`monovec.faults.FaultConfig.check_epoch` with `FAIL_MARKER`
 under the run directory, so it strikes once per run, across restarts): that is how the recovery tests kill
@@ -32,6 +40,16 @@ def local_checkpoint_root(run_dir: str | Path) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
+def local_checkpoint_dirs(run_dir: str | Path) -> list[Path]:
+    """The complete `epoch_NNNN` checkpoint folders of a 0-worker run, oldest first.
+
+    Local mode keeps no checkpoint index, so the folder itself is the index: only renamed (complete)
+    `epoch_<digits>` folders holding `state.pt` count; `*.tmp` folders of a killed write are ignored."""
+    root = local_checkpoint_root(run_dir)
+    done = [p for p in root.glob("epoch_*") if p.name[6:].isdigit() and (p / STATE_FILE).is_file()]
+    return sorted(done, key=lambda p: int(p.name[6:]))
+
+
 def restore_state(run_dir: str | Path, local_mode: bool) -> dict[str, Any] | None:
     """The newest saved loop state (see module doc), or None for a fresh run."""
     import ray.train
@@ -41,9 +59,9 @@ def restore_state(run_dir: str | Path, local_mode: bool) -> dict[str, Any] | Non
         with checkpoint.as_directory() as d:
             return torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False)
     if local_mode:
-        found = sorted(local_checkpoint_root(run_dir).glob("epoch_*/" + STATE_FILE))
+        found = local_checkpoint_dirs(run_dir)
         if found:
-            return torch.load(found[-1], map_location="cpu", weights_only=False)
+            return torch.load(found[-1] / STATE_FILE, map_location="cpu", weights_only=False)
     return None
 
 
@@ -60,19 +78,43 @@ def report_epoch(metrics: dict[str, Any], state: dict[str, Any] | None, *, epoch
         ray.train.report(metrics)
         return
     if local_mode:
-        root = local_checkpoint_root(run_dir)
-        target = root / f"epoch_{epoch:04d}"
-        target.mkdir(parents=True, exist_ok=True)
-        tmp = target / (STATE_FILE + ".tmp")
-        torch.save(state, tmp)
-        tmp.replace(target / STATE_FILE)  # atomic: a kill mid-write never leaves a half checkpoint behind
+        target = local_checkpoint_root(run_dir) / f"epoch_{epoch:04d}"
+        partial = target.with_name(target.name + ".tmp")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        torch.save(state, partial / STATE_FILE)
+        shutil.rmtree(target, ignore_errors=True)  # an epoch redone after a kill between save and rename
+        partial.rename(target)  # atomic: a kill mid-write never leaves a half checkpoint behind
         ray.train.report(metrics, checkpoint=Checkpoint.from_directory(str(target)))
-        for old in sorted(root.glob("epoch_*"))[:-keep]:
+        for old in local_checkpoint_dirs(run_dir)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
         return
     with tempfile.TemporaryDirectory() as tmp_dir:
         torch.save(state, Path(tmp_dir) / STATE_FILE)
         ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp_dir))
+
+
+def report_finished(metrics: dict[str, Any], run_dir: str | Path) -> None:
+    """A 0-worker rerun of a run killed after its last checkpoint (while finalizing): no epoch is left to
+    report, so hand the driver that newest local checkpoint with the last epoch's `metrics`."""
+    import ray.train
+    from ray.train import Checkpoint
+
+    ray.train.report(metrics, checkpoint=Checkpoint.from_directory(str(local_checkpoint_dirs(run_dir)[-1])))
+
+
+def run_config(scaling: Any, run_dir: str | Path) -> Any:
+    """The `ray.train.RunConfig` of a monovec trainer: storage under `run_dir` (a rebuilt trainer on the
+    same directory resumes), `FailureConfig(max_failures)` and `CheckpointConfig(num_to_keep)` from the job's
+    `scaling` block (`monovec.infra.ScalingConfig`)."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig
+
+    return RunConfig(
+        name="ray",
+        storage_path=str(Path(run_dir)),
+        failure_config=FailureConfig(max_failures=scaling.max_failures),
+        checkpoint_config=CheckpointConfig(num_to_keep=scaling.checkpoints_to_keep),
+    )
 
 
 def checkpoint_state(result: Any) -> dict[str, Any]:

@@ -85,7 +85,8 @@ def test_worker_failure_resumes_from_the_checkpoint(smoke, monkeypatch: pytest.M
 def test_killed_zero_worker_run_resumes_on_the_same_out(smoke) -> None:
     """`scaling.num_workers: 0` (Train v2 local mode, no controller): the loop dies at the start of epoch 4;
     the rerun on the same run directory resumes from epoch 3's on-disk checkpoint, not from epoch 1."""
-    from monovec.textvib.train import STATE_FILE, run_training
+    from monovec.raytrain import STATE_FILE
+    from monovec.textvib.train import run_training
 
     root, cfg, clean = smoke
     run = root / "killed0"

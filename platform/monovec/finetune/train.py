@@ -24,7 +24,14 @@ from monovec.classify.data import DataSource
 from monovec.finetune.config import FinetuneConfig
 from monovec.finetune.data import Prepared, prepare
 from monovec.paths import embedding_cache_dir, resolve_data_path, state_dir
-from monovec.raytrain import FAIL_MARKER, checkpoint_state, report_epoch, restore_state
+from monovec.raytrain import (
+    FAIL_MARKER,
+    checkpoint_state,
+    report_epoch,
+    report_finished,
+    restore_state,
+    run_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +114,9 @@ def train_loop(config: dict[str, Any]) -> None:
         report_epoch(metrics, loop.state_dict() if rank == 0 else None, epoch=metrics["epoch"], rank=rank,
                      run_dir=config["run_dir"], local_mode=config["local_mode"], keep=cfg.scaling.checkpoints_to_keep)  # fmt: skip
 
+    if config["local_mode"] and state is not None and loop.epoch_done == cfg.train.epochs:
+        report_finished(loop.history[-1], config["run_dir"])
+        return
     loop.run(on_epoch, before_epoch)
 
 
@@ -116,7 +126,7 @@ def build_trainer(cfg: FinetuneConfig, run_dir: str | Path, data: Prepared) -> A
 
     With workers the prepared data goes to the object store once (workers on one node share it)."""
     import ray
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     sc = cfg.scaling
@@ -134,12 +144,7 @@ def build_trainer(cfg: FinetuneConfig, run_dir: str | Path, data: Prepared) -> A
         scaling_config=ScalingConfig(
             num_workers=sc.num_workers, use_gpu=False, resources_per_worker={"CPU": sc.cpus_per_worker}
         ),
-        run_config=RunConfig(
-            name="ray",
-            storage_path=str(Path(run_dir)),
-            failure_config=FailureConfig(max_failures=sc.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=sc.checkpoints_to_keep),
-        ),
+        run_config=run_config(sc, run_dir),
     )
 
 

@@ -6,19 +6,13 @@ metrics and a checkpoint after every epoch; with `scaling.max_failures` a failed
 and the loop resumes from `ray.train.get_checkpoint()`; rebuilding the trainer on the same run
 directory resumes a run whose driver died.
 
-With `scaling.num_workers: 0` Ray Train v2 runs the loop in the driver (local mode): there is no
-controller, no checkpoint index under `storage_path` and no `max_failures` retry, and
-`ray.train.get_checkpoint()` starts as None (the deprecated `resume_from_checkpoint` argument raises in
-v2). The loop therefore keeps its own checkpoints under `run_dir/checkpoints/epoch_NNNN` (written to a
-temporary folder and renamed, so a kill never leaves a half-written newest one) and, on a rerun on the
-same run directory, resumes from the newest of them (`latest_local_checkpoint`).
+With `scaling.num_workers: 0` Ray Train v2 runs the loop in the driver (local mode); checkpointing,
+restore and the run config are `monovec.raytrain`'s, shared with the encoder fine-tuning.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,12 +22,19 @@ from typing import Any
 import torch
 
 from monovec.paths import embedding_cache_dir, resolve_data_path, state_dir
+from monovec.raytrain import (
+    FAIL_MARKER,
+    checkpoint_state,
+    report_epoch,
+    report_finished,
+    restore_state,
+    run_config,
+)
 from monovec.textvib.config import TextVibConfig
 from monovec.textvib.data import DomainData, load_domains
 from monovec.textvib.text import TextTable, build_text_table
 
 log = logging.getLogger(__name__)
-STATE_FILE = "state.pt"
 
 
 def default_run_dir(cfg: TextVibConfig) -> Path:
@@ -57,29 +58,10 @@ def prepare_texts(cfg: TextVibConfig, domains: list[DomainData]) -> TextTable:
     return build_text_table(points, cfg.data.classes, cfg.model.text.languages, cfg.model.text.encoder, cache)
 
 
-def local_checkpoint_dirs(ckpt_dir: Path) -> list[Path]:
-    """The complete `epoch_NNNN` checkpoint folders of a 0-worker run under `ckpt_dir`, oldest first.
-
-    Local mode keeps no checkpoint index, so the folder itself is the index: only renamed (complete)
-    `epoch_<digits>` folders holding `state.pt` count; `*.tmp` folders of a killed write are ignored.
-    """
-    done = [p for p in ckpt_dir.glob("epoch_*") if p.name[6:].isdigit() and (p / STATE_FILE).is_file()]
-    return sorted(done, key=lambda p: int(p.name[6:]))
-
-
-def latest_local_checkpoint(ckpt_dir: Path) -> Any:
-    """The newest complete local checkpoint (a `ray.train.Checkpoint`), or None when there is none."""
-    from ray.train import Checkpoint
-
-    done = local_checkpoint_dirs(ckpt_dir)
-    return Checkpoint.from_directory(str(done[-1])) if done else None
-
-
 # ------------------------------------------------------------------------------------------ worker
 def train_loop(config: dict[str, Any]) -> None:
     """Ray Train per-worker loop: restore, train the remaining epochs, checkpoint after each one."""
     import ray.train
-    from ray.train import Checkpoint
 
     from monovec.textvib.engine import ContinualLearner
 
@@ -97,19 +79,11 @@ def train_loop(config: dict[str, Any]) -> None:
             return ray.train.torch.prepare_model(m, parallel_strategy_kwargs={"find_unused_parameters": True})
 
     learner = ContinualLearner(cfg, load_domains(cfg.data), texts, rank, world, wrap)
-    local_ckpts = Path(config["run_dir"]) / "checkpoints"
-    checkpoint = ray.train.get_checkpoint()
-    if (
-        checkpoint is None and config["local_mode"]
-    ):  # a 0-worker rerun: Ray knows no checkpoint, the disk does
-        checkpoint = latest_local_checkpoint(local_ckpts)
-    if checkpoint is not None:
-        with checkpoint.as_directory() as d:
-            learner.load_state_dict(torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False))
+    state = restore_state(config["run_dir"], config["local_mode"])
+    if state is not None:
+        learner.load_state_dict(state)
         log.info("resumed after epoch %d of %d", learner.epoch_done, learner.total_epochs)
-
-    marker = Path(config["run_dir"]) / ".injected_failure"
-
+    marker = Path(config["run_dir"]) / FAIL_MARKER
     marks: list[float] = []
 
     def before_epoch(g: int) -> None:
@@ -121,29 +95,12 @@ def train_loop(config: dict[str, Any]) -> None:
         cfg.faults.check_epoch(g, marker)
 
     def on_epoch(metrics: dict[str, Any]) -> None:
-        metrics = {**metrics, "resumed_from": checkpoint is not None}
-        if rank != 0:
-            ray.train.report(metrics)
-            return
-        if config["local_mode"]:  # no controller copies the directory: keep it where the driver finds it
-            target = local_ckpts / f"epoch_{metrics['epoch']:04d}"
-            partial = target.with_name(target.name + ".tmp")
-            shutil.rmtree(partial, ignore_errors=True)
-            partial.mkdir(parents=True)
-            torch.save(learner.state_dict(), partial / STATE_FILE)
-            shutil.rmtree(target, ignore_errors=True)  # an epoch redone after a kill between save and rename
-            partial.rename(target)
-            ray.train.report(metrics, checkpoint=Checkpoint.from_directory(str(target)))
-            for old in local_checkpoint_dirs(local_ckpts)[: -cfg.scaling.checkpoints_to_keep]:
-                shutil.rmtree(old, ignore_errors=True)
-            return
-        with tempfile.TemporaryDirectory() as tmp:
-            torch.save(learner.state_dict(), Path(tmp) / STATE_FILE)
-            ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
+        report_epoch({**metrics, "resumed_from": state is not None}, learner.state_dict() if rank == 0 else None,
+                     epoch=metrics["epoch"], rank=rank, run_dir=config["run_dir"], local_mode=config["local_mode"],
+                     keep=cfg.scaling.checkpoints_to_keep)  # fmt: skip
 
-    if config["local_mode"] and checkpoint is not None and learner.epoch_done == learner.total_epochs:
-        # killed after the last checkpoint (while finalizing): no epoch is left, hand the driver that checkpoint
-        ray.train.report({**learner.history[-1], "resumed_from": True}, checkpoint=checkpoint)
+    if config["local_mode"] and state is not None and learner.epoch_done == learner.total_epochs:
+        report_finished({**learner.history[-1], "resumed_from": True}, config["run_dir"])
         return
     learner.run(on_epoch, before_epoch)
 
@@ -151,7 +108,7 @@ def train_loop(config: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------ driver
 def build_trainer(cfg: TextVibConfig, run_dir: str | Path, texts: TextTable) -> Any:
     """The TorchTrainer for one continual run (Tune trials call this with their own cfg and run_dir)."""
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import ScalingConfig
     from ray.train.torch import TorchTrainer
 
     run_dir = Path(run_dir)
@@ -174,12 +131,7 @@ def build_trainer(cfg: TextVibConfig, run_dir: str | Path, texts: TextTable) -> 
         scaling_config=ScalingConfig(
             num_workers=sc.num_workers, use_gpu=False, resources_per_worker={"CPU": sc.cpus_per_worker}
         ),
-        run_config=RunConfig(
-            name="ray",
-            storage_path=str(run_dir),
-            failure_config=FailureConfig(max_failures=sc.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=sc.checkpoints_to_keep),
-        ),
+        run_config=run_config(sc, run_dir),
     )
 
 
@@ -190,15 +142,6 @@ class TrainResult:
     metrics: dict[str, Any]
     registered: dict[str, Any] | None
     seconds: float
-
-
-def final_state(result: Any) -> dict[str, Any]:
-    if result.checkpoint is None:
-        raise RuntimeError(
-            f"training finished without a checkpoint (error: {getattr(result, 'error', None)})"
-        )
-    with result.checkpoint.as_directory() as d:
-        return torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False)
 
 
 def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) -> TrainResult:
@@ -234,7 +177,7 @@ def run_training(cfg: TextVibConfig, progress: Callable[[str], None] = print) ->
         f"[textvib] {len(texts.texts)} descriptions ({'+'.join(cfg.model.text.languages)}) embedded with {cfg.model.text.encoder.name}"
     )
     result = build_trainer(cfg, run_dir, texts).fit()
-    state = final_state(result)
+    state = checkpoint_state(result)
     resumed = " (resumed from a checkpoint)" if (result.metrics or {}).get("resumed_from") else ""
     progress(
         f"[textvib] trained {state['epoch_done']} epochs with {cfg.scaling.num_workers} worker(s){resumed} in {time.perf_counter() - t0:.0f}s"

@@ -188,7 +188,8 @@ def saved_trials(experiment: Path) -> list:
 
 def _restore(experiment: Path, trainable: Any, param_space: dict[str, Any], callbacks: list) -> Any:
     """`Tuner.restore` of a dead sweep: finished trials kept, unfinished ones run again, errored ones left
-    errored; the progress callback of this driver replaces the one pickled in tuner.pkl."""
+    errored; this driver's `callbacks` (progress, and the fault switches of its own config) replace the ones
+    pickled in tuner.pkl."""
     from ray import tune
 
     tuner = tune.Tuner.restore(

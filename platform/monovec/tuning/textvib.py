@@ -138,7 +138,8 @@ class TextVibTarget(Target):
         from ray.tune import get_context
         from ray.tune.trainable.trainable_fn_utils import _in_tune_session
 
-        from monovec.textvib.train import build_trainer, final_state
+        from monovec.raytrain import checkpoint_state
+        from monovec.textvib.train import build_trainer
 
         try:
             cfg = TextVibConfig.model_validate(apply(base, params))
@@ -165,7 +166,7 @@ class TextVibTarget(Target):
             trainer.fit()
             return
         try:  # driver (the untuned baseline): same run, reports replayed from the final checkpoint
-            for metrics in final_state(trainer.fit())["history"]:
+            for metrics in checkpoint_state(trainer.fit())["history"]:
                 report(metrics)
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
