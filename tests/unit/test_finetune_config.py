@@ -26,8 +26,9 @@ def test_shipped_finetune_config_validates_and_names_its_command() -> None:
     )
     cfg = load_config(FinetuneConfig, CONFIG)
     assert "token_table" not in cfg.encoder.trainable  # frozen by default
-    assert set(cfg.active_tasks()) == {"emotion", "kmhas", "davidson", "safety"}
-    assert not cfg.tasks["beep"].enabled
+    assert set(cfg.active_tasks()) == {"emotion", "kmhas", "davidson"}
+    # the safety example set is measured off (the config says why)
+    assert not cfg.tasks["beep"].enabled and not cfg.tasks["safety"].enabled
     assert cfg.tasks["emotion"].pair_fields == ["text_en", "text_ko"]
     assert cfg.tracking.registered_model == "monovec-encoder" and cfg.tracking.alias == "newest"
 

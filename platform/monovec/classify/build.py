@@ -91,7 +91,7 @@ def fit_head(
     index = {label: i for i, label in enumerate(cfg.labels)}
     y = ex.primary(index)
     protos = PrototypeSet.fit(x, y, cfg.labels, cfg.prototypes)
-    linear = LinearHead.fit(x, y, cfg.labels, cfg.linear, seed=seed)
+    linear = LinearHead.fit(x, y, cfg.labels, cfg.linear, seed=seed, texts=norms)
     harm = None
     if cfg.harm is not None:
         safe = set(cfg.harm.safe_labels)

@@ -10,12 +10,14 @@ them without the precision collapse of fully balanced weights (measured in the b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
 from monovec.config import StrictModel
+from monovec.holdout import in_holdout
 
 
 class LinearHeadConfig(StrictModel):
@@ -27,7 +29,10 @@ class LinearHeadConfig(StrictModel):
         True, description="fit per-class bias offsets for macro-F1 on a held-out slice of train"
     )
     calibration_fraction: float = Field(
-        0.15, gt=0, lt=0.5, description="share of train held out for bias calibration"
+        0.15,
+        gt=0,
+        lt=0.5,
+        description="share of train held out for bias calibration (monovec.holdout when the build passes texts)",
     )
     max_iter: int = Field(100, ge=5, description="L-BFGS iterations")
     threshold: float = Field(
@@ -120,8 +125,19 @@ class LinearHead:
 
     @classmethod
     def fit(
-        cls, x: np.ndarray, y: np.ndarray, labels: list[str], config: LinearHeadConfig, seed: int = 0
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        labels: list[str],
+        config: LinearHeadConfig,
+        seed: int = 0,
+        texts: Sequence[str] | None = None,
     ) -> LinearHead:
+        """Softmax regression on (n, dim) rows `x` with targets `y` (n,) in [0, len(labels)).
+
+        With `calibrate_bias`, per-class bias offsets for macro-F1 come from a held-out share of the rows:
+        the texts' calibration holdout (`monovec.holdout`) when `texts` (the n normalised texts) are given,
+        else a seeded random share. Raises ValueError when fewer than two classes have rows."""
         k = len(labels)
         present = np.unique(y)
         if len(present) < 2:
@@ -130,10 +146,13 @@ class LinearHead:
             )
         offset = np.zeros(k, dtype=np.float32)
         if config.calibrate_bias and len(x) >= 200:
-            rng = np.random.default_rng(seed)
-            perm = rng.permutation(len(x))
-            cut = int(len(x) * (1 - config.calibration_fraction))
-            tr, va = perm[:cut], perm[cut:]
+            held = in_holdout(texts, config.calibration_fraction) if texts is not None else None
+            if held is not None and held.any() and not held.all():  # unseen by a fine-tuned encoder too
+                tr, va = np.flatnonzero(~held), np.flatnonzero(held)
+            else:
+                perm = np.random.default_rng(seed).permutation(len(x))
+                cut = int(len(x) * (1 - config.calibration_fraction))
+                tr, va = perm[:cut], perm[cut:]
             w, b = fit_softmax(
                 x[tr],
                 y[tr],

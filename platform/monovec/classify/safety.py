@@ -1,9 +1,13 @@
 """Per-category harm scores from the one embedding plus hashed character n-grams.
 
-One logistic regression per taxonomy category over [char 1-3-gram TF-IDF ; embedding] (the
-lexical channel carries slurs and coinages a sentence encoder smooths away, see harm.py), each
-trained only on rows whose source can label that category. Scores are calibrated per language
-on a held-out slice of the training sources (never dev): Platt scaling, then 0.5 is moved to the
+Per taxonomy category a logistic score over char 1-3-gram TF-IDF and the embedding (the lexical
+channel carries slurs and coinages a sentence encoder smooths away, see harm.py), each trained only
+on rows whose source can label that category. The two channels are stacked (`blend: stacked`): one
+regression per channel on the training rows, their logits weighed on the calibration holdout, because
+a fine-tuned encoder has trained on the training rows and a joint fit over both would lean on its
+vectors of them (`_blend`). Scores are calibrated per language
+on a held-out slice of the training sources (never dev; the rows of `monovec.holdout`'s calibration
+holdout, which encoder fine-tuning also leaves out): Platt scaling, then 0.5 is moved to the
 slice's F-beta-optimal threshold, so an English tweet and a Korean news comment are judged on
 the same scale and English is not escalated because a Korean-trained scorer is unsure.
 
@@ -22,6 +26,7 @@ from monovec.classify.harm import LexicalConfig
 from monovec.classify.safety_data import SafetyCorpus
 from monovec.classify.taxonomy import SafetyConfig
 from monovec.embed.text import l2_normalise
+from monovec.holdout import in_holdout
 
 LANGS = ("en", "ko")
 
@@ -171,12 +176,9 @@ class SafetyModel:
 
         y, known, weight, group = corpus.arrays()
         langs = np.array(corpus.langs)
-        rng = np.random.default_rng(seed)
-        held = np.zeros(len(corpus), bool)
-        for g in np.unique(group[group >= 0]):
-            for lang in LANGS:
-                idx = np.flatnonzero((group == g) & (langs == lang))
-                held[rng.choice(idx, size=int(len(idx) * config.calibration_fraction), replace=False)] = True
+        # the data sets' rows in the shared calibration holdout (the example set and templates never are):
+        # text a fine-tuned encoder was kept from, see monovec.holdout
+        held = (group >= 0) & in_holdout(corpus.texts, config.calibration_fraction)
         lex = LexicalFeatures(config.lexical)
         use_lex = config.lexical.enabled
         if use_lex:
@@ -203,22 +205,29 @@ class SafetyModel:
                 if cat.per_language
                 else [(None, np.ones(len(langs), bool))]
             )
+            stacked = lexical and config.blend == "stacked"
+            part_bias = np.zeros((L, 2), np.float32)  # stacked: each channel model's intercept
             for li, lang_mask in fits:
                 tr = known[:, j] & ~held & lang_mask
                 if yj[tr].sum() == 0 or (~yj[tr]).sum() == 0:
                     raise ValueError(
                         f"safety category {name!r}{'' if li is None else ' (' + LANGS[li] + ')'} needs positive and negative training rows (got {int(yj[tr].sum())} positives)"
                     )
-                clf = LogisticRegression(C=cat.C, max_iter=config.lexical.max_iter, random_state=seed)
-                clf.fit(feats[tr], yj[tr].astype(int), sample_weight=sw[tr])
-                coef = clf.coef_[0].astype(np.float32)
                 targets = range(L) if li is None else [li]
-                for t in targets:
-                    if lexical:
-                        w_lex[j, t], w_emb[j, t] = coef[:n_lex], coef[n_lex:]
-                    else:
-                        w_emb[j, t] = coef
-                    bias[j, t] = float(clf.intercept_[0])
+                parts = [feats_lex, sp.csr_matrix(x)] if stacked else [feats]
+                for k, part in enumerate(parts):
+                    clf = LogisticRegression(C=cat.C, max_iter=config.lexical.max_iter, random_state=seed)
+                    clf.fit(part[tr], yj[tr].astype(int), sample_weight=sw[tr])
+                    coef = clf.coef_[0].astype(np.float32)
+                    for t in targets:
+                        if stacked:
+                            (w_lex if k == 0 else w_emb)[j, t] = coef
+                            part_bias[t, k] = float(clf.intercept_[0])
+                        elif lexical:
+                            w_lex[j, t], w_emb[j, t] = coef[:n_lex], coef[n_lex:]
+                        else:
+                            w_emb[j, t] = coef
+                        bias[j, t] = float(clf.intercept_[0])
                 report[name]["train_rows" if li is None else f"train_rows_{LANGS[li]}"] = int(tr.sum())
                 report[name]["train_positives" if li is None else f"train_positives_{LANGS[li]}"] = int(
                     yj[tr].sum()
@@ -227,10 +236,24 @@ class SafetyModel:
                 m = known[:, j] & held & (langs == lang)
                 pos = int(yj[m].sum())
                 entry = {"held_out": int(m.sum()), "positives": pos}
-                if (
+                enough = (
                     pos >= config.min_calibration_positives
                     and int(m.sum()) - pos >= config.min_calibration_positives
-                ):
+                )
+                if stacked:
+                    z2 = np.stack(
+                        [
+                            np.asarray(feats_lex[m] @ w_lex[j, li]).ravel() + part_bias[li, 0],
+                            np.asarray(x[m] @ w_emb[j, li]).ravel() + part_bias[li, 1],
+                        ],
+                        axis=1,
+                    )
+                    a2, c = _blend(z2, yj[m]) if enough else ((0.5, 0.5), 0.0)
+                    w_lex[j, li] *= a2[0]
+                    w_emb[j, li] *= a2[1]
+                    bias[j, li] = a2[0] * part_bias[li, 0] + a2[1] * part_bias[li, 1] + c
+                    entry["blend"] = [round(float(a2[0]), 4), round(float(a2[1]), 4)]
+                if enough:
                     z = (
                         np.asarray(
                             feats[m] @ np.concatenate([w_lex[j, li], w_emb[j, li]])
@@ -342,6 +365,19 @@ class SafetyModel:
             state.get("stance_w"),
             float(state["stance_b"][0]) if "stance_b" in state else 0.0,
         )
+
+
+def _blend(z: np.ndarray, y: np.ndarray) -> tuple[tuple[float, float], float]:
+    """Stacked generalisation (Wolpert 1992): the weights of the lexical and the embedding model's logits
+    `z` (n, 2) and an intercept, fitted by logistic regression on held-out rows `y` (n,) bool.
+
+    Both models were fitted on the training rows; a fine-tuned encoder has usually trained on those same
+    rows, so its vectors separate them far better than new text and a joint fit over [lexical ; embedding]
+    leans on the embedding. Held-out rows, which neither model (nor the encoder) saw, weigh the two honestly."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=100.0).fit(z, y.astype(int))
+    return (float(clf.coef_[0][0]), float(clf.coef_[0][1])), float(clf.intercept_[0])
 
 
 def _platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -314,11 +314,18 @@ class SafetyConfig(StrictModel):
         default_factory=LexicalConfig,
         description="hashed character n-gram channel shared by the categories (C and max_iter unused)",
     )
+    blend: Literal["stacked", "joint"] = Field(
+        "stacked",
+        description="how a lexical category combines its two channels: `stacked` fits a lexical and an embedding "
+        "model on the training rows and weighs their logits on the calibration holdout (stacked generalisation); "
+        "`joint` fits one model on [lexical ; embedding]",
+    )
     calibration_fraction: float = Field(
         0.15,
         gt=0,
         lt=0.5,
-        description="share of each data source held out (per language) to calibrate the scores",
+        description="share of the data sources' texts held out to calibrate the scores (monovec.holdout: by a hash "
+        "of the text, so an encoder fine-tuned with calibration_holdout >= this never saw them)",
     )
     min_calibration_positives: int = Field(
         15, ge=1, description="a (category, language) with fewer held-out positives keeps the raw score"

@@ -130,6 +130,14 @@ class TrainConfig(StrictModel):
     geometry_sample: int = Field(
         1000, ge=10, description="dev texts whose pairwise cosines are compared with the frozen encoder"
     )
+    calibration_holdout: float = Field(
+        0.15,
+        ge=0,
+        lt=0.5,
+        description="training rows in the classifier's calibration holdout of this fraction (monovec.holdout: a "
+        "hash of the normalised text) are never trained on, so a classifier built on this encoder calibrates "
+        "on text the encoder has not seen; keep it >= the classifier's calibration_fraction (0 = train on all)",
+    )
 
 
 class FinetuneConfig(StrictModel):

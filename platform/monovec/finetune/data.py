@@ -28,6 +28,7 @@ from monovec.embed.cache import embed_texts
 from monovec.embed.text import EncoderConfig
 from monovec.embed.use_torch import Tokenizer, pad_ids
 from monovec.finetune.config import FinetuneConfig, TaskConfig
+from monovec.holdout import in_holdout
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,20 @@ def load_units(
     return y, [[n[i] for i in keep] for n in norms], [[v.langs[i] for i in keep] for v in views]
 
 
+def drop_holdout(
+    y: np.ndarray, texts: list[list[str]], langs: list[list[str]], fraction: float
+) -> tuple[np.ndarray, list[list[str]], list[list[str]]]:
+    """The units none of whose texts is in the calibration holdout of `fraction` (monovec.holdout).
+
+    A pair unit goes when either language's text is in it: the classifier calibrates each language on its
+    own texts, and the alignment loss would otherwise carry the held-out text's label into the pair."""
+    out = np.zeros(len(y), bool)
+    for vt in texts:
+        out |= in_holdout(vt, fraction)
+    keep = np.flatnonzero(~out)
+    return y[keep], [[t[i] for i in keep] for t in texts], [[g[i] for i in keep] for g in langs]
+
+
 def frozen_vectors(texts: list[str], cache_dir: Path | None, shards: int) -> np.ndarray:
     """The frozen package encoder's vectors (float16), via the shared embedding cache."""
     x = embed_texts(
@@ -164,7 +179,8 @@ def frozen_vectors(texts: list[str], cache_dir: Path | None, shards: int) -> np.
 def prepare(
     cfg: FinetuneConfig, cache_dir: Path | None, shards: int = 1, progress: Callable[[str], None] = print
 ) -> Prepared:
-    """Load, normalise, sample (`max_rows`), tokenise and embed (frozen) every enabled task once."""
+    """Load, normalise, leave out the calibration holdout (train only), sample (`max_rows`), tokenise and
+    embed (frozen) every enabled task once."""
     normalizer = KoreanNormalizer(cfg.normalize)
     tasks: dict[str, dict[str, Split]] = {}
     geo_pool: list[list[str]] = []
@@ -174,6 +190,8 @@ def prepare(
             if not sources:
                 continue
             y, texts, langs = load_units(task, sources, normalizer)
+            if split == "train" and cfg.train.calibration_holdout > 0:
+                y, texts, langs = drop_holdout(y, texts, langs, cfg.train.calibration_holdout)
             limit = task.max_rows if split == "train" else task.max_dev_rows
             if limit and len(y) > limit:
                 pick = (
