@@ -186,6 +186,7 @@ class SafetyModel:
             feats_lex = lex(corpus.texts)
         n_lex = config.lexical.n_features if use_lex else 0
         C, D, L = len(corpus.categories), x.shape[1], len(LANGS)
+        x_sparse = sp.csr_matrix(x)  # converted once for every category's regressions
         w_lex, w_emb, bias = (
             np.zeros((C, L, n_lex), np.float32),
             np.zeros((C, L, D), np.float32),
@@ -196,7 +197,10 @@ class SafetyModel:
         for j, name in enumerate(corpus.categories):
             cat = config.categories[name]
             lexical = use_lex and cat.lexical
-            feats = sp.hstack([feats_lex, sp.csr_matrix(x)]).tocsr() if lexical else sp.csr_matrix(x)
+            stacked = lexical and config.blend == "stacked"
+            feats = x_sparse  # the regression's input; stacked: each channel on its own, no joint matrix
+            if lexical and not stacked:
+                feats = sp.hstack([feats_lex, x_sparse]).tocsr()
             yj = y[:, j]
             sw = weight * np.where(yj, cat.positive_weight, 1.0)
             report[name] = {}
@@ -205,7 +209,6 @@ class SafetyModel:
                 if cat.per_language
                 else [(None, np.ones(len(langs), bool))]
             )
-            stacked = lexical and config.blend == "stacked"
             part_bias = np.zeros((L, 2), np.float32)  # stacked: each channel model's intercept
             for li, lang_mask in fits:
                 tr = known[:, j] & ~held & lang_mask
@@ -214,7 +217,7 @@ class SafetyModel:
                         f"safety category {name!r}{'' if li is None else ' (' + LANGS[li] + ')'} needs positive and negative training rows (got {int(yj[tr].sum())} positives)"
                     )
                 targets = range(L) if li is None else [li]
-                parts = [feats_lex, sp.csr_matrix(x)] if stacked else [feats]
+                parts = [feats_lex, x_sparse] if stacked else [feats]
                 for k, part in enumerate(parts):
                     clf = LogisticRegression(C=cat.C, max_iter=config.lexical.max_iter, random_state=seed)
                     clf.fit(part[tr], yj[tr].astype(int), sample_weight=sw[tr])
@@ -255,7 +258,9 @@ class SafetyModel:
                     entry["blend"] = [round(float(a2[0]), 4), round(float(a2[1]), 4)]
                 if enough:
                     z = (
-                        np.asarray(
+                        z2 @ np.array(a2) + c  # = the blended weights and bias set above
+                        if stacked
+                        else np.asarray(
                             feats[m] @ np.concatenate([w_lex[j, li], w_emb[j, li]])
                             if lexical
                             else feats[m] @ w_emb[j, li]
