@@ -18,6 +18,13 @@ epoch rank 0 reports metrics *with* that state as a checkpoint; the other ranks 
 `run_config` is the one `RunConfig` both trainers use (storage under the run directory, failure and
 checkpoint policy from the job's `scaling` block), and `checkpoint_state` reads a finished run's state.
 
+Report throughput. Ray Train v2's controller takes at most one report per worker per poll, polls every
+`RAY_TRAIN_HEALTH_CHECK_INTERVAL_S` (2 s by default), and a worker's result queue holds one report, so
+`ray.train.report` blocks until the previous one was taken: epochs shorter than the poll interval are
+stretched to it (TextVibCLIP's 0.6 s epochs ran at 1.6 s). `run_config` sets that variable to
+`REPORT_POLL_S` in the process that builds the trainer (the driver, or a Tune trial), from where Ray Train
+propagates it to the controller; a value the user exported wins.
+
 Fault injection is the job's `faults` block (`monovec.faults.FaultConfig.check_epoch` with `FAIL_MARKER`
 under the run directory, so it strikes once per run, across restarts): that is how the recovery tests kill
 a worker.
@@ -25,6 +32,7 @@ a worker.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -34,6 +42,7 @@ import torch
 
 STATE_FILE = "state.pt"
 FAIL_MARKER = ".injected_failure"
+REPORT_POLL_S = 0.25  # the Ray Train controller's poll interval monovec trainers run with (see above)
 
 
 def local_checkpoint_root(run_dir: str | Path) -> Path:
@@ -106,8 +115,11 @@ def report_finished(metrics: dict[str, Any], run_dir: str | Path) -> None:
 def run_config(scaling: Any, run_dir: str | Path) -> Any:
     """The `ray.train.RunConfig` of a monovec trainer: storage under `run_dir` (a rebuilt trainer on the
     same directory resumes), `FailureConfig(max_failures)` and `CheckpointConfig(num_to_keep)` from the job's
-    `scaling` block (`monovec.infra.ScalingConfig`)."""
+    `scaling` block (`monovec.infra.ScalingConfig`). Also sets the controller's poll interval (module
+    docstring, "Report throughput") unless `RAY_TRAIN_HEALTH_CHECK_INTERVAL_S` is already set."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
+
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", str(REPORT_POLL_S))
 
     return RunConfig(
         name="ray",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import yaml
 
 from monovec.classify.build import BuildConfig
@@ -128,3 +129,74 @@ def test_stacked_blend_weighs_the_channels_on_rows_the_encoder_never_saw() -> No
     lex_w, emb_w = report["profanity"]["en"]["blend"]
     assert lex_w > emb_w, report["profanity"]
     assert accuracy["stacked"] > accuracy["joint"] and accuracy["stacked"] > 0.9, accuracy
+
+
+def _violence_only():  # noqa: ANN202
+    return _config(
+        categories={"violence": {"policy": "block", "lexical": False, "per_language": False}},
+        lexical={"enabled": False},
+        identity_templates={"enabled": False},
+        context={"categories": []},
+    )
+
+
+def _memorised_example_set(cfg, rng: np.random.Generator, signal: float):  # noqa: ANN001, ANN202
+    """Data rows (never violent) plus an example set of 60 groups x (2 en + 2 ko) sentences that share
+    one vector per group: a random direction of its own, plus `signal` along axis 0 for violent groups."""
+    corpus = SafetyCorpus(cfg.names)
+    xs = []
+    for i in range(600):  # ordinary data rows: no violence
+        corpus.add(f"ordinary row {i}", "en" if i % 2 else "ko", set(), {"violence"}, 1.0, 0, None)
+        xs.append(rng.standard_normal(64) - np.eye(64)[0] * signal)
+    for g in range(60):
+        violent = g % 2 == 0
+        centre = rng.standard_normal(64) + np.eye(64)[0] * (signal if violent else 0.0)
+        for k in range(4):
+            corpus.add(f"group {g} sentence {k}", "en" if k < 2 else "ko", {"violence"} if violent else set(),
+                       set(cfg.names), 8.0, -1, None, example=g)  # fmt: skip
+            xs.append(centre)
+    return corpus, np.stack(xs).astype(np.float32)
+
+
+def test_out_of_fold_scores_keep_a_groups_translations_out_of_its_own_model() -> None:
+    """An example group's sentences share one vector (translations, paraphrases): in-sample the model
+    memorises every group, out of fold it must not - no group member may sit in the fold that trains."""
+    from sklearn.linear_model import LogisticRegression
+
+    from monovec.classify.safety import _auc, _out_of_fold
+
+    cfg = _violence_only()
+    corpus, x = _memorised_example_set(cfg, np.random.default_rng(0), signal=0.0)  # no signal: memory only
+    y = np.array(corpus.y)[:, cfg.names.index("violence")]
+    example, weight = np.array(corpus.example), np.array(corpus.weight)
+    train = np.ones(len(y), bool)
+    clf = LogisticRegression(C=10.0, max_iter=5000).fit(x, y.astype(int), sample_weight=weight)
+    rows = example >= 0
+    oof = _out_of_fold(sp.csr_matrix(x), y, weight, train, example, 5, clf, seed=0)
+    assert np.isnan(oof[~rows]).all() and not np.isnan(oof[rows]).any()
+    assert _auc(x[rows] @ clf.coef_[0], y[rows]) > 0.99  # in sample: memorised
+    assert _auc(oof[rows], y[rows]) < 0.7  # out of fold: nothing to go on, as it should be
+
+
+def test_example_only_categories_are_measured_and_optionally_calibrated_out_of_fold() -> None:
+    """Violence has positives only in the example set. By default the fit report measures the raw scorer on
+    out-of-fold scores (out_of_fold rows per language, F1, AUC) and the scores stay raw; with
+    out_of_fold_calibration those scores also set an operating point; with calibration_folds 0 neither."""
+    rng = np.random.default_rng(1)
+    cfg = _violence_only()
+    corpus, x = _memorised_example_set(cfg, rng, signal=1.5)
+    j = cfg.names.index("violence")
+    measured, report = SafetyModel.fit(corpus, x, cfg, seed=0)
+    calibrated, cal_report = SafetyModel.fit(corpus, x, cfg.model_copy(update={"out_of_fold_calibration": True}), seed=0)  # fmt: skip
+    raw, raw_report = SafetyModel.fit(corpus, x, cfg.model_copy(update={"calibration_folds": 0}), seed=0)
+    for lang in ("en", "ko"):
+        entry = report["violence"][lang]
+        assert entry["out_of_fold"] == 120 and 0 < entry["auc"] <= 1 and "operating_point" not in entry
+        assert "operating_point" in cal_report["violence"][lang]
+        assert "out_of_fold" not in raw_report["violence"][lang] and "auc" not in raw_report["violence"][lang]
+    assert np.allclose(measured.cal_a[j], 1.0) and np.allclose(raw.cal_a[j], 1.0)
+    assert not np.allclose(calibrated.cal_a[j], 1.0)
+    texts, langs = [f"t {i}" for i in range(len(x))], ["en", "ko"] * (len(x) // 2)
+    assert np.array_equal(
+        measured.scores(texts, x, langs), raw.scores(texts, x, langs)
+    )  # measuring changes nothing

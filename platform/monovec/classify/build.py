@@ -136,11 +136,14 @@ def fit_safety(
 
 
 def _subset_corpus(corpus, keep: list[int]):  # noqa: ANN001, ANN202 - SafetyCorpus, internal
+    from dataclasses import fields
+
     from monovec.classify.safety_data import SafetyCorpus
 
     out = SafetyCorpus(corpus.categories)
-    for name in ("texts", "langs", "y", "known", "weight", "group", "subtype", "context", "stance"):
-        setattr(out, name, [getattr(corpus, name)[i] for i in keep])
+    for f in fields(corpus):  # every per-row list
+        if f.name != "categories":
+            setattr(out, f.name, [getattr(corpus, f.name)[i] for i in keep])
     return out
 
 

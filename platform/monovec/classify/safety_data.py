@@ -149,6 +149,9 @@ class SafetyCorpus:
     stance: list[int] = field(
         default_factory=list
     )  # rows naming a protected group: 1 hateful about it, 0 not, -1 not used
+    example: list[int] = field(
+        default_factory=list
+    )  # the example set's group index (its sentences and their translations), -1 other rows
 
     def add(
         self,
@@ -161,6 +164,7 @@ class SafetyCorpus:
         subtype: str | None,
         context: int = -1,
         stance: int = -1,
+        example: int = -1,
     ) -> None:
         self.texts.append(text)
         self.langs.append(lang)
@@ -171,6 +175,7 @@ class SafetyCorpus:
         self.subtype.append(subtype)
         self.context.append(context)
         self.stance.append(stance)
+        self.example.append(example)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -231,7 +236,7 @@ def load_corpus(cfg: SafetyConfig) -> tuple[SafetyCorpus, ExampleFile]:
     everything = set(cfg.names)
     tc = cfg.identity_templates
     lexicon = target_lexicon(cfg.targets.file) if tc.enabled else None
-    for g in examples.groups:
+    for gi, g in enumerate(examples.groups):
         unknown = set(g.labels) - everything
         if unknown:
             raise ValueError(
@@ -247,7 +252,16 @@ def load_corpus(cfg: SafetyConfig) -> tuple[SafetyCorpus, ExampleFile]:
                     else (0 if not g.labels and lexicon and lexicon.find(text, lang) else -1)
                 )
                 corpus.add(
-                    text, lang, set(g.labels), everything, cfg.example_weight, -1, g.subtype, context, stance
+                    text,
+                    lang,
+                    set(g.labels),
+                    everything,
+                    cfg.example_weight,
+                    -1,
+                    g.subtype,
+                    context,
+                    stance,
+                    gi,
                 )
     if (
         lexicon is not None and tc.category in everything

@@ -328,7 +328,22 @@ class SafetyConfig(StrictModel):
         "of the text, so an encoder fine-tuned with calibration_holdout >= this never saw them)",
     )
     min_calibration_positives: int = Field(
-        15, ge=1, description="a (category, language) with fewer held-out positives keeps the raw score"
+        15,
+        ge=1,
+        description="a (category, language) with fewer held-out positives keeps the raw score (see calibration_folds)",
+    )
+    calibration_folds: int = Field(
+        5,
+        ge=0,
+        description="an embedding-only category without enough held-out positives (scored from the example set "
+        "alone: violence, self-harm, crime) is measured on out-of-fold scores of the example set, its groups dealt "
+        "into this many folds (a group's sentences and translations stay together), plus the held-out data rows: "
+        "the build's fit report shows how it does on sentences it never saw; 0 or 1 skips it",
+    )
+    out_of_fold_calibration: bool = Field(
+        False,
+        description="also calibrate those categories on the out-of-fold scores (operating point by F-beta); off: "
+        "measured on both encoders, the functional suite stayed 343/344 (frozen) and went 332 -> 331 (fine-tuned)",
     )
     identity_templates: TemplateConfig = Field(
         default_factory=TemplateConfig,
