@@ -427,8 +427,8 @@ def _out_of_fold(
     """(n,) logits of the example-set rows in `train` (bool mask), each scored by a model refitted on
     `train` without the row's fold; NaN elsewhere. The example groups (`example`, a group's sentences and
     their translations) are dealt into `folds` folds by a seeded shuffle, so no sentence is scored by a
-    model that saw its paraphrase or translation. Each refit starts from `fitted` (the full model: warm
-    start) with its settings.
+    model that saw its paraphrase or translation. Each refit has `fitted`'s settings (the full model's
+    estimator, cloned) and starts cold.
 
     Why: violence, self-harm and crime have positives only in the hand-written example set, which no data
     set holds out; in-sample scores of those sentences are over-confident, and how much depends on the
@@ -447,9 +447,9 @@ def _out_of_fold(
         keep = train & ~scored
         if not scored.any() or not (y[keep].any() and (~y[keep]).any()):
             continue
-        clf = clone(fitted).set_params(warm_start=True)
-        clf.coef_, clf.intercept_ = fitted.coef_.copy(), fitted.intercept_.copy()
-        clf.fit(x[keep], y[keep].astype(int), sample_weight=weight[keep])
+        # a cold start: warm-started from the full model, lbfgs stopped within tolerance of it after a few
+        # steps and kept what the full model had memorised of the fold (the scores were in-sample in disguise)
+        clf = clone(fitted).fit(x[keep], y[keep].astype(int), sample_weight=weight[keep])
         out[scored] = np.asarray(x[scored] @ clf.coef_[0]).ravel() + clf.intercept_[0]
     return out
 

@@ -343,7 +343,7 @@ class SafetyConfig(StrictModel):
     out_of_fold_calibration: bool = Field(
         False,
         description="also calibrate those categories on the out-of-fold scores (operating point by F-beta); off: "
-        "measured on both encoders, the functional suite stayed 343/344 (frozen) and went 332 -> 331 (fine-tuned)",
+        "measured on the frozen encoder, the functional suite fell 343 -> 331 and K-MHaS harmful F1 0.817 -> 0.797",
     )
     identity_templates: TemplateConfig = Field(
         default_factory=TemplateConfig,
