@@ -177,7 +177,7 @@ class SafetyModel:
 
         y, known, weight, group = corpus.arrays()
         langs = np.array(corpus.langs)
-        example = np.array(corpus.example, np.int64) if corpus.example else np.full(len(langs), -1)
+        example = np.array(corpus.example, np.int64)  # example-set group per row, -1 elsewhere
         # the data sets' rows in the shared calibration holdout (the example set and templates never are):
         # text a fine-tuned encoder was kept from, see monovec.holdout
         held = (group >= 0) & in_holdout(corpus.texts, config.calibration_fraction)
