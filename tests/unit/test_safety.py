@@ -389,6 +389,28 @@ def test_lexical_counts_equal_sklearns_hashing_vectorizer() -> None:
     assert abs(got - ref).max() < 1e-6
 
 
+def test_lexical_idf_is_fitted_on_the_marked_rows_only() -> None:
+    """fit_transform's idf is sklearn's smoothed idf of the marked rows, and its features are what a
+    model holding that idf computes for every row (marked or not)."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    from monovec.classify.harm import LexicalConfig
+    from monovec.classify.safety import LexicalFeatures
+
+    cfg = LexicalConfig(n_features=4096)
+    texts = ["you idiot", "이 집 맛있어", "what an idiot move", "오늘 날씨 좋다", "idiot idiot", ""]
+    rows = np.array([True, True, False, True, False, True])
+    lex = LexicalFeatures(cfg)
+    got = lex.fit_transform(texts, fit_rows=rows)
+    counts = lex.counts([t for t, r in zip(texts, rows, strict=True) if r])
+    ref_idf = TfidfTransformer(smooth_idf=True).fit(counts).idf_
+    assert np.allclose(lex.idf, ref_idf, atol=1e-5)
+    again = LexicalFeatures(cfg, idf=lex.idf)(texts)
+    assert abs(got - again).max() < 1e-7
+    norms = np.sqrt(np.asarray(got.multiply(got).sum(axis=1)).ravel())
+    assert np.allclose(norms[:5], 1.0, atol=1e-5) and norms[5] == 0.0  # unit rows; the empty text stays empty
+
+
 def test_praise_does_not_excuse_a_hateful_stance() -> None:
     """A joyful row's hate is damped only where the stance model does not read it as hateful."""
     from monovec.classify.policy import SafetyStage

@@ -55,6 +55,14 @@ class TargetLexicon:
             n: by_len.get(n - 1, []) + by_len.get(n, []) + by_len.get(n + 1, [])
             for n in range(min(by_len, default=1) - 1, max(by_len, default=0) + 2)
         }
+        self._token_group = lru_cache(maxsize=1 << 16)(self._english_token)  # per lexicon
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_token_group"}  # a cache does not pickle
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._token_group = lru_cache(maxsize=1 << 16)(self._english_token)
 
     def find(self, text: str, lang: str) -> str | None:
         """The first group named in `text`: as written; in Korean also with spaces and separators
@@ -67,31 +75,37 @@ class TargetLexicon:
             squeezed = _SEPARATORS.sub("", text)
             return next((g for g, rx in self._rx["ko"] if rx.search(squeezed)), None)
         for token in _WORD.findall(text):
-            token = token.lower()
-            stem = _GLUED_PEOPLE.sub("", token)  # gayppl, blackpeople, muslimfolks
-            if stem != token and len(stem) >= 3:
-                hit = next((g for g, rx in self._rx.get("en", []) if rx.fullmatch(stem)), None)
-                if hit:
-                    return hit
-            if len(token) >= 12:
-                hit = next((g for g, rx in self._bare.get("en", []) if rx.search(token)), None)
-                if hit:
-                    return hit
-            if len(token) >= 4:
-                # one typo; in words of four to six letters only a swap (wmoen) or a dropped vowel (womn,
-                # muslms), since other edits turn real words into group words (while -> white, bigger ->
-                # a slur, artist -> autist)
-                short = len(token) <= 6
-                hit = next(
-                    (
-                        g
-                        for g, t in self._near.get(len(token), [])
-                        if _one_edit(token, t, swap_only=short) or (short and _dropped_vowel(token, t))
-                    ),
-                    None,
-                )
-                if hit:
-                    return hit
+            hit = self._token_group(token.lower())
+            if hit:
+                return hit
+        return None
+
+    def _english_token(self, token: str) -> str | None:
+        """The group one lowercased English word names when glued, long or one typo away, or None.
+        Depends on the word alone, so `_token_group` caches it: a build looks up ~40k distinct words in
+        ~80k texts, and the one-edit scan over every term of a similar length is most of the cost."""
+        stem = _GLUED_PEOPLE.sub("", token)  # gayppl, blackpeople, muslimfolks
+        if stem != token and len(stem) >= 3:
+            hit = next((g for g, rx in self._rx.get("en", []) if rx.fullmatch(stem)), None)
+            if hit:
+                return hit
+        if len(token) >= 12:
+            hit = next((g for g, rx in self._bare.get("en", []) if rx.search(token)), None)
+            if hit:
+                return hit
+        if len(token) >= 4:
+            # one typo; in words of four to six letters only a swap (wmoen) or a dropped vowel (womn,
+            # muslms), since other edits turn real words into group words (while -> white, bigger ->
+            # a slur, artist -> autist)
+            short = len(token) <= 6
+            return next(
+                (
+                    g
+                    for g, t in self._near.get(len(token), [])
+                    if _one_edit(token, t, swap_only=short) or (short and _dropped_vowel(token, t))
+                ),
+                None,
+            )
         return None
 
 
