@@ -32,6 +32,16 @@ def test_macro_f1_matches_sklearn(seed: int) -> None:
     assert M.macro_f1(y_true, y_pred, LABELS) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_macro_f1_on_codes_equals_macro_f1_on_labels(seed: int) -> None:
+    """Exactly the same number (not approximately): calibrate_bias compares candidate scores with it."""
+    y_true, y_pred = _random_case(seed)
+    code = {label: i for i, label in enumerate(LABELS)}
+    t = np.array([code.get(v, -1) for v in y_true])
+    p = np.array([code.get(v, -1) for v in y_pred])
+    assert M.macro_f1_codes(t, p, len(LABELS)) == M.macro_f1(y_true, y_pred, LABELS)
+
+
 def test_macro_f1_excludes_classes_absent_from_truth_and_predictions() -> None:
     y_true = ["a", "a", "b"]
     y_pred = ["a", "b", "b"]
