@@ -78,7 +78,9 @@ class LexicalFeatures:
         return self._weighted(self.counts(texts))
 
     def _weighted(self, c: sp.csr_matrix) -> sp.csr_matrix:
-        """Rows scaled in place on the CSR arrays (no n_features x n_features diagonal: ~50x cheaper per call)."""
+        """idf and L2 row norm applied in place on the CSR arrays (no n_features x n_features diagonal).
+        Not sklearn's `normalize`: its input validation costs ~170 us per call against ~12 us here, on the
+        serving path's one-text calls."""
         if self.idf is not None:
             c.data *= self.idf[c.indices]
         per_row = np.diff(c.indptr)

@@ -82,8 +82,8 @@ class TargetLexicon:
 
     def _english_token(self, token: str) -> str | None:
         """The group one lowercased English word names when glued, long or one typo away, or None.
-        Depends on the word alone, so `_token_group` caches it: a build looks up ~40k distinct words in
-        ~80k texts, and the one-edit scan over every term of a similar length is most of the cost."""
+        Depends on the word alone, so `_token_group` caches it: a build looks up ~170k words, ~15k of them
+        distinct, and the one-edit scan over every term of a similar length is most of the cost."""
         stem = _GLUED_PEOPLE.sub("", token)  # gayppl, blackpeople, muslimfolks
         if stem != token and len(stem) >= 3:
             hit = next((g for g, rx in self._rx.get("en", []) if rx.fullmatch(stem)), None)
