@@ -6,6 +6,7 @@ health check is called on the plain class behind the Serve deployment.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,63 @@ def test_arm_health_passes_on_a_real_model(tiny_model_dir: Path) -> None:
     arm.arm = "control"
     arm.check_health()
     assert arm.health()["model_version"] == arm.pipe.model.version
+
+
+class _Replicas:
+    """A deployment handle stand-in whose `health.remote()` calls fail with `errors` in turn, then answer."""
+
+    def __init__(self, *errors: Exception) -> None:
+        self.errors, self.calls = list(errors), 0
+        self.health = self
+
+    def remote(self):  # noqa: ANN201 - returns a coroutine, as awaiting a DeploymentResponse does
+        self.calls += 1
+        error = self.errors.pop(0) if self.errors else None
+
+        async def answer() -> dict[str, str]:
+            if error is not None:
+                raise error
+            return {"model_version": "1"}
+
+        return answer()
+
+
+def test_a_probe_that_reaches_a_lost_replica_retries_and_keeps_the_arm() -> None:
+    """A control replica killed under load once failed the arm's health probe, and the router then
+    answered 503 to every control request until the next probe, though the other replica served.
+    Serve drops a replica on `ActorDiedError` but not on `ActorUnavailableError`, so the probe
+    retries more than once."""
+    from ray.exceptions import ActorDiedError, ActorUnavailableError
+
+    from monovec.serving.router import probe_arm
+
+    handle = _Replicas(ActorUnavailableError("connection lost", None), ActorDiedError())
+    assert asyncio.run(probe_arm(handle, "control")) == {"model_version": "1"}
+    assert handle.calls == 3
+
+
+def test_an_arm_whose_every_attempt_is_lost_fails_its_probe() -> None:
+    from ray.exceptions import ActorDiedError
+
+    from monovec.serving.router import REPLICA_LOSS_BACKOFF_S, call_arm, probe_arm
+
+    lost = [ActorDiedError() for _ in range(len(REPLICA_LOSS_BACKOFF_S) + 1)]
+    handle = _Replicas(*lost)
+    with pytest.raises(ActorDiedError):
+        asyncio.run(probe_arm(handle, "control"))
+    assert handle.calls == len(REPLICA_LOSS_BACKOFF_S) + 1
+    broken = _Replicas(RuntimeError("model failed its probe"))  # the arm's own failure: not retried
+    with pytest.raises(RuntimeError):
+        asyncio.run(call_arm(broken.remote, "control", backoff_s=(0.0,)))
+    assert broken.calls == 1
+
+
+def test_a_probe_that_does_not_answer_in_time_times_out() -> None:
+    from monovec.serving.router import probe_arm
+
+    class _Hung(_Replicas):
+        def remote(self):  # noqa: ANN201
+            return asyncio.sleep(10)
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(probe_arm(_Hung(), "control", timeout_s=0.05))

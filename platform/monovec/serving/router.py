@@ -87,17 +87,59 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return _error(500, "internal_error", f"{type(exc).__name__}: the request could not be served")
 
 
-async def call_arm(call: Callable[[], Awaitable[Any]], arm: str) -> Any:
-    """Await a call to an arm, retrying once when its replica died under it.
+REPLICA_LOSS_BACKOFF_S = (0.05, 0.2, 0.5)
+"""Pauses before each retry of an arm call whose replica was lost (at most 0.75 s in all, well inside
+`arm_timeout_s`). More than one retry, because Serve drops a replica from its routing set only on
+`ActorDiedError`: after `ActorUnavailableError` (the replica's connection lost before the GCS has
+declared it dead) it only invalidates the queue-length cache, so an immediate retry can reach the
+same dying replica again."""
 
-    Classification is idempotent, so the retry (routed by Serve to a live replica) is safe; without
-    it a replica lost mid-batch would fail every request in that batch.
+
+async def call_arm(
+    call: Callable[[], Awaitable[Any]], arm: str, backoff_s: tuple[float, ...] = REPLICA_LOSS_BACKOFF_S
+) -> Any:
+    """Await a call to an arm, retrying it (`len(backoff_s)` times at most) when its replica died under it.
+
+    Classification and the health probe are idempotent, so a retry (routed by Serve to a live
+    replica) is safe. Without it, one replica lost mid-batch would fail every request in that batch,
+    and one health probe that reached the lost replica would mark the whole arm unavailable while
+    its other replicas serve.
+
+    Raises:
+        RayActorError | ActorUnavailableError: the last attempt's error, when every attempt lost its
+            replica (e.g. every replica of the arm is down).
     """
-    try:
-        return await call()
-    except (RayActorError, ActorUnavailableError) as exc:
-        log.warning("arm %s: replica lost (%s); retrying once", arm, type(exc).__name__)
-        return await call()
+    for attempt, delay in enumerate(backoff_s, start=1):
+        try:
+            return await call()
+        except (RayActorError, ActorUnavailableError) as exc:
+            log.warning(
+                "arm %s: replica lost (%s); retry %d of %d in %.2fs",
+                arm,
+                type(exc).__name__,
+                attempt,
+                len(backoff_s),
+                delay,
+            )
+            await asyncio.sleep(delay)
+    return await call()
+
+
+async def probe_arm(
+    handle: DeploymentHandle, arm: str, timeout_s: float = ARM_PROBE_TIMEOUT_S
+) -> dict[str, Any]:
+    """One arm's `health()` answer (the model's info), through `call_arm`.
+
+    Raises:
+        TimeoutError: no answer within `timeout_s` seconds, retries included.
+        RayActorError | ActorUnavailableError: every attempt reached a lost replica.
+        Exception: whatever the arm's health check raised (its model failed the probe).
+    """
+
+    async def health() -> dict[str, Any]:
+        return await handle.health.remote()
+
+    return await asyncio.wait_for(call_arm(health, arm), timeout_s)
 
 
 def arm_batcher(
@@ -280,7 +322,7 @@ class ExperimentRouter:
         """`{"status": "ok", ...model info}` when the arm's model answers its health probe within
         `ARM_PROBE_TIMEOUT_S`, else `{"status": "unavailable", "reason"}` (never raises, never hangs)."""
         try:
-            info = await asyncio.wait_for(self._await(self.arms[arm].health.remote()), ARM_PROBE_TIMEOUT_S)
+            info = await probe_arm(self.arms[arm], arm)
         except Exception as exc:
             timed_out = isinstance(exc, TimeoutError)
             reason = (
