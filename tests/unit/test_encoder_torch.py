@@ -74,6 +74,21 @@ def test_token_table_is_frozen_by_default_and_groups_choose_what_trains(weights:
         UseM3Module(weights, trainable=["everything"])
 
 
+def test_parameter_groups_partition_what_trains(weights: dict) -> None:
+    """`train.group_lr_scale` sets each group's learning rate from these groups: every trainable
+    parameter in exactly one, named as the module docstring groups them."""
+    module = UseM3Module(weights)
+    groups = module.parameter_groups()
+    assert list(groups) == ["ngram", "pool", "dan"]
+    names = {id(p): n for n, p in module.named_parameters()}
+    grouped = [names[id(p)] for ps in groups.values() for p in ps]
+    assert sorted(grouped) == sorted(n for n, p in module.named_parameters() if p.requires_grad)
+    assert {names[id(p)] for p in groups["pool"]} == {"ln_g", "ln_b", "cnn_W", "cnn_b"}
+    assert {names[id(p)] for p in groups["ngram"]} >= {"proj_W", "ln_g_all", "convs.w1_2"}
+    assert all(names[id(p)].startswith("dan.") for p in groups["dan"])
+    assert list(UseM3Module(weights, trainable=["dan"]).parameter_groups()) == ["dan"]
+
+
 def test_pooled_half_plus_top_half_is_the_whole_forward(weights: dict, real_texts: list[str]) -> None:
     module = UseM3Module(weights).eval()
     ids, mask = pad_ids(Tokenizer()(real_texts[:8]))
@@ -158,3 +173,17 @@ def test_bad_encoder_references_fail_clearly(tmp_path: Path) -> None:
         build_encoder(EncoderConfig(name=str(tmp_path / "missing")))
     with pytest.raises(EncoderRefError, match="encoder.json"):
         build_encoder(EncoderConfig(name=str(tmp_path)))
+
+
+def test_the_optimizer_scales_each_groups_learning_rate(weights: dict) -> None:
+    from torch import nn
+
+    from monovec.finetune.config import TrainConfig
+    from monovec.finetune.engine import make_optimizer
+
+    module, heads = UseM3Module(weights), nn.Linear(512, 7)
+    train = TrainConfig(lr=1e-3, head_lr=3e-3, group_lr_scale={"ngram": 0.25})
+    lrs = {g["name"]: g["lr"] for g in make_optimizer(module, heads, train).param_groups}
+    assert lrs == pytest.approx({"ngram": 2.5e-4, "pool": 1e-3, "dan": 1e-3, "heads": 3e-3})
+    with pytest.raises(ValueError, match="group_lr_scale"):
+        TrainConfig(group_lr_scale={"everything": 0.5})

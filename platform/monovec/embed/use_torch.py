@@ -252,6 +252,22 @@ class UseM3Module(nn.Module):
         out["eps"] = np.array(self.eps, dtype=np.float64)
         return out
 
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The trainable parameters by `TRAINABLE_GROUPS` name (groups that do not train are absent)."""
+
+        def group(name: str) -> str:
+            if name == "table_f":
+                return "token_table"
+            if name.startswith(("proj_", "ln_g_all", "ln_b_all", "convs.")):
+                return "ngram"
+            return "dan" if name.startswith("dan.") else "pool"
+
+        out: dict[str, list[nn.Parameter]] = {}
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                out.setdefault(group(name), []).append(p)
+        return out
+
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Only the parameters that train (what a checkpoint must hold besides the frozen base)."""
         return {k: v.detach().clone() for k, v in self.named_parameters() if v.requires_grad}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PositiveFloat, model_validator
 
 from monovec.classify.data import DataSource
 from monovec.classify.normalize import NormalizeConfig
@@ -117,6 +117,12 @@ class TrainConfig(StrictModel):
     )
     lr: float = Field(5e-4, gt=0, description="AdamW learning rate of the encoder's trainable groups")
     head_lr: float = Field(3e-3, gt=0, description="AdamW learning rate of the task heads")
+    group_lr_scale: dict[Literal["token_table", "ngram", "pool", "dan"], PositiveFloat] = Field(
+        default_factory=dict,
+        description="layer-wise learning rate: a trainable group's lr = lr x its scale (default 1), e.g. "
+        "{ngram: 0.25} moves the per-token n-gram layers less than the layers above them (freeze a group with "
+        "`encoder.trainable` instead of a scale of 0)",
+    )
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     warmup_steps: int = Field(100, ge=0, description="linear learning-rate warm-up, then cosine decay to 10%")
     bucket_batches: int = Field(

@@ -25,7 +25,7 @@ from torch import nn
 
 from monovec import metrics as M
 from monovec.embed.use_torch import UseM3Module, load_weights
-from monovec.finetune.config import FinetuneConfig
+from monovec.finetune.config import FinetuneConfig, TrainConfig
 from monovec.finetune.data import Prepared, View
 from monovec.losses import rkd_loss, symmetric_infonce
 
@@ -93,6 +93,18 @@ def epoch_schedule(data: Prepared, cfg: FinetuneConfig, epoch: int, world: int) 
     return [steps[i] for i in order]
 
 
+def make_optimizer(encoder: UseM3Module, heads: nn.Module, train: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with one parameter group per trainable encoder group (lr = `train.lr` x
+    `train.group_lr_scale[group]`, default scale 1) and one for the task heads (`train.head_lr`)."""
+    scale = train.group_lr_scale
+    groups = [
+        {"params": ps, "lr": train.lr * scale.get(g, 1.0), "name": g}
+        for g, ps in encoder.parameter_groups().items()
+    ]
+    heads_group = {"params": list(heads.parameters()), "lr": train.head_lr, "name": "heads"}
+    return torch.optim.AdamW([*groups, heads_group], weight_decay=train.weight_decay)
+
+
 class FinetuneLoop:
     """State (encoder's trainable groups, heads, optimiser, schedule position, history) and the epochs."""
 
@@ -109,9 +121,7 @@ class FinetuneLoop:
             cfg.train.seed,
         )
         self.model = wrap(self.net) if wrap is not None else self.net
-        enc = [p for p in self.net.encoder.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW([{"params": enc, "lr": cfg.train.lr}, {"params": self.net.heads.parameters(), "lr": cfg.train.head_lr}],
-                                     weight_decay=cfg.train.weight_decay)  # fmt: skip
+        self.opt = make_optimizer(self.net.encoder, self.net.heads, cfg.train)
         self.steps_per_epoch = len(epoch_schedule(data, cfg, 0, world))
         total = max(1, self.steps_per_epoch * cfg.train.epochs)
         warm = min(cfg.train.warmup_steps, total // 2)
