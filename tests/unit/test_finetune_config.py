@@ -53,6 +53,7 @@ def test_classifier_finetuned_differs_from_classifier_only_in_the_encoder() -> N
     [
         ("encoder.trainable=[]", "nothing would be fine-tuned"),
         ("encoder.trainable=[everything]", "encoder.trainable"),
+        ("encoder.trainable=[ngram]", "does not train"),  # the shipped pool / dan scales would do nothing
         ("objective_task=beep", "not an enabled task"),
         ("tasks.emotion.pair_fields=[text_en,text_de]", "text_de"),
         ("tasks.kmhas.safe_labels=[harmless]", "harmless"),

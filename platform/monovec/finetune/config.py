@@ -192,6 +192,11 @@ class FinetuneConfig(StrictModel):
             raise ValueError(f"objective_task {self.objective_task!r} is not an enabled task ({active})")
         if not self.tasks[self.objective_task].dev:
             raise ValueError(f"objective_task {self.objective_task!r} has no dev data")
+        idle = sorted(set(self.train.group_lr_scale) - set(self.encoder.trainable))
+        if idle:  # a scale that would silently do nothing: the group is frozen
+            raise ValueError(
+                f"train.group_lr_scale sets {idle}, which encoder.trainable {self.encoder.trainable} does not train"
+            )
         return self
 
     def active_tasks(self) -> dict[str, TaskConfig]:
