@@ -87,6 +87,12 @@ def test_parameter_groups_partition_what_trains(weights: dict) -> None:
     assert {names[id(p)] for p in groups["ngram"]} >= {"proj_W", "ln_g_all", "convs.w1_2"}
     assert all(names[id(p)].startswith("dan.") for p in groups["dan"])
     assert list(UseM3Module(weights, trainable=["dan"]).parameter_groups()) == ["dan"]
+    from typing import get_args
+
+    from monovec.embed.use_torch import TRAINABLE_GROUPS
+    from monovec.finetune.config import TrainableGroup
+
+    assert get_args(TrainableGroup) == TRAINABLE_GROUPS  # what the config accepts is what the module has
 
 
 def test_pooled_half_plus_top_half_is_the_whole_forward(weights: dict, real_texts: list[str]) -> None:

@@ -122,10 +122,13 @@ class UseM3Module(nn.Module):
         scale = torch.from_numpy(np.asarray(weights["scale"], np.float32))
         lo = torch.from_numpy(np.asarray(weights["lo"], np.float32))
         chunk = torch.arange(len(table)) % NUM_CHUNKS
+        # every parameter's group, recorded where it is made (what `parameter_groups` hands the optimizer)
+        self._group_params: dict[str, list[nn.Parameter]] = {g: [] for g in TRAINABLE_GROUPS}
         if "token_table" in trainable:  # dequantised float copy (262 MB); re-quantised on export
             self.table_f = nn.Parameter(
                 torch.from_numpy(table).float() * scale[chunk, None] + lo[chunk, None]
             )
+            self._group_params["token_table"].append(self.table_f)
             self.register_buffer("table_q", torch.empty(0, dtype=torch.uint8), persistent=False)
         else:
             self.table_f = None
@@ -134,17 +137,21 @@ class UseM3Module(nn.Module):
         self.register_buffer("lo", lo, persistent=False)
 
         def param(key: str, group: str) -> nn.Parameter:
-            return nn.Parameter(
+            p = nn.Parameter(
                 torch.from_numpy(np.array(weights[key], np.float32)), requires_grad=group in trainable
             )
+            self._group_params[group].append(p)
+            return p
 
         def joined(
             prefix: str,
         ) -> nn.Parameter:  # the three branches' arrays side by side, as the package runs them
             parts = [np.asarray(weights[f"{prefix}{n}"], np.float32) for n, _ in ORDERS]
-            return nn.Parameter(
+            p = nn.Parameter(
                 torch.from_numpy(np.concatenate(parts, axis=-1)), requires_grad="ngram" in trainable
             )
+            self._group_params["ngram"].append(p)
+            return p
 
         self.proj_W, self.proj_b = joined("proj"), joined("proj_b")
         self.ln_g_all, self.ln_b_all = joined("ln_g"), joined("ln_b")
@@ -253,20 +260,10 @@ class UseM3Module(nn.Module):
         return out
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """The trainable parameters by `TRAINABLE_GROUPS` name (groups that do not train are absent)."""
-
-        def group(name: str) -> str:
-            if name == "table_f":
-                return "token_table"
-            if name.startswith(("proj_", "ln_g_all", "ln_b_all", "convs.")):
-                return "ngram"
-            return "dan" if name.startswith("dan.") else "pool"
-
-        out: dict[str, list[nn.Parameter]] = {}
-        for name, p in self.named_parameters():
-            if p.requires_grad:
-                out.setdefault(group(name), []).append(p)
-        return out
+        """The trainable parameters by `TRAINABLE_GROUPS` name, in that order (groups that do not train
+        are absent); each parameter's group is the one `__init__` made it in."""
+        groups = {g: [p for p in ps if p.requires_grad] for g, ps in self._group_params.items()}
+        return {g: ps for g, ps in groups.items() if ps}
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Only the parameters that train (what a checkpoint must hold besides the frozen base)."""

@@ -17,6 +17,9 @@ from monovec.config import StrictModel
 from monovec.faults import FaultConfig
 from monovec.infra import RayConfig, ScalingConfig, TrackingConfig
 
+TrainableGroup = Literal["token_table", "ngram", "pool", "dan"]
+"""The parameter groups of `monovec.embed.use_torch.UseM3Module` (its `TRAINABLE_GROUPS`; a unit test keeps them equal)."""
+
 
 class TaskConfig(StrictModel):
     """One supervised task: a classification head on the shared vector, trained with cross-entropy."""
@@ -74,7 +77,7 @@ class EncoderSideConfig(StrictModel):
     base: Literal["use-m3"] = Field(
         "use-m3", description="the encoder whose weights are fine-tuned (the package's USE-m3)"
     )
-    trainable: list[Literal["token_table", "ngram", "pool", "dan"]] = Field(
+    trainable: list[TrainableGroup] = Field(
         default_factory=lambda: ["ngram", "pool", "dan"],
         description="parameter groups that train (token_table, ngram, pool, dan: see monovec.embed.use_torch); the quantised token table is frozen by default",
     )
@@ -117,7 +120,7 @@ class TrainConfig(StrictModel):
     )
     lr: float = Field(5e-4, gt=0, description="AdamW learning rate of the encoder's trainable groups")
     head_lr: float = Field(3e-3, gt=0, description="AdamW learning rate of the task heads")
-    group_lr_scale: dict[Literal["token_table", "ngram", "pool", "dan"], PositiveFloat] = Field(
+    group_lr_scale: dict[TrainableGroup, PositiveFloat] = Field(
         default_factory=dict,
         description="layer-wise learning rate: a trainable group's lr = lr x its scale (default 1), e.g. "
         "{ngram: 0.25} moves the per-token n-gram layers less than the layers above them (freeze a group with "
