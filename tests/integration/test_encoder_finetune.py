@@ -25,6 +25,8 @@ def slice_overrides(out: Path, cache: Path) -> list[str]:
         *[f"tasks.{t}.train.0.max_rows={n}" for t, n in rows.items()], *[f"tasks.{t}.dev.0.max_rows=48" for t in rows], "tasks.safety.enabled=false",
         "loss.geometry=3",  # the learning checks are set for the earlier defaults: with geometry 30 and the
         # safety task, these 2 tiny epochs moved emotion F1 by only 0.006 (the loader of that task: a unit test)
+        "loss.geometry_anchor_task=safety", "loss.geometry_anchor_batch=8",  # split over the 2 workers, drawn
+        # per step: the resume test below also checks that a restarted group draws the same anchors
         "train.calibration_holdout=0",  # the slices are a file's first rows: the holdout would take a sixth of
         # them, and these checks measure learning, not the holdout (tests/unit/test_holdout.py does)
         "train.epochs=2", "train.batch_size=16", "train.warmup_steps=5", "train.lr=0.003", "train.threads=1",

@@ -193,3 +193,42 @@ def test_the_optimizer_scales_each_groups_learning_rate(weights: dict) -> None:
     assert lrs == pytest.approx({"ngram": 2.5e-4, "pool": 1e-3, "dan": 1e-3, "heads": 3e-3})
     with pytest.raises(ValueError, match="group_lr_scale"):
         TrainConfig(group_lr_scale={"everything": 0.5})
+
+
+def test_geometry_anchors_join_the_geometry_loss_and_are_drawn_per_step(real_texts: list[str]) -> None:
+    """`loss.geometry_anchor_task`: every step encodes a seeded draw of anchor texts with the batch, and the
+    geometry loss holds their cosines (to the batch and to each other) to the frozen encoder's."""
+    from monovec.config import load_config
+    from monovec.finetune.config import FinetuneConfig
+    from monovec.finetune.data import Prepared, Split, TokenSet, View
+    from monovec.finetune.engine import FinetuneLoop
+    from tests.conftest import REPO
+
+    cfg = load_config(
+        FinetuneConfig,
+        REPO / "jobs/configs/encoder_finetune.yaml",
+        ["loss.geometry_anchor_task=safety", "loss.geometry_anchor_batch=8", "train.batch_size=16"],
+    )
+
+    def view(texts: list[str], shuffle: bool = False) -> View:
+        frozen = torch_encode(UseM3Module(load_weights()), texts)
+        if shuffle:  # reference vectors that disagree with the encoder: the loss must feel them
+            frozen = frozen[np.random.default_rng(0).permutation(len(texts))]
+        return View(
+            TokenSet.from_lists(Tokenizer()(texts)), np.array(["xx"] * len(texts)), frozen.astype(np.float16)
+        )
+
+    batch, anchors = view(real_texts[:40]), view(real_texts[40:], shuffle=True)
+    y = np.arange(40) % 9
+    data = Prepared(
+        {"kmhas": {"train": Split(y, [batch])}}, {"kmhas": cfg.tasks["kmhas"].labels}, batch, anchors
+    )
+    loop = FinetuneLoop(cfg, data)
+    draw = loop.anchor_units(epoch=1, step=3)
+    assert draw is not None and len(set(draw.tolist())) == 8 and draw.max() < len(real_texts) - 40
+    assert np.array_equal(draw, loop.anchor_units(1, 3))  # a pure function of (seed, epoch, step): resume
+    assert not np.array_equal(draw, loop.anchor_units(1, 4))
+    units = np.arange(16)
+    _, alone = loop.step_loss("kmhas", units)
+    _, joined = loop.step_loss("kmhas", units, draw)
+    assert alone["geometry"] < 1e-3 < joined["geometry"]  # untrained encoder = frozen on the batch itself

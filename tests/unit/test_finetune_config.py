@@ -29,6 +29,8 @@ def test_shipped_finetune_config_validates_and_names_its_command() -> None:
     assert set(cfg.active_tasks()) == {"emotion", "kmhas", "davidson"}
     # the safety example set is measured off (the config says why)
     assert not cfg.tasks["beep"].enabled and not cfg.tasks["safety"].enabled
+    # ... but its sentences anchor the geometry term (labels unused)
+    assert cfg.loss.geometry_anchor_task == "safety" and cfg.loss.geometry > 0
     assert cfg.tasks["emotion"].pair_fields == ["text_en", "text_ko"]
     assert cfg.tracking.registered_model == "monovec-encoder" and cfg.tracking.alias == "newest"
 
@@ -58,11 +60,13 @@ def test_classifier_finetuned_differs_from_classifier_only_in_the_encoder() -> N
         ("tasks.emotion.pair_fields=[text_en,text_de]", "text_de"),
         ("tasks.kmhas.safe_labels=[harmless]", "harmless"),
         ("loss.geometry=-1", "loss.geometry"),
+        ("loss.geometry_anchor_task=examples", "not a task"),
+        ("loss.geometry_anchor_task=safety loss.geometry=0", "anchors would do nothing"),
     ],
 )
 def test_bad_finetune_configs_name_the_field(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        load_config(FinetuneConfig, CONFIG, [override])
+        load_config(FinetuneConfig, CONFIG, override.split())
 
 
 def fake_prepared(sizes: dict[str, int], views: dict[str, int]) -> Prepared:

@@ -111,6 +111,16 @@ class LossConfig(StrictModel):
     head_scale: float = Field(
         16.0, gt=0, description="the heads see scale * the unit vector (a cosine-style logit scale)"
     )
+    geometry_anchor_task: str | None = Field(
+        None,
+        description="a task whose training texts (labels unused; the task need not be enabled) join every "
+        "step's geometry loss: `geometry_anchor_batch` of them are encoded with the batch, and their cosines "
+        "to the batch and to each other are held to the frozen encoder's. Keeps the neighbourhood of a small "
+        "hand-written set (the safety examples a classifier's scorers fit on) as the frozen encoder drew it",
+    )
+    geometry_anchor_batch: int = Field(
+        32, ge=2, description="anchor texts drawn (seeded) per step when `geometry_anchor_task` is set"
+    )
 
 
 class TrainConfig(StrictModel):
@@ -195,6 +205,13 @@ class FinetuneConfig(StrictModel):
             raise ValueError(f"objective_task {self.objective_task!r} is not an enabled task ({active})")
         if not self.tasks[self.objective_task].dev:
             raise ValueError(f"objective_task {self.objective_task!r} has no dev data")
+        anchor = self.loss.geometry_anchor_task
+        if anchor is not None and anchor not in self.tasks:
+            raise ValueError(f"loss.geometry_anchor_task {anchor!r} is not a task ({sorted(self.tasks)})")
+        if anchor is not None and self.loss.geometry == 0:
+            raise ValueError(
+                "loss.geometry_anchor_task is set but loss.geometry is 0: the anchors would do nothing"
+            )
         idle = sorted(set(self.train.group_lr_scale) - set(self.encoder.trainable))
         if idle:  # a scale that would silently do nothing: the group is frozen
             raise ValueError(

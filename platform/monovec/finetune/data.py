@@ -90,6 +90,9 @@ class Prepared:
     tasks: dict[str, dict[str, Split]]
     labels: dict[str, list[str]]
     geometry: View  # dev texts of every task whose pairwise cosines are compared with the frozen encoder
+    anchors: View | None = (
+        None  # loss.geometry_anchor_task's training texts (deduplicated) and frozen vectors
+    )
 
 
 def texts_digest(texts: Sequence[str]) -> str:
@@ -231,4 +234,37 @@ def prepare(
         np.array(["xx"] * len(geo_texts)),
         frozen_vectors(geo_texts, cache_dir, shards),
     )
-    return Prepared(tasks, {n: t.labels for n, t in cfg.active_tasks().items()}, geometry)
+    labels = {n: t.labels for n, t in cfg.active_tasks().items()}
+    return Prepared(tasks, labels, geometry, prepare_anchors(cfg, normalizer, cache_dir, shards, progress))
+
+
+def prepare_anchors(
+    cfg: FinetuneConfig,
+    normalizer: Callable[[str], str],
+    cache_dir: Path | None,
+    shards: int,
+    progress: Callable[[str], None],
+) -> View | None:
+    """`loss.geometry_anchor_task`'s training texts, once each, less the calibration holdout, with their
+    frozen vectors (None when unset). Labels are read (the task's loader checks them) but never used."""
+    name = cfg.loss.geometry_anchor_task
+    if name is None:
+        return None
+    task = cfg.tasks[name]
+    y, texts, langs = load_units(task, task.train, normalizer)
+    if cfg.train.calibration_holdout > 0:
+        y, texts, langs = drop_holdout(y, texts, langs, cfg.train.calibration_holdout)
+    seen: dict[str, str] = {}
+    for vt, vl in zip(texts, langs, strict=True):
+        for t, g in zip(vt, vl, strict=True):
+            seen.setdefault(t, g)
+    if len(seen) < cfg.loss.geometry_anchor_batch:
+        raise ValueError(f"loss.geometry_anchor_task {name!r}: {len(seen)} distinct texts, fewer than "
+                         f"geometry_anchor_batch={cfg.loss.geometry_anchor_batch}")  # fmt: skip
+    anchor_texts = list(seen)
+    progress(f"[encoder] geometry anchors: {len(anchor_texts)} texts of task {name!r}")
+    return View(
+        tokenize_cached(anchor_texts, cache_dir),
+        np.array(list(seen.values())),
+        frozen_vectors(anchor_texts, cache_dir, shards),
+    )

@@ -4,7 +4,7 @@
         views -> ONE forward of the shared encoder (+ that task's head)
         loss = w_task * (CE + supcon * multi-positive InfoNCE)           every task
              + alignment * InfoNCE(lang a <-> lang b, diagonal)          pair tasks (GoEmotions en/ko rows)
-             + geometry * RKD(pairwise cosines vs the frozen encoder)    every batch
+             + geometry * RKD(pairwise cosines vs the frozen encoder)    every batch (+ its anchor texts)
     per epoch: dev metrics per task and language (sharded over ranks), alignment top-1, geometry correlation
 
 The batch order of epoch e is a pure function of (seed, e): a run restored from the checkpoint of epoch e
@@ -53,11 +53,16 @@ class MultiTaskNet(nn.Module):
         self.head_scale = head_scale
 
     def forward(
-        self, batches: list[tuple[torch.Tensor, torch.Tensor]], task: str
-    ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Views' (ids, mask) -> per view (B, 512) unit vectors, and the task head's logits of all of them."""
+        self,
+        batches: list[tuple[torch.Tensor, torch.Tensor]],
+        task: str,
+        anchors: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor | None]:
+        """Views' (ids, mask) -> per view (B, 512) unit vectors, the task head's logits of all of them, and the
+        (A, 512) vectors of the geometry anchors (None without), which no head sees."""
         zs = [self.encoder(ids, mask) for ids, mask in batches]
-        return zs, self.heads[task](torch.cat(zs) * self.head_scale)
+        za = self.encoder(*anchors) if anchors is not None else None
+        return zs, self.heads[task](torch.cat(zs) * self.head_scale), za
 
 
 def class_weights(y: np.ndarray, k: int, mode: str) -> torch.Tensor | None:
@@ -164,11 +169,29 @@ class FinetuneLoop:
         self.history = list(state["history"])
 
     # ------------------------------------------------------------------ training
-    def step_loss(self, task: str, units: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
+    def anchor_units(self, epoch: int, step: int) -> np.ndarray | None:
+        """The global step's geometry anchors (indices into `data.anchors`), a pure function of (seed, epoch,
+        step) like the batch order, so a resumed run draws the same ones; None without anchors."""
+        anchors = self.data.anchors
+        if anchors is None:
+            return None
+        rng = np.random.default_rng([self.cfg.train.seed, epoch, step, 1])
+        return rng.choice(len(anchors.tokens), self.cfg.loss.geometry_anchor_batch, replace=False)
+
+    def step_loss(
+        self, task: str, units: np.ndarray, anchor_units: np.ndarray | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """One step's loss and its parts; `anchor_units` (global anchor indices, this rank takes every
+        world-th) join the geometry term."""
         cfg, split = self.cfg, self.data.tasks[task]["train"]
         mine = units[self.rank :: self.world]
         batches = [v.tokens.batch(mine, cfg.encoder.max_tokens) for v in split.views]
-        zs, logits = self.model(batches, task)
+        anchors, extra, fa = self.data.anchors, None, None
+        if anchors is not None and anchor_units is not None and cfg.loss.geometry > 0:
+            a_mine = anchor_units[self.rank :: self.world]
+            extra = anchors.tokens.batch(a_mine, cfg.encoder.max_tokens)
+            fa = torch.from_numpy(anchors.frozen[a_mine].astype(np.float32))
+        zs, logits, za = self.model(batches, task, extra)
         y = torch.from_numpy(split.y[mine])
         ys = y.repeat(len(zs))
         w = cfg.tasks[task].weight
@@ -194,10 +217,12 @@ class FinetuneLoop:
             parts["align"] = lc.alignment * symmetric_infonce(zs[0] @ zs[1].T / lc.alignment_temperature)
             loss = loss + parts["align"]
         if lc.geometry > 0:
-            geo = [
-                rkd_loss(z, torch.from_numpy(v.frozen[mine].astype(np.float32)))
-                for z, v in zip(zs, split.views, strict=True)
-            ]
+            geo = []
+            for z, v in zip(zs, split.views, strict=True):
+                f = torch.from_numpy(v.frozen[mine].astype(np.float32))
+                if za is not None and fa is not None:  # batch-anchor and anchor-anchor cosines too
+                    z, f = torch.cat([z, za]), torch.cat([f, fa])
+                geo.append(rkd_loss(z, f))
             parts["geometry"] = lc.geometry * torch.stack(geo).mean()
             loss = loss + parts["geometry"]
         return loss, {k: float(v.detach()) for k, v in parts.items()}
@@ -209,7 +234,7 @@ class FinetuneLoop:
         schedule = epoch_schedule(self.data, self.cfg, epoch, self.world)
         t0 = time.perf_counter()
         for task, units in schedule:
-            loss, parts = self.step_loss(task, units)
+            loss, parts = self.step_loss(task, units, self.anchor_units(epoch, n))
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
