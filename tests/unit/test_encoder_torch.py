@@ -195,7 +195,9 @@ def test_the_optimizer_scales_each_groups_learning_rate(weights: dict) -> None:
         TrainConfig(group_lr_scale={"everything": 0.5})
 
 
-def test_geometry_anchors_join_the_geometry_loss_and_are_drawn_per_step(real_texts: list[str]) -> None:
+def test_geometry_anchors_join_the_geometry_loss_and_are_drawn_per_step(
+    weights: dict, real_texts: list[str]
+) -> None:
     """`loss.geometry_anchor_task`: every step encodes a seeded draw of anchor texts with the batch, and the
     geometry loss holds their cosines (to the batch and to each other) to the frozen encoder's."""
     from monovec.config import load_config
@@ -211,7 +213,7 @@ def test_geometry_anchors_join_the_geometry_loss_and_are_drawn_per_step(real_tex
     )
 
     def view(texts: list[str], shuffle: bool = False) -> View:
-        frozen = torch_encode(UseM3Module(load_weights()), texts)
+        frozen = torch_encode(UseM3Module(weights), texts)
         if shuffle:  # reference vectors that disagree with the encoder: the loss must feel them
             frozen = frozen[np.random.default_rng(0).permutation(len(texts))]
         return View(

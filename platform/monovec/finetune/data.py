@@ -90,9 +90,8 @@ class Prepared:
     tasks: dict[str, dict[str, Split]]
     labels: dict[str, list[str]]
     geometry: View  # dev texts of every task whose pairwise cosines are compared with the frozen encoder
-    anchors: View | None = (
-        None  # loss.geometry_anchor_task's training texts (deduplicated) and frozen vectors
-    )
+    # loss.geometry_anchor_task's training texts (deduplicated) and their frozen vectors; None when unset
+    anchors: View | None = None
 
 
 def texts_digest(texts: Sequence[str]) -> str:
