@@ -263,3 +263,54 @@ def test_insults_aimed_at_the_reader_are_profanity(
 ) -> None:
     hits = [h.category for h in engine.check_all(norm(text))]
     assert ("profanity" in hits) == fires, (text, hits)
+
+
+@pytest.mark.parametrize(
+    ("text", "rule_id", "fires"),
+    [
+        # living itself as the burden, wanting it over: ideation (rules-6)
+        ("사는 게 지옥 같아서 다 놓아버리고 싶다", "ko_self_harm_intent", True),
+        ("삶이 너무 버거워서 그만 살고 싶어", "ko_self_harm_intent", True),
+        ("사는 게 너무 고통스러워서 이제 끝났으면 좋겠어", "ko_self_harm_intent", True),
+        ("사는 게 괴로워서 회사를 그만하고 싶어", "ko_self_harm_intent", False),
+        ("living is fun but sometimes I want it to stop", "en_self_harm_intent", False),
+        ("being alive feels unbearable and I want it to stop", "en_self_harm_intent", True),
+        ("일하는 게 너무 괴로워서 빨리 끝내고 싶어", "ko_self_harm_intent", False),
+        ("사는 게 힘들어서 이사 가고 싶어", "ko_self_harm_intent", False),
+        ("this semester is so painful I want it to end", "en_self_harm_intent", False),
+        ("living here is so expensive, I want to move", "en_self_harm_intent", False),
+        # a named method in a conditional, asking whether or how fast it kills
+        ("옥상에서 뛰어내리면 바로 죽을까", "ko_self_harm_method", True),
+        ("약을 한꺼번에 먹으면 죽을 수 있어?", "ko_self_harm_method", True),
+        ("뛰어내리면 다칠까 봐 무서워", "ko_self_harm_method", False),
+        ("목을 매면 안 된다는 캠페인", "ko_self_harm_method", False),
+        # threats with a time or place between "find you" and the harm; a gun or bomb brought to a school or office
+        ("I will hunt you down after school and hurt you", "en_violence_threat", True),
+        ("I'm bringing my gun to school tomorrow", "en_violence_threat", True),
+        ("I'll find you at the party and we can kill some time", "en_violence_threat", False),
+        ("I'm bringing my rifle to the range this weekend", "en_violence_threat", False),
+        ("I'm bringing a cake to the office", "en_violence_threat", False),
+        # wanting to get a named drug; overcoming the urge is not seeking
+        ("대마초 구할 방법 좀", "ko_drugs", True),
+        ("필로폰 구하고 싶어 미치겠다", "ko_drugs", True),
+        ("마약 구하고 싶은 충동을 이겨낸 사연", "ko_drugs", False),
+        ("need some molly for the festival, anyone have a plug", "en_drugs", True),
+        ("trying to grab xans this weekend, who's the plug around here", "en_drugs", True),
+        ("grabbing a coke from the fridge, any snacks left?", "en_drugs", False),
+        ("shameless plug: my coke bottle art is on sale", "en_drugs", False),
+        # a named profession or side called vermin or parasites, without a swear word
+        ("landlords are nothing but parasites", "en_profanity", True),
+        ("politicians are all lying scum", "en_profanity", True),
+        ("not all landlords are parasites", "en_profanity", False),
+        ("saying teachers are lazy parasites is unfair", "en_profanity", False),
+        ("these burgers are trash", "en_profanity", False),
+    ],
+)
+def test_rules_6_kinds(
+    engine: RuleEngine, norm: KoreanNormalizer, text: str, rule_id: str, fires: bool
+) -> None:
+    """The kinds rules-6 added (docs/classifier.md, round 5), each with look-alikes that must stay quiet: they
+    were the functional suite's failures on the fine-tuned encoder, where the example-only scorers put them
+    just under their thresholds; an explicit first-person intent should not depend on the encoder."""
+    hits = [h.rule_id for h in engine.check_all(norm(text))]
+    assert (rule_id in hits) == fires, (text, hits)

@@ -46,7 +46,15 @@ def test_tune_job_sweeps_a_slice_with_asha_on_the_dev_objective() -> None:
         and job.search.scheduler == "asha"
         and job.objective.metric == "dev_objective"
     )
-    assert set(space.params) == {"loss.alignment", "loss.supcon", "loss.geometry", "train.lr"}
+    assert set(space.params) == {
+        "loss.alignment",
+        "loss.supcon",
+        "loss.geometry",
+        "train.lr",
+        "train.group_lr_scale.pool",
+        "train.group_lr_scale.dan",
+        "loss.geometry_anchor_batch",
+    }
     base, base_dict, path = resolve_base(job, space)
     assert (
         path.endswith("encoder_finetune.yaml")

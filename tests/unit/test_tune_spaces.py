@@ -13,6 +13,7 @@ from monovec.tuning.config import TuneJobConfig
 from monovec.tuning.space import (
     ParamSpec,
     SearchSpace,
+    check_param,
     check_space,
     get_path,
     grid_size,
@@ -78,6 +79,20 @@ def test_resolve_field_walks_dicts_lists_and_optionals() -> None:
         resolve_field(BuildConfig, "classifier.heads.emotion.gate.T_maximum")
     with pytest.raises(ConfigError, match="value field"):
         resolve_field(BuildConfig, "classifier.heads.emotion.gate")
+
+
+def test_dict_elements_are_leaves_with_their_own_limits_and_literal_keys() -> None:
+    """`train.group_lr_scale` is dict[TrainableGroup, PositiveFloat]: one group's scale is tunable, its
+    limit (> 0) is enforced, and a group name the encoder does not have is refused before any trial."""
+    from monovec.finetune.config import FinetuneConfig
+
+    _, ann = resolve_field(FinetuneConfig, "train.group_lr_scale.pool")
+    assert ann is float
+    check_param(FinetuneConfig, "train.group_lr_scale.pool", ParamSpec(type="loguniform", low=0.05, high=1.0))
+    with pytest.raises(ConfigError, match="outside the field's limits"):
+        check_param(FinetuneConfig, "train.group_lr_scale.dan", ParamSpec(type="uniform", low=0.0, high=1.0))
+    with pytest.raises(ConfigError, match="'poool' is not one of"):
+        resolve_field(FinetuneConfig, "train.group_lr_scale.poool")
 
 
 def _space(params: dict) -> SearchSpace:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
+from pydantic.fields import FieldInfo
 
 from monovec.config import ConfigError, StrictModel, load_config
 
@@ -170,7 +171,9 @@ def _unwrap(annotation: Any) -> list[Any]:
 
 def resolve_field(model: type[BaseModel], path: str) -> tuple[Any, Any]:
     """(FieldInfo, annotation) of the leaf field `path` names in `model`, walking nested models,
-    dicts (any key) and lists (integer index). Raises ConfigError naming the first bad part."""
+    dicts (any key, or one of a Literal key type's values) and lists (integer index); a dict's or list's
+    element is a leaf too (`train.group_lr_scale.pool`), with its Annotated limits. Raises ConfigError
+    naming the first bad part."""
     parts = path.split(".")
     annotation: Any = model
     info = None
@@ -184,9 +187,15 @@ def resolve_field(model: type[BaseModel], path: str) -> tuple[Any, Any]:
                     info = cand.model_fields[part]
                     step = info.annotation
             elif origin is dict:
-                step, info = typing.get_args(cand)[1], None
+                key_t, value_t = typing.get_args(cand)
+                if typing.get_origin(key_t) is Literal and part not in typing.get_args(key_t):
+                    raise ConfigError(f"{path}: {part!r} is not one of {typing.get_args(key_t)}")
+                # an element's own constraints (dict[str, PositiveFloat]) live in its Annotated metadata
+                info = FieldInfo.from_annotation(value_t)
+                step = info.annotation
             elif origin is list and part.isdigit():
-                step, info = typing.get_args(cand)[0], None
+                info = FieldInfo.from_annotation(typing.get_args(cand)[0])
+                step = info.annotation
             if step is not None:
                 break
         if step is None:
