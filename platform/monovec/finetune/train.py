@@ -64,7 +64,10 @@ def prepare_data(cfg: FinetuneConfig, progress: Callable[[str], None] = print) -
     import ray
 
     cache = Path(cfg.cache_dir) if cfg.cache_dir else embedding_cache_dir()
-    return prepare(cfg, cache, shards=2 if ray.is_initialized() else 1, progress=progress)
+    # 0 workers means everything in this process: the frozen vectors too. Sharding them onto 1-CPU actors in a
+    # Ray session whose CPUs are held (Serve replicas beside a local-mode run) would wait for a CPU forever
+    shards = 2 if ray.is_initialized() and cfg.scaling.num_workers > 0 else 1
+    return prepare(cfg, cache, shards=shards, progress=progress)
 
 
 # ------------------------------------------------------------------------------------------ worker
